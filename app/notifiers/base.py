@@ -1,0 +1,52 @@
+"""The one interface every channel adapter implements.
+
+An adapter turns a Notification into one delivery attempt. Success returns a
+DeliveryResult; any failure raises DeliveryError, which the delivery service
+records on the outbox row and retries (or gives up on, when `permanent`).
+Timeouts are applied by the caller, around `send`, per channel.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    id: uuid.UUID
+    channel: str
+    reason: str  # new, repeated, window, severity, reopened, escalation, repeat, resolved, test
+    level: int  # escalation level the notification is sent at (1-4)
+    created_at: datetime
+    alert: dict[str, Any] | None  # AlertRead as JSON-ready dict; None for a channel test
+    alert_url: str | None = None  # link to the alert in the API
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryResult:
+    detail: str = ""  # e.g. SMTP reply or HTTP status, for the outbox row
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class DeliveryError(Exception):
+    """One delivery attempt failed.
+
+    retry_after: seconds the peer asked us to wait (HTTP Retry-After), if any.
+    permanent: retrying cannot help (e.g. 4xx other than 408/429).
+    """
+
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, permanent: bool = False
+    ) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.permanent = permanent
+
+
+class Notifier(Protocol):
+    name: str
+
+    async def send(self, notification: Notification) -> DeliveryResult: ...

@@ -1,0 +1,254 @@
+"""Settings: environment (prefix ALERTS_) over an optional TOML file.
+
+The TOML file (ALERTS_CONFIG_FILE, default ./alerts.toml when present) carries
+what is awkward in environment variables: channels, the escalation policy and
+API keys. Every value is validated at start-up; a bad one stops the service
+with a message that names the key, never later in the middle of a delivery.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+SEVERITIES: tuple[str, ...] = ("info", "low", "medium", "high", "critical")
+Severity = Literal["info", "low", "medium", "high", "critical"]
+
+PositiveFloat = Annotated[float, Field(gt=0)]
+NonNegativeFloat = Annotated[float, Field(ge=0)]
+
+
+class ConfigError(Exception):
+    """A configuration value is wrong; the message names the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ConsoleChannel(_Strict):
+    type: Literal["console"]
+    send_resolved: bool = False
+
+
+class EmailChannel(_Strict):
+    type: Literal["email"]
+    host: str
+    port: int = Field(default=587, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr | None = None
+    from_address: str = "alerts@localhost"
+    to: list[str] = Field(min_length=1)
+    starttls: bool = False
+    use_tls: bool = False
+    timeout_seconds: PositiveFloat | None = None
+    send_resolved: bool = False
+
+    @model_validator(mode="after")
+    def _one_tls_mode(self) -> EmailChannel:
+        if self.starttls and self.use_tls:
+            raise ValueError("starttls and use_tls are exclusive: pick one")
+        return self
+
+
+class SlackChannel(_Strict):
+    type: Literal["slack"]
+    url: str = Field(pattern=r"^https?://")
+    timeout_seconds: PositiveFloat | None = None
+    send_resolved: bool = True
+
+
+class WebhookChannel(_Strict):
+    type: Literal["webhook"]
+    url: str = Field(pattern=r"^https?://")
+    method: Literal["POST", "PUT", "PATCH"] = "POST"
+    headers: dict[str, str] = Field(default_factory=dict)
+    secret: SecretStr | None = None
+    timeout_seconds: PositiveFloat | None = None
+    send_resolved: bool = True
+
+
+ChannelConfig = Annotated[
+    ConsoleChannel | EmailChannel | SlackChannel | WebhookChannel,
+    Field(discriminator="type"),
+]
+
+
+class EscalationRule(_Strict):
+    level: int = Field(ge=2, le=4)
+    severities: list[Severity] = Field(min_length=1)
+    after_minutes: NonNegativeFloat
+    repeat_every_minutes: PositiveFloat | None = None
+    channels: list[str] = Field(default_factory=list)
+
+
+def default_policy() -> list[EscalationRule]:
+    return [
+        EscalationRule(level=2, severities=["high"], after_minutes=30),
+        EscalationRule(
+            level=3, severities=["high"], after_minutes=60, repeat_every_minutes=30
+        ),
+        EscalationRule(
+            level=3, severities=["critical"], after_minutes=30, repeat_every_minutes=30
+        ),
+        EscalationRule(
+            level=4, severities=["critical"], after_minutes=120, repeat_every_minutes=15
+        ),
+    ]
+
+
+class EscalationPolicy(_Strict):
+    name: str = "default"
+    rules: list[EscalationRule] = Field(default_factory=default_policy)
+
+
+class ApiKey(_Strict):
+    name: str = Field(min_length=1)
+    hash: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
+    scopes: list[Literal["alerts:write", "alerts:manage", "read", "admin"]] = Field(
+        min_length=1
+    )
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    """Reads the TOML file; the environment source is placed before it."""
+
+    def __init__(self, settings_cls: type[BaseSettings], data: dict[str, Any]):
+        super().__init__(settings_cls)
+        self._data = data
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+def _config_file() -> Path | None:
+    named = os.environ.get("ALERTS_CONFIG_FILE")
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise ConfigError(f"ALERTS_CONFIG_FILE: no such file: {named}")
+        return path
+    default = Path("alerts.toml")
+    return default if default.is_file() else None
+
+
+def _read_toml(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ALERTS_", extra="forbid", frozen=True
+    )
+
+    database_url: str = "sqlite+aiosqlite:///./alerts.db"
+    enabled: bool = True
+    default_channels: list[str] = Field(default_factory=lambda: ["console"])
+    enable_deduplication: bool = True
+    enable_escalation: bool = True
+    dedup_window_minutes: PositiveFloat = 60.0
+    suppression_threshold: int = Field(default=10, ge=1)
+    escalation_interval_seconds: PositiveFloat = 60.0
+    max_attempts: int = Field(default=3, ge=1)
+    retry_base_seconds: PositiveFloat = 2.0
+    retry_max_seconds: PositiveFloat = 300.0
+    delivery_timeout_seconds: PositiveFloat = 10.0
+    delivery_concurrency: int = Field(default=16, ge=1)
+    delivery_poll_seconds: PositiveFloat = 5.0
+    delivery_lease_seconds: PositiveFloat = 60.0
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    public_url: str = "http://127.0.0.1:8000"
+    api_keys: list[ApiKey] = Field(default_factory=list)
+    channels: dict[str, ChannelConfig] = Field(
+        default_factory=lambda: {"console": ConsoleChannel(type="console")}
+    )
+    escalation: EscalationPolicy = Field(default_factory=EscalationPolicy)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                "use sqlite+aiosqlite:///path or postgresql+asyncpg://user@host/db"
+            )
+        return value
+
+    @field_validator("channels", mode="after")
+    @classmethod
+    def _console_always_declared(
+        cls, value: dict[str, ChannelConfig]
+    ) -> dict[str, ChannelConfig]:
+        # The console needs no configuration, so it is always there to route to.
+        return {"console": ConsoleChannel(type="console"), **value}
+
+    @model_validator(mode="after")
+    def _channels_exist(self) -> Settings:
+        for name in self.default_channels:
+            if name not in self.channels:
+                raise ValueError(f"default_channels names undeclared channel {name!r}")
+        for i, rule in enumerate(self.escalation.rules):
+            for name in rule.channels:
+                if name not in self.channels:
+                    raise ValueError(
+                        f"escalation.rules[{i}].channels names undeclared "
+                        f"channel {name!r}"
+                    )
+        return self
+
+    @cached_property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = _TomlSource(settings_cls, _read_toml(_config_file()))
+        return (init_settings, env_settings, toml)
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(part) for part in err["loc"]) or "settings"
+        lines.append(f"{key}: {err['msg']}")
+    return "invalid configuration: " + "; ".join(lines)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build and validate settings; raise ConfigError naming the bad key."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from exc
