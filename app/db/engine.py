@@ -1,0 +1,74 @@
+"""Engine and session factory for both databases.
+
+SQLite (the embedded default) allows one writer at a time. A deferred
+transaction that reads and then writes can fail with "database is locked" when
+another connection wrote in between, and busy_timeout cannot save it. So every
+transaction starts with BEGIN IMMEDIATE: writers queue on the lock (up to the
+busy timeout) instead of failing, and the dedup read-then-write is atomic. WAL
+lets readers proceed beside the writer.
+
+PostgreSQL uses asyncpg with a bounded pool, and connect and statement
+timeouts so that a database outage turns into a quick 503, not a hung request.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession
+
+SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
+PG_CONNECT_TIMEOUT_SECONDS = 5.0
+PG_STATEMENT_TIMEOUT_MS = 30_000
+
+
+def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
+    if database_url.startswith("sqlite"):
+        return _sqlite_engine(database_url)
+    return create_async_engine(
+        database_url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_timeout=10,
+        pool_pre_ping=True,
+        connect_args={
+            "timeout": PG_CONNECT_TIMEOUT_SECONDS,
+            "command_timeout": PG_STATEMENT_TIMEOUT_MS / 1000,
+            "server_settings": {
+                "statement_timeout": str(PG_STATEMENT_TIMEOUT_MS),
+                "application_name": "alert-service",
+            },
+        },
+    )
+
+
+def _sqlite_engine(database_url: str) -> AsyncEngine:
+    engine = create_async_engine(
+        database_url,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
+        pool_size=5,
+        max_overflow=5,
+    )
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the driver, decide when transactions begin.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_SECONDS * 1000)}")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)

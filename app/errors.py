@@ -1,0 +1,140 @@
+"""Domain exceptions and the handlers that turn every error into one JSON shape.
+
+No stack trace ever reaches a client: unknown failures are logged here and
+answered with a plain 500; a database that cannot be reached is a 503.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.schemas import ErrorBody, ErrorItem
+
+log = logging.getLogger(__name__)
+
+
+class AppError(Exception):
+    status_code = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class NotFound(AppError):
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(AppError):
+    status_code = 409
+    code = "conflict"
+
+
+class InvalidInput(AppError):
+    status_code = 422
+    code = "validation_error"
+
+
+class Unavailable(AppError):
+    status_code = 503
+    code = "unavailable"
+
+
+def error_response(
+    status_code: int,
+    code: str,
+    message: str,
+    *,
+    field: str | None = None,
+    errors: list[ErrorItem] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = ErrorBody(code=code, message=message, field=field, errors=errors or [])
+    return JSONResponse(body.model_dump(), status_code=status_code, headers=headers)
+
+
+def _field_of(loc: tuple[Any, ...]) -> str | None:
+    # ("body", "labels", "env") -> "labels.env"; the "body"/"query" prefix
+    # tells where, not which field.
+    parts = [str(p) for p in loc[1:]] if loc and loc[0] in {"body", "query", "path", "header"} else [str(p) for p in loc]
+    return ".".join(parts) or None
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    items = []
+    for err in exc.errors():
+        field = _field_of(tuple(err.get("loc", ())))
+        message = str(err.get("msg", "invalid value"))
+        if err.get("type") == "json_invalid":
+            field, message = None, f"request body is not valid JSON: {err.get('ctx', {}).get('error', message)}"
+        items.append(ErrorItem(field=field, message=message))
+    first = items[0] if items else ErrorItem(field=None, message="invalid request")
+    summary = f"{first.field}: {first.message}" if first.field else first.message
+    return error_response(422, "validation_error", summary, field=first.field, errors=items)
+
+
+async def _app_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    item = ErrorItem(field=exc.field, message=exc.message)
+    return error_response(exc.status_code, exc.code, exc.message, field=exc.field, errors=[item])
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+    return error_response(
+        exc.status_code,
+        codes.get(exc.status_code, "http_error"),
+        str(exc.detail),
+        headers=dict(exc.headers) if exc.headers else None,
+    )
+
+
+def is_database_outage(exc: BaseException) -> bool:
+    """True for failures that mean the database cannot be reached right now."""
+    if isinstance(exc, sa_exc.DBAPIError):
+        return exc.connection_invalidated or isinstance(
+            exc, sa_exc.OperationalError | sa_exc.InterfaceError
+        )
+    return isinstance(exc, OSError | TimeoutError | sa_exc.TimeoutError)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    if is_database_outage(exc):
+        log.warning("database unavailable during %s %s: %s", request.method, request.url.path, type(exc).__name__)
+        return error_response(
+            503, "database_unavailable", "the database is unavailable; retry later",
+            headers={"Retry-After": "5"},
+        )
+    log.exception("unhandled error during %s %s", request.method, request.url.path)
+    return error_response(500, "internal_error", "internal error; it has been logged")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": description}
+    for code, description in {
+        404: "Not found",
+        409: "Not allowed in the alert's current state",
+        413: "Request body too large",
+        422: "Invalid input; `field` names the culprit",
+        503: "Database unavailable",
+    }.items()
+}

@@ -1,0 +1,180 @@
+"""ORM tables. Migrations in migrations/ are the source of truth for the
+schema; a test checks these models and the migrations agree."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    Uuid,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from app.db.types import JSONType, UTCDateTime
+
+ACTIVE_STATUSES: tuple[str, ...] = ("open", "acknowledged", "in_progress", "reopened")
+STATUSES: tuple[str, ...] = (*ACTIVE_STATUSES, "resolved", "closed")
+NOTIFICATION_STATUSES: tuple[str, ...] = ("pending", "sending", "sent", "failed", "silenced")
+
+_ACTIVE_SQL = "status IN ('open', 'acknowledged', 'in_progress', 'reopened')"
+_DEDUP_SQL = f"{_ACTIVE_SQL} AND deduplicated = true"
+_DUE_SQL = "status IN ('pending', 'sending')"
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSONType}
+
+
+# Integer on SQLite, so that the primary key is the rowid and autoincrements.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Alert(Base):
+    __tablename__ = "alerts"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    fingerprint: Mapped[str] = mapped_column(String(255))
+    alert_type: Mapped[str] = mapped_column(String(200))
+    severity: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(200))
+    labels: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    details: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    channels: Mapped[list[str]] = mapped_column(JSONType)
+    status: Mapped[str] = mapped_column(String(20))
+    escalation_level: Mapped[int] = mapped_column(Integer, default=1)
+    max_escalation_level: Mapped[int] = mapped_column(Integer, default=1)
+    occurrences: Mapped[int] = mapped_column(Integer, default=1)
+    suppressed_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Suppressed duplicates since the last notification: every
+    # suppression_threshold-th forces one, then this restarts at zero.
+    suppressed_streak: Mapped[int] = mapped_column(Integer, default=0)
+    notifications_sent: Mapped[int] = mapped_column(Integer, default=0)
+    first_seen_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    triggered_at: Mapped[datetime]
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(200))
+    resolved_at: Mapped[datetime | None]
+    resolved_by: Mapped[str | None] = mapped_column(String(200))
+    resolution_notes: Mapped[str | None] = mapped_column(Text)
+    resolution_minutes: Mapped[float | None]
+    closed_at: Mapped[datetime | None]
+    policy: Mapped[str] = mapped_column(String(100), default="default")
+    # False for alerts created while deduplication was off: they never merge,
+    # so they stay outside the one-active-alert-per-fingerprint index.
+    deduplicated: Mapped[bool] = mapped_column(Boolean, default=True)
+    # When the current level was reached or last repeated: repeats count from here.
+    escalated_at: Mapped[datetime | None]
+    # When the escalation ticker must next look at this alert; NULL = never.
+    next_escalation_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        CheckConstraint(_in("status", STATUSES), name="status"),
+        CheckConstraint(
+            _in("severity", ("info", "low", "medium", "high", "critical")),
+            name="severity",
+        ),
+        CheckConstraint("escalation_level BETWEEN 1 AND 4", name="escalation_level"),
+        # At most one active alert per fingerprint: the database, not the
+        # application, decides the race between simultaneous submissions.
+        Index(
+            "uq_alerts_active_fingerprint",
+            "fingerprint",
+            unique=True,
+            postgresql_where=text(_DEDUP_SQL),
+            sqlite_where=text(_DEDUP_SQL),
+        ),
+        Index("ix_alerts_fingerprint_last_seen_at", "fingerprint", "last_seen_at"),
+        # Keyset paging: newest first, optionally within one filter column.
+        Index("ix_alerts_first_seen_at_id", "first_seen_at", "id"),
+        Index("ix_alerts_status_first_seen_at_id", "status", "first_seen_at", "id"),
+        Index("ix_alerts_severity_first_seen_at_id", "severity", "first_seen_at", "id"),
+        Index("ix_alerts_alert_type_first_seen_at_id", "alert_type", "first_seen_at", "id"),
+        Index("ix_alerts_source_first_seen_at_id", "source", "first_seen_at", "id"),
+        Index(
+            "ix_alerts_next_escalation_at",
+            "next_escalation_at",
+            postgresql_where=text("next_escalation_at IS NOT NULL"),
+            sqlite_where=text("next_escalation_at IS NOT NULL"),
+        ),
+    )
+
+
+class AlertEvent(Base):
+    """One entry of an alert's history: who did what, when, from which state."""
+
+    __tablename__ = "alert_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    alert_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("alerts.id", ondelete="CASCADE")
+    )
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str | None] = mapped_column(String(200))
+    from_status: Mapped[str | None] = mapped_column(String(20))
+    to_status: Mapped[str | None] = mapped_column(String(20))
+    note: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+    __table_args__ = (Index("ix_alert_events_alert_id_id", "alert_id", "id"),)
+
+
+class Notification(Base):
+    """The outbox: a row per notification, written with the change that caused it."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    alert_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("alerts.id", ondelete="CASCADE")
+    )
+    channel: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(String(20))
+    level: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    next_attempt_at: Mapped[datetime]
+    lease_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None]
+    duration_ms: Mapped[float | None]
+
+    __table_args__ = (
+        CheckConstraint(_in("status", NOTIFICATION_STATUSES), name="status"),
+        Index(
+            "ix_notifications_due",
+            "next_attempt_at",
+            postgresql_where=text(_DUE_SQL),
+            sqlite_where=text(_DUE_SQL),
+        ),
+        Index("ix_notifications_alert_id", "alert_id"),
+        Index("ix_notifications_channel_status", "channel", "status"),
+    )

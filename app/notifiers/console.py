@@ -1,0 +1,58 @@
+"""Console channel: one JSON log line per notification.
+
+The line is the message itself (so it reads well under a plain formatter) and
+the same fields ride along as `extra["notification"]` for structured handlers.
+Only alert facts are logged; a console channel has no secrets, and no other
+channel's configuration is in reach.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from app.notifiers import render
+from app.notifiers.base import DeliveryResult, Notification
+from app.settings import ConsoleChannel
+
+logger = logging.getLogger("app.notifiers.console")
+
+# Loud enough to be seen under a WARNING root level when it matters.
+_LOUD = {"high", "critical"}
+
+
+class ConsoleNotifier:
+    def __init__(self, name: str, config: ConsoleChannel | None = None) -> None:
+        self.name = name
+        self._config = config or ConsoleChannel(type="console")
+
+    def __repr__(self) -> str:
+        return f"ConsoleNotifier(name={self.name!r})"
+
+    async def send(self, notification: Notification) -> DeliveryResult:
+        alert = notification.alert or {}
+        fields: dict[str, Any] = {
+            "event": "notification",
+            "notification_id": str(notification.id),
+            "channel": notification.channel,
+            "reason": notification.reason,
+            "level": notification.level,
+            "alert_id": alert.get("id"),
+            "fingerprint": alert.get("fingerprint"),
+            "severity": alert.get("severity"),
+            "alert_type": alert.get("alert_type"),
+            "source": alert.get("source"),
+            "title": render.title(notification),
+            "message": render.message(notification),
+            "alert_url": notification.alert_url,
+        }
+        loud = render.severity(notification) in _LOUD and not render.is_resolved(
+            notification
+        )
+        logger.log(
+            logging.WARNING if loud else logging.INFO,
+            json.dumps(fields, default=str, separators=(",", ":")),
+            extra={"notification": fields},
+        )
+        return DeliveryResult(detail="logged")

@@ -1,0 +1,115 @@
+"""Email channel: one multipart/alternative message (plain text + HTML) over SMTP.
+
+TLS is explicit, never guessed: `starttls` upgrades a plain connection (port
+587), `use_tls` speaks TLS from the first byte (port 465), neither sends in
+clear. (aiosmtplib would otherwise upgrade opportunistically, which turns a
+server's odd certificate into a surprise delivery failure.)
+
+Error mapping (the outbox retries anything not permanent):
+- a 5xx reply to the sender, the recipients or the data: permanent, the server
+  has said no and will say it again;
+- an authentication failure, even 535: transient, because providers answer
+  throttling and backend outages that way too, and max_attempts bounds it;
+- 4xx replies, disconnects, timeouts, refused connections, TLS errors: transient.
+Some recipients refused but at least one accepted: the mail went out, so this
+is a success (retrying would mail the others twice); the refusals are in
+`extra["refused"]`. The password is passed to aiosmtplib only; messages quote
+the server's reply, which never echoes it.
+"""
+
+from __future__ import annotations
+
+import ssl
+from email.message import EmailMessage
+from email.utils import formatdate
+
+import aiosmtplib
+
+from app.notifiers import render
+from app.notifiers.base import DeliveryError, DeliveryResult, Notification
+from app.settings import EmailChannel
+
+_DEFAULT_TIMEOUT = 30.0
+
+
+def build_message(notification: Notification, config: EmailChannel) -> EmailMessage:
+    msg = EmailMessage()
+    msg["Subject"] = render.title(notification)
+    msg["From"] = config.from_address
+    msg["To"] = ", ".join(config.to)
+    msg["Date"] = formatdate(localtime=False, usegmt=True)
+    # Stable across retries, so a mail client can fold a duplicate delivery.
+    domain = config.from_address.rpartition("@")[2] or "localhost"
+    msg["Message-ID"] = f"<{notification.id}@{domain}>"
+    msg.set_content(render.text_body(notification))
+    msg.add_alternative(render.html_body(notification), subtype="html")
+    return msg
+
+
+def _error(exc: Exception) -> DeliveryError:
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        codes = [r.code for r in exc.recipients]
+        replies = "; ".join(
+            f"{r.recipient}: {r.code} {r.message}" for r in exc.recipients
+        )
+        return DeliveryError(
+            f"all recipients refused: {replies}",
+            permanent=bool(codes) and all(code >= 500 for code in codes),
+        )
+    if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
+        return DeliveryError(f"SMTP authentication failed: {exc.code} {exc.message}")
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return DeliveryError(
+            f"SMTP {type(exc).__name__}: {exc.code} {exc.message}",
+            permanent=exc.code >= 500,
+        )
+    return DeliveryError(f"SMTP {type(exc).__name__}: {exc}")
+
+
+class EmailNotifier:
+    def __init__(
+        self,
+        name: str,
+        config: EmailChannel,
+        *,
+        timeout: float | None = None,
+        tls_context: ssl.SSLContext | None = None,
+    ) -> None:
+        """`tls_context` replaces the default (system CAs, hostname check)."""
+        self.name = name
+        self._config = config
+        self._timeout = timeout or config.timeout_seconds or _DEFAULT_TIMEOUT
+        self._tls_context = tls_context
+
+    def __repr__(self) -> str:
+        return f"EmailNotifier(name={self.name!r}, host={self._config.host!r})"
+
+    async def send(self, notification: Notification) -> DeliveryResult:
+        config = self._config
+        password = config.password.get_secret_value() if config.password else None
+        try:
+            refused, reply = await aiosmtplib.send(
+                build_message(notification, config),
+                sender=config.from_address,
+                recipients=config.to,
+                hostname=config.host,
+                port=config.port,
+                username=config.username,
+                password=password if config.username else None,
+                start_tls=config.starttls,
+                use_tls=config.use_tls,
+                tls_context=self._tls_context,
+                timeout=self._timeout,
+            )
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise _error(exc) from exc
+        return DeliveryResult(
+            detail=reply,
+            extra={
+                "refused": {
+                    rcpt: f"{r.code} {r.message}" for rcpt, r in refused.items()
+                }
+            }
+            if refused
+            else {},
+        )

@@ -1,0 +1,102 @@
+"""One HTTP delivery attempt, shared by the Slack and webhook adapters.
+
+Status mapping (the outbox retries anything not permanent):
+- 2xx: delivered.
+- 3xx: an error, and permanent. Redirects are never followed: the peer is a
+  configured URL, and following one could send the signed body somewhere else.
+  A redirect means the URL in the configuration needs fixing.
+- 408, 429 and 5xx: transient; Retry-After (seconds or an HTTP date) is passed on.
+- any other 4xx: permanent; the same request will be refused again.
+- transport errors (connect, read, timeouts, protocol): transient.
+
+Messages name the method and status but never the URL: a Slack webhook URL is
+itself a credential, and webhook URLs often carry tokens in the query.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from app.notifiers.base import DeliveryError, DeliveryResult
+
+_TRANSIENT_4XX = {408, 429}
+_SNIPPET = 200  # enough of the peer's error body to diagnose, not to flood the row
+
+
+def json_bytes(payload: Any) -> bytes:
+    """Serialise once: the bytes sent are the bytes signed."""
+    return json.dumps(payload, default=str, separators=(",", ":")).encode()
+
+
+def retry_after_seconds(
+    value: str | None, *, now: datetime | None = None
+) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def _snippet(response: httpx.Response) -> str:
+    text = " ".join(response.text[:_SNIPPET].split())
+    return f": {text}" if text else ""
+
+
+async def post_json(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    timeout: float | None = None,
+) -> DeliveryResult:
+    """Send `body` as JSON; return the result or raise DeliveryError.
+
+    `timeout` bounds each phase (connect, write, read); None keeps the client's
+    own. The caller's asyncio.timeout bounds the whole attempt.
+    """
+    merged = httpx.Headers(headers)
+    merged["Content-Type"] = "application/json"
+    try:
+        response = await client.request(
+            method,
+            url,
+            content=body,
+            headers=merged,
+            follow_redirects=False,
+            timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
+        )
+    except httpx.HTTPError as exc:
+        # str(exc) is httpcore's reason ("[Errno 111] Connection refused"), no URL.
+        why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        raise DeliveryError(f"{method} failed: {why}") from exc
+
+    status = response.status_code
+    if 200 <= status < 300:
+        return DeliveryResult(detail=f"HTTP {status}", extra={"status": status})
+
+    reason = f"{method} got HTTP {status} {response.reason_phrase}".rstrip()
+    if 300 <= status < 400:
+        raise DeliveryError(f"{reason} (redirects are not followed)", permanent=True)
+    raise DeliveryError(
+        reason + _snippet(response),
+        retry_after=retry_after_seconds(response.headers.get("Retry-After")),
+        permanent=400 <= status < 500 and status not in _TRANSIENT_4XX,
+    )

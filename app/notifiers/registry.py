@@ -1,0 +1,50 @@
+"""Settings -> {channel name: notifier}. A dict is the whole registry.
+
+Each adapter gets its channel's effective timeout (its own `timeout_seconds`,
+else `delivery_timeout_seconds`) for the per-phase httpx/SMTP timeouts; the
+delivery service still bounds each whole attempt with asyncio.timeout.
+"""
+
+from __future__ import annotations
+
+from typing import assert_never
+
+import httpx
+
+from app.notifiers.base import Notifier
+from app.notifiers.console import ConsoleNotifier
+from app.notifiers.email import EmailNotifier
+from app.notifiers.slack import SlackNotifier
+from app.notifiers.webhook import WebhookNotifier
+from app.settings import (
+    ChannelConfig,
+    ConsoleChannel,
+    EmailChannel,
+    Settings,
+    SlackChannel,
+    WebhookChannel,
+)
+
+
+def build_notifier(
+    name: str, config: ChannelConfig, settings: Settings, client: httpx.AsyncClient
+) -> Notifier:
+    if isinstance(config, ConsoleChannel):
+        return ConsoleNotifier(name, config)
+    timeout = config.timeout_seconds or settings.delivery_timeout_seconds
+    if isinstance(config, EmailChannel):
+        return EmailNotifier(name, config, timeout=timeout)
+    if isinstance(config, SlackChannel):
+        return SlackNotifier(name, config, client, timeout=timeout)
+    if isinstance(config, WebhookChannel):
+        return WebhookNotifier(name, config, client, timeout=timeout)
+    assert_never(config)
+
+
+def build_notifiers(
+    settings: Settings, client: httpx.AsyncClient
+) -> dict[str, Notifier]:
+    return {
+        name: build_notifier(name, config, settings, client)
+        for name, config in settings.channels.items()
+    }

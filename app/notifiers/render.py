@@ -1,0 +1,128 @@
+"""Text shared by the channel adapters: one title, one list of facts, two bodies.
+
+Every adapter words an alert the same way, so an on-call engineer who sees the
+Slack message and the email reads the same title. The alert arrives as the
+API's JSON dict; fields are read with .get because a channel test carries no
+alert at all and an older outbox row may miss a newer field.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from app.notifiers.base import Notification
+
+# Slack attachment colours, lowest to highest severity.
+SEVERITY_COLOURS: dict[str, str] = {
+    "info": "#439FE0",
+    "low": "#2EB886",
+    "medium": "#DAA038",
+    "high": "#E8702A",
+    "critical": "#D00000",
+}
+RESOLVED_COLOUR = "#2EB886"
+TEST_COLOUR = "#808080"
+
+# Headers and chat titles are one line; a long one is cut rather than refused.
+_TITLE_MAX = 200
+
+
+def _one_line(text: str, limit: int = _TITLE_MAX) -> str:
+    # User text may carry newlines, which an email header must never contain.
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "\u2026"
+
+
+def _alert(notification: Notification) -> dict[str, Any]:
+    return notification.alert or {}
+
+
+def is_test(notification: Notification) -> bool:
+    return notification.alert is None
+
+
+def is_resolved(notification: Notification) -> bool:
+    return notification.reason == "resolved"
+
+
+def severity(notification: Notification) -> str:
+    return str(_alert(notification).get("severity") or "unknown")
+
+
+def message(notification: Notification) -> str:
+    if is_test(notification):
+        return (
+            f"This is a test notification from channel {notification.channel} "
+            f"(notification {notification.id})."
+        )
+    return str(_alert(notification).get("message") or "")
+
+
+def title(notification: Notification) -> str:
+    """E.g. "[CRITICAL] disk_full on db-1 (level 3, escalation)"."""
+    if is_test(notification):
+        return _one_line(f"Test notification from channel {notification.channel}")
+    alert = _alert(notification)
+    tag = "RESOLVED" if is_resolved(notification) else severity(notification).upper()
+    text = f"[{tag}] {alert.get('alert_type') or 'alert'}"
+    if alert.get("source"):
+        text += f" on {alert['source']}"
+    text += f" (level {notification.level}, {notification.reason})"
+    return _one_line(text)
+
+
+def colour(notification: Notification) -> str:
+    if is_test(notification):
+        return TEST_COLOUR
+    if is_resolved(notification):
+        return RESOLVED_COLOUR
+    return SEVERITY_COLOURS.get(severity(notification), TEST_COLOUR)
+
+
+def facts(notification: Notification) -> list[tuple[str, str]]:
+    """(label, value) pairs shown under the message, in reading order."""
+    if is_test(notification):
+        return [("Channel", notification.channel)]
+    alert = _alert(notification)
+    labels = alert.get("labels") or {}
+    rows = [
+        ("Severity", severity(notification)),
+        ("Type", alert.get("alert_type")),
+        ("Source", alert.get("source")),
+        ("Level", notification.level),
+        ("Status", alert.get("status")),
+        ("Occurrences", alert.get("occurrences")),
+        ("Labels", ", ".join(f"{k}={v}" for k, v in sorted(labels.items()))),
+        ("First seen", alert.get("first_seen_at")),
+        ("Alert ID", alert.get("id")),
+    ]
+    return [(label, str(value)) for label, value in rows if value not in (None, "")]
+
+
+def text_body(notification: Notification) -> str:
+    lines = [title(notification), "", message(notification), ""]
+    width = max(len(label) for label, _ in facts(notification)) + 2
+    lines += [f"{label + ':':<{width}}{value}" for label, value in facts(notification)]
+    if notification.alert_url:
+        lines += ["", f"Open the alert: {notification.alert_url}"]
+    return "\n".join(lines) + "\n"
+
+
+def html_body(notification: Notification) -> str:
+    esc = html.escape
+    rows = "".join(
+        f"<tr><th align='left'>{esc(label)}</th><td>{esc(value)}</td></tr>"
+        for label, value in facts(notification)
+    )
+    parts = [
+        "<html><body>",
+        f"<h2 style='color:{colour(notification)}'>{esc(title(notification))}</h2>",
+        f"<p style='white-space:pre-wrap'>{esc(message(notification))}</p>",
+        f"<table>{rows}</table>",
+    ]
+    if notification.alert_url:
+        url = esc(notification.alert_url, quote=True)
+        parts.append(f'<p><a href="{url}">Open the alert</a></p>')
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"

@@ -1,0 +1,91 @@
+"""Slack channel: an incoming-webhook message in Block Kit.
+
+The blocks live inside one `attachments` entry because only attachments carry
+a colour bar, which is how a channel full of alerts is scanned at a glance.
+The top-level `text` is the fallback Slack shows in notifications and on
+clients that do not render blocks. The webhook URL is a credential: it is
+kept out of repr and error messages.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from app.notifiers import render
+from app.notifiers.base import DeliveryResult, Notification
+from app.notifiers.http import json_bytes, post_json
+from app.settings import SlackChannel
+
+# Block Kit limits; Slack refuses the whole message when one is exceeded.
+_HEADER_MAX = 150
+_FIELD_MAX = 2000
+_SECTION_MAX = 3000
+_FIELDS_MAX = 10
+
+
+def _mrkdwn_escape(text: str) -> str:
+    # Slack's only required escapes; stops user text from forging links or mentions.
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def build_payload(notification: Notification) -> dict[str, Any]:
+    title = render.title(notification)
+    message = render.message(notification)
+    blocks: list[dict[str, Any]] = [
+        {
+            "type": "header",
+            "text": {"type": "plain_text", "text": _cut(title, _HEADER_MAX)},
+        },
+        {
+            "type": "section",
+            "fields": [
+                {
+                    "type": "mrkdwn",
+                    "text": _cut(f"*{label}*\n{_mrkdwn_escape(value)}", _FIELD_MAX),
+                }
+                for label, value in render.facts(notification)[:_FIELDS_MAX]
+            ],
+        },
+    ]
+    if message:
+        text = _cut(_mrkdwn_escape(message), _SECTION_MAX)
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text}})
+    if notification.alert_url:
+        link = f"<{notification.alert_url}|Open the alert>"
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": link}})
+    return {
+        "text": _cut(
+            _mrkdwn_escape(f"{title}: {message}" if message else title), _SECTION_MAX
+        ),
+        "attachments": [{"color": render.colour(notification), "blocks": blocks}],
+    }
+
+
+class SlackNotifier:
+    def __init__(
+        self,
+        name: str,
+        config: SlackChannel,
+        client: httpx.AsyncClient,
+        *,
+        timeout: float | None = None,
+    ) -> None:
+        self.name = name
+        self._config = config
+        self._client = client
+        self._timeout = timeout if timeout is not None else config.timeout_seconds
+
+    def __repr__(self) -> str:
+        return f"SlackNotifier(name={self.name!r})"
+
+    async def send(self, notification: Notification) -> DeliveryResult:
+        body = json_bytes(build_payload(notification))
+        return await post_json(
+            self._client, "POST", self._config.url, body, {}, timeout=self._timeout
+        )

@@ -1,0 +1,167 @@
+"""Request and response models. Names say their role: Create, Read, Page, ..."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from app.settings import Severity
+
+Status = Literal["open", "acknowledged", "in_progress", "resolved", "closed", "reopened"]
+Outcome = Literal["created", "duplicate", "reopened"]
+
+MAX_LABELS = 64
+MAX_MESSAGE_CHARS = 8_000
+
+# Printable text: no control characters except tab and newline in free text.
+_NAME = r"^[^\x00-\x1f\x7f]+$"
+_TEXT = r"^[^\x00-\x08\x0b-\x1f\x7f]*$"
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=_NAME)]
+Actor = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=_NAME)]
+Note = Annotated[str, StringConstraints(max_length=MAX_MESSAGE_CHARS, pattern=_TEXT)]
+LabelKey = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=_NAME)]
+LabelValue = Annotated[str, StringConstraints(max_length=1_000, pattern=_NAME + "|^$")]
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AlertCreate(_Input):
+    """A submission. Identity is alert_type + source + labels, or dedup_key."""
+
+    alert_type: Name = Field(examples=["disk_full"])
+    severity: Severity = Field(examples=["high"])
+    message: Annotated[
+        str, StringConstraints(min_length=1, max_length=MAX_MESSAGE_CHARS, pattern=_TEXT)
+    ] = Field(examples=["/var is 93% full"])
+    source: Name = Field(examples=["db-1"])
+    labels: dict[LabelKey, LabelValue] = Field(
+        default_factory=dict, max_length=MAX_LABELS, examples=[{"mount": "/var"}]
+    )
+    details: dict[str, Any] = Field(default_factory=dict)
+    channels: list[Name] | None = Field(
+        default=None,
+        max_length=32,
+        description="Channel names to notify; the configured default_channels when omitted.",
+    )
+    dedup_key: Annotated[
+        str, StringConstraints(min_length=1, max_length=255, pattern=_NAME)
+    ] | None = Field(default=None, description="Replaces the computed fingerprint.")
+
+
+class AlertAcknowledge(_Input):
+    by: Actor
+    note: Note | None = None
+
+
+class AlertResolve(_Input):
+    resolved_by: Actor
+    notes: Note | None = None
+
+
+class AlertStatusChange(_Input):
+    status: Status
+    by: Actor
+    note: Note | None = None
+
+
+class AlertRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    fingerprint: str
+    alert_type: str
+    severity: Severity
+    message: str
+    source: str
+    labels: dict[str, str]
+    details: dict[str, Any]
+    channels: list[str]
+    status: Status
+    escalation_level: int
+    max_escalation_level: int
+    occurrences: int
+    suppressed_count: int
+    notifications_sent: int
+    first_seen_at: datetime
+    last_seen_at: datetime
+    triggered_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    resolved_at: datetime | None
+    resolved_by: str | None
+    resolution_notes: str | None
+    resolution_minutes: float | None
+    closed_at: datetime | None
+    policy: str
+    next_escalation_at: datetime | None
+
+
+class AlertSubmitted(AlertRead):
+    outcome: Outcome
+    notified: bool
+
+
+class AlertEventRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    at: datetime
+    kind: str
+    actor: str | None
+    from_status: str | None
+    to_status: str | None
+    note: str | None
+    data: dict[str, Any]
+
+
+class NotificationRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    alert_id: uuid.UUID | None
+    channel: str
+    reason: str
+    level: int
+    status: str
+    attempts: int
+    created_at: datetime
+    next_attempt_at: datetime
+    last_error: str | None
+    sent_at: datetime | None
+    duration_ms: float | None
+
+
+class AlertDetail(AlertRead):
+    history: list[AlertEventRead]
+    notifications: list[NotificationRead]
+
+
+class AlertPage(BaseModel):
+    items: list[AlertRead]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null on the last page."
+    )
+
+
+class ErrorItem(BaseModel):
+    field: str | None
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """The one error shape of every 4xx and 5xx answer."""
+
+    code: str = Field(examples=["not_found"])
+    message: str = Field(examples=["alert 5f0c... not found"])
+    field: str | None = Field(default=None, examples=["severity"])
+    errors: list[ErrorItem] = Field(default_factory=list)
+
+
+class Health(BaseModel):
+    status: Literal["ok", "ready", "unavailable"]
+    database: str | None = None

@@ -1,0 +1,182 @@
+"""Email against a real SMTP server (aiosmtpd) on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from app.notifiers import render
+from app.notifiers.base import DeliveryError
+from app.notifiers.email import EmailNotifier
+from app.settings import EmailChannel
+
+if TYPE_CHECKING:
+    from tests.notifiers.conftest import MakeNotification, StartSmtp, TlsFiles
+
+pytestmark = pytest.mark.asyncio
+
+USER, PASSWORD = "alerts", "hunter2-smtp"  # what the test server accepts
+TO = ["oncall@example.com", "dba@example.com", "lead@example.org"]
+
+
+def channel(port: int, **overrides: Any) -> EmailChannel:
+    values: dict[str, Any] = {
+        "type": "email",
+        "host": "127.0.0.1",
+        "port": port,
+        "from_address": "alerts@example.net",
+        "to": TO,
+    }
+    return EmailChannel(**(values | overrides))
+
+
+async def test_multipart_message_reaches_every_recipient(
+    smtp_server: StartSmtp, make_notification: MakeNotification
+) -> None:
+    server = smtp_server()
+    n = make_notification()
+
+    result = await EmailNotifier("mail", channel(server.port)).send(n)
+
+    assert "queued as 42" in result.detail
+    [got] = server.recorder.delivered
+    assert got.mail_from == "alerts@example.net"
+    assert got.rcpt_tos == TO
+    msg = got.message
+    assert msg["Subject"] == "[CRITICAL] disk_full on db-1 (level 3, escalation)"
+    assert msg["From"] == "alerts@example.net"
+    assert [a.strip() for a in str(msg["To"]).split(",")] == TO
+    assert msg["Message-ID"] == f"<{n.id}@example.net>"
+    assert msg.get_content_type() == "multipart/alternative"
+    parts = {part.get_content_type(): part for part in msg.iter_parts()}
+    assert set(parts) == {"text/plain", "text/html"}
+    assert parts["text/plain"].get_content() == render.text_body(n)
+    html = parts["text/html"].get_content()
+    assert "Disk &lt;b&gt;97%&lt;/b&gt; full &amp; rising" in html
+    assert not got.tls
+
+
+async def test_starttls_and_auth_login(
+    smtp_server: StartSmtp, tls_files: TlsFiles, make_notification: MakeNotification
+) -> None:
+    server = smtp_server(
+        tls_context=tls_files.server_context(),
+        require_starttls=True,
+        authenticator=True,
+        auth_require_tls=True,
+        auth_exclude_mechanism=["PLAIN"],  # so the client must use AUTH LOGIN
+    )
+    config = channel(server.port, starttls=True, username=USER, password=PASSWORD)
+    notifier = EmailNotifier("mail", config, tls_context=tls_files.client_context())
+
+    await notifier.send(make_notification())
+
+    assert server.recorder.logins == [("LOGIN", USER, True)]
+    [got] = server.recorder.delivered
+    assert got.tls
+    assert got.rcpt_tos == TO
+
+
+async def test_implicit_tls(
+    smtp_server: StartSmtp, tls_files: TlsFiles, make_notification: MakeNotification
+) -> None:
+    server = smtp_server(ssl_context=tls_files.server_context())
+    config = channel(server.port, use_tls=True)
+    notifier = EmailNotifier("mail", config, tls_context=tls_files.client_context())
+
+    await notifier.send(make_notification())
+
+    assert len(server.recorder.delivered) == 1
+
+
+async def test_certificates_are_verified_by_default(
+    smtp_server: StartSmtp, tls_files: TlsFiles, make_notification: MakeNotification
+) -> None:
+    server = smtp_server(tls_context=tls_files.server_context(), require_starttls=True)
+    notifier = EmailNotifier("mail", channel(server.port, starttls=True))
+
+    with pytest.raises(DeliveryError) as info:
+        await notifier.send(make_notification())
+
+    assert "CERTIFICATE_VERIFY_FAILED" in str(info.value)
+    assert not info.value.permanent
+    assert server.recorder.delivered == []
+
+
+async def test_wrong_password_is_an_error_without_the_password(
+    smtp_server: StartSmtp, tls_files: TlsFiles, make_notification: MakeNotification
+) -> None:
+    server = smtp_server(
+        tls_context=tls_files.server_context(),
+        require_starttls=True,
+        authenticator=True,
+    )
+    wrong = "not-the-password-xyz"
+    config = channel(server.port, starttls=True, username=USER, password=wrong)
+    notifier = EmailNotifier("mail", config, tls_context=tls_files.client_context())
+
+    with pytest.raises(DeliveryError) as info:
+        await notifier.send(make_notification())
+
+    assert "authentication failed: 535" in str(info.value)
+    assert not info.value.permanent  # auth failures may be throttling: retry
+    assert wrong not in str(info.value)
+    assert wrong not in repr(info.value)
+    assert wrong not in repr(notifier)
+    assert [ok for *_, ok in server.recorder.logins] == [False]
+    assert server.recorder.delivered == []
+
+
+async def test_all_recipients_refused_is_permanent(
+    smtp_server: StartSmtp, make_notification: MakeNotification
+) -> None:
+    server = smtp_server(refuse=set(TO))
+
+    with pytest.raises(DeliveryError) as info:
+        await EmailNotifier("mail", channel(server.port)).send(make_notification())
+
+    assert info.value.permanent
+    assert "550" in str(info.value)
+    assert "dba@example.com" in str(info.value)
+    assert server.recorder.delivered == []
+
+
+async def test_some_recipients_refused_is_a_reported_success(
+    smtp_server: StartSmtp, make_notification: MakeNotification
+) -> None:
+    server = smtp_server(refuse={"dba@example.com"})
+
+    result = await EmailNotifier("mail", channel(server.port)).send(make_notification())
+
+    assert set(result.extra["refused"]) == {"dba@example.com"}
+    assert result.extra["refused"]["dba@example.com"].startswith("550")
+    [got] = server.recorder.delivered
+    assert got.rcpt_tos == ["oncall@example.com", "lead@example.org"]
+
+
+async def test_connection_refused_is_transient(make_notification: MakeNotification) -> None:
+    from tests.notifiers.conftest import free_port
+
+    notifier = EmailNotifier("mail", channel(free_port()))
+
+    with pytest.raises(DeliveryError) as info:
+        await notifier.send(make_notification())
+
+    assert not info.value.permanent
+
+
+async def test_a_hanging_server_is_cut_by_the_callers_timeout(
+    smtp_server: StartSmtp, make_notification: MakeNotification
+) -> None:
+    server = smtp_server(data_delay=5)
+    notifier = EmailNotifier("mail", channel(server.port))
+
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.3):
+            await notifier.send(make_notification())
+
+    assert time.monotonic() - started < 2

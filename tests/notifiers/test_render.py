@@ -1,0 +1,68 @@
+"""Rendering: one title format for every channel, user text escaped."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from app.notifiers import render
+
+if TYPE_CHECKING:
+    from tests.notifiers.conftest import MakeNotification
+
+
+def test_title_names_severity_type_source_level_and_reason(
+    make_notification: MakeNotification,
+) -> None:
+    n = make_notification(reason="escalation", level=3)
+    assert render.title(n) == "[CRITICAL] disk_full on db-1 (level 3, escalation)"
+
+
+def test_title_is_one_line_and_omits_a_missing_source(
+    make_notification: MakeNotification,
+) -> None:
+    n = make_notification(reason="new", level=1, alert_type="disk\nfull", source=None)
+    assert render.title(n) == "[CRITICAL] disk full (level 1, new)"
+
+
+def test_resolved_notification_says_so_and_is_green(
+    make_notification: MakeNotification,
+) -> None:
+    n = make_notification(reason="resolved", status="resolved")
+    assert render.title(n).startswith("[RESOLVED] disk_full on db-1")
+    assert render.colour(n) == render.RESOLVED_COLOUR
+
+
+def test_colour_follows_severity(make_notification: MakeNotification) -> None:
+    colours = {
+        sev: render.colour(make_notification(severity=sev))
+        for sev in ("info", "low", "medium", "high", "critical")
+    }
+    assert colours == render.SEVERITY_COLOURS
+
+
+def test_channel_test_notification_is_short_and_names_the_channel(
+    make_notification: MakeNotification,
+) -> None:
+    n = make_notification(channel="ops-email", test=True, reason="test")
+    assert render.title(n) == "Test notification from channel ops-email"
+    assert "test notification from channel ops-email" in render.text_body(n)
+    assert "ops-email" in render.html_body(n)
+
+
+def test_text_body_carries_message_facts_and_link(
+    make_notification: MakeNotification,
+) -> None:
+    body = render.text_body(make_notification())
+    assert "Disk <b>97%</b> full & rising\nsecond line" in body
+    assert "Occurrences: 4" in body
+    assert "Labels:      env=prod, mount=/var" in body
+    assert "http://alerts.example/alerts/" in body
+
+
+def test_html_body_escapes_user_text(make_notification: MakeNotification) -> None:
+    n = make_notification(source="<script>x</script>")
+    body = render.html_body(n)
+    assert "<b>97%" not in body
+    assert "<script>" not in body
+    assert "Disk &lt;b&gt;97%&lt;/b&gt; full &amp; rising" in body
+    assert '<a href="http://alerts.example/alerts/' in body
