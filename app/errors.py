@@ -66,7 +66,11 @@ def error_response(
 def _field_of(loc: tuple[Any, ...]) -> str | None:
     # ("body", "labels", "env") -> "labels.env"; the "body"/"query" prefix
     # tells where, not which field.
-    parts = [str(p) for p in loc[1:]] if loc and loc[0] in {"body", "query", "path", "header"} else [str(p) for p in loc]
+    parts = (
+        [str(p) for p in loc[1:]]
+        if loc and loc[0] in {"body", "query", "path", "header"}
+        else [str(p) for p in loc]
+    )
     return ".".join(parts) or None
 
 
@@ -77,7 +81,10 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
         field = _field_of(tuple(err.get("loc", ())))
         message = str(err.get("msg", "invalid value"))
         if err.get("type") == "json_invalid":
-            field, message = None, f"request body is not valid JSON: {err.get('ctx', {}).get('error', message)}"
+            field, message = (
+                None,
+                f"request body is not valid JSON: {err.get('ctx', {}).get('error', message)}",
+            )
         items.append(ErrorItem(field=field, message=message))
     first = items[0] if items else ErrorItem(field=None, message="invalid request")
     summary = f"{first.field}: {first.message}" if first.field else first.message
@@ -104,17 +111,19 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
 def is_database_outage(exc: BaseException) -> bool:
     """True for failures that mean the database cannot be reached right now."""
     if isinstance(exc, sa_exc.DBAPIError):
-        return exc.connection_invalidated or isinstance(
-            exc, sa_exc.OperationalError | sa_exc.InterfaceError
-        )
+        return exc.connection_invalidated or isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError)
     return isinstance(exc, OSError | TimeoutError | sa_exc.TimeoutError)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     if is_database_outage(exc):
-        log.warning("database unavailable during %s %s: %s", request.method, request.url.path, type(exc).__name__)
+        log.warning(
+            "database unavailable during %s %s: %s", request.method, request.url.path, type(exc).__name__
+        )
         return error_response(
-            503, "database_unavailable", "the database is unavailable; retry later",
+            503,
+            "database_unavailable",
+            "the database is unavailable; retry later",
             headers={"Retry-After": "5"},
         )
     log.exception("unhandled error during %s %s", request.method, request.url.path)

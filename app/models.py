@@ -132,9 +132,7 @@ class AlertEvent(Base):
     __tablename__ = "alert_events"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    alert_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("alerts.id", ondelete="CASCADE")
-    )
+    alert_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("alerts.id", ondelete="CASCADE"))
     at: Mapped[datetime]
     kind: Mapped[str] = mapped_column(String(32))
     actor: Mapped[str | None] = mapped_column(String(200))
@@ -152,9 +150,7 @@ class Notification(Base):
     __tablename__ = "notifications"
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    alert_id: Mapped[uuid.UUID | None] = mapped_column(
-        Uuid, ForeignKey("alerts.id", ondelete="CASCADE")
-    )
+    alert_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("alerts.id", ondelete="CASCADE"))
     channel: Mapped[str] = mapped_column(String(100))
     reason: Mapped[str] = mapped_column(String(20))
     level: Mapped[int] = mapped_column(Integer, default=1)

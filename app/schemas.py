@@ -35,9 +35,9 @@ class AlertCreate(_Input):
 
     alert_type: Name = Field(examples=["disk_full"])
     severity: Severity = Field(examples=["high"])
-    message: Annotated[
-        str, StringConstraints(min_length=1, max_length=MAX_MESSAGE_CHARS, pattern=_TEXT)
-    ] = Field(examples=["/var is 93% full"])
+    message: Annotated[str, StringConstraints(min_length=1, max_length=MAX_MESSAGE_CHARS, pattern=_TEXT)] = (
+        Field(examples=["/var is 93% full"])
+    )
     source: Name = Field(examples=["db-1"])
     labels: dict[LabelKey, LabelValue] = Field(
         default_factory=dict, max_length=MAX_LABELS, examples=[{"mount": "/var"}]
@@ -48,9 +48,9 @@ class AlertCreate(_Input):
         max_length=32,
         description="Channel names to notify; the configured default_channels when omitted.",
     )
-    dedup_key: Annotated[
-        str, StringConstraints(min_length=1, max_length=255, pattern=_NAME)
-    ] | None = Field(default=None, description="Replaces the computed fingerprint.")
+    dedup_key: Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=_NAME)] | None = Field(
+        default=None, description="Replaces the computed fingerprint."
+    )
 
 
 class AlertAcknowledge(_Input):
@@ -143,9 +143,7 @@ class AlertDetail(AlertRead):
 
 class AlertPage(BaseModel):
     items: list[AlertRead]
-    next_cursor: str | None = Field(
-        description="Pass as `cursor` for the next page; null on the last page."
-    )
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
 
 
 class ErrorItem(BaseModel):

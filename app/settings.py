@@ -103,15 +103,9 @@ class EscalationRule(_Strict):
 def default_policy() -> list[EscalationRule]:
     return [
         EscalationRule(level=2, severities=["high"], after_minutes=30),
-        EscalationRule(
-            level=3, severities=["high"], after_minutes=60, repeat_every_minutes=30
-        ),
-        EscalationRule(
-            level=3, severities=["critical"], after_minutes=30, repeat_every_minutes=30
-        ),
-        EscalationRule(
-            level=4, severities=["critical"], after_minutes=120, repeat_every_minutes=15
-        ),
+        EscalationRule(level=3, severities=["high"], after_minutes=60, repeat_every_minutes=30),
+        EscalationRule(level=3, severities=["critical"], after_minutes=30, repeat_every_minutes=30),
+        EscalationRule(level=4, severities=["critical"], after_minutes=120, repeat_every_minutes=15),
     ]
 
 
@@ -123,9 +117,7 @@ class EscalationPolicy(_Strict):
 class ApiKey(_Strict):
     name: str = Field(min_length=1)
     hash: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
-    scopes: list[Literal["alerts:write", "alerts:manage", "read", "admin"]] = Field(
-        min_length=1
-    )
+    scopes: list[Literal["alerts:write", "alerts:manage", "read", "admin"]] = Field(min_length=1)
 
 
 class _TomlSource(PydanticBaseSettingsSource):
@@ -163,9 +155,7 @@ def _read_toml(path: Path | None) -> dict[str, Any]:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="ALERTS_", extra="forbid", frozen=True
-    )
+    model_config = SettingsConfigDict(env_prefix="ALERTS_", extra="forbid", frozen=True)
 
     database_url: str = "sqlite+aiosqlite:///./alerts.db"
     enabled: bool = True
@@ -186,7 +176,9 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:8000"
     api_keys: list[ApiKey] = Field(default_factory=list)
     channels: dict[str, ChannelConfig] = Field(
-        default_factory=lambda: {"console": ConsoleChannel(type="console")}
+        default_factory=dict,
+        validate_default=True,
+        description="Declared notification channels; `console` is always there.",
     )
     escalation: EscalationPolicy = Field(default_factory=EscalationPolicy)
 
@@ -194,16 +186,12 @@ class Settings(BaseSettings):
     @classmethod
     def _known_driver(cls, value: str) -> str:
         if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
-            raise ValueError(
-                "use sqlite+aiosqlite:///path or postgresql+asyncpg://user@host/db"
-            )
+            raise ValueError("use sqlite+aiosqlite:///path or postgresql+asyncpg://user@host/db")
         return value
 
     @field_validator("channels", mode="after")
     @classmethod
-    def _console_always_declared(
-        cls, value: dict[str, ChannelConfig]
-    ) -> dict[str, ChannelConfig]:
+    def _console_always_declared(cls, value: dict[str, ChannelConfig]) -> dict[str, ChannelConfig]:
         # The console needs no configuration, so it is always there to route to.
         return {"console": ConsoleChannel(type="console"), **value}
 
@@ -215,10 +203,7 @@ class Settings(BaseSettings):
         for i, rule in enumerate(self.escalation.rules):
             for name in rule.channels:
                 if name not in self.channels:
-                    raise ValueError(
-                        f"escalation.rules[{i}].channels names undeclared "
-                        f"channel {name!r}"
-                    )
+                    raise ValueError(f"escalation.rules[{i}].channels names undeclared channel {name!r}")
         return self
 
     @cached_property

@@ -33,9 +33,7 @@ from app.main import create_app
 from app.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
-POSTGRES_URL = os.environ.get(
-    "ALERTS_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@localhost:5432/test"
-)
+POSTGRES_URL = os.environ.get("ALERTS_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@localhost:5432/test")
 REQUIRE_POSTGRES = os.environ.get("ALERTS_REQUIRE_POSTGRES") == "1"
 TABLES = ("notifications", "alert_events", "alerts")
 
@@ -142,9 +140,7 @@ ServiceFactory = Callable[..., Any]
 
 
 @pytest.fixture
-async def service_factory(
-    clean_database: str, clock: FakeClock
-) -> AsyncIterator[Callable[..., Any]]:
+async def service_factory(clean_database: str, clock: FakeClock) -> AsyncIterator[Callable[..., Any]]:
     """Start the app (lifespan included) with settings overrides; yields a
     factory usable as `async with service_factory(**overrides) as svc`."""
     from contextlib import asynccontextmanager

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
 
@@ -22,12 +22,14 @@ from app.schemas import (
     AlertStatusChange,
     AlertSubmitted,
     NotificationRead,
-    Severity,
     Status,
 )
 from app.services import alerts
+from app.settings import Severity
 
-router = APIRouter(prefix="/alerts", tags=["alerts"], responses={422: ERROR_RESPONSES[422], 503: ERROR_RESPONSES[503]})
+router = APIRouter(
+    prefix="/alerts", tags=["alerts"], responses={422: ERROR_RESPONSES[422], 503: ERROR_RESPONSES[503]}
+)
 
 
 def _wake_delivery(request: Request) -> None:
@@ -46,10 +48,18 @@ def _wake_delivery(request: Request) -> None:
         "alert with the same fingerprint (200). `outcome` says which; `notified` says "
         "whether the submission queued notifications."
     ),
-    responses={200: {"model": AlertSubmitted, "description": "Merged into an existing alert"}, 413: ERROR_RESPONSES[413]},
+    responses={
+        200: {"model": AlertSubmitted, "description": "Merged into an existing alert"},
+        413: ERROR_RESPONSES[413],
+    },
 )
 async def submit_alert(
-    body: AlertCreate, request: Request, response: Response, session: SessionDep, settings: SettingsDep, now: NowDep
+    body: AlertCreate,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
 ) -> AlertSubmitted:
     async with session.begin():
         result = await alerts.submit(session, data=body, settings=settings, now=now)
@@ -60,7 +70,7 @@ async def submit_alert(
     else:
         response.status_code = status.HTTP_200_OK
     read = AlertRead.model_validate(result.alert)
-    return AlertSubmitted(**read.model_dump(), outcome=result.outcome, notified=result.notified)  # type: ignore[arg-type]
+    return AlertSubmitted(**read.model_dump(), outcome=result.outcome, notified=result.notified)
 
 
 @router.get("", response_model=AlertPage, summary="List alerts, newest first")
@@ -73,7 +83,9 @@ async def list_alerts(
     since: Annotated[datetime | None, Query(description="first_seen_at >= since (ISO 8601)")] = None,
     until: Annotated[datetime | None, Query(description="first_seen_at < until (ISO 8601)")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=200, description="next_cursor of the previous page")
+    ] = None,
 ) -> AlertPage:
     filters = alerts.AlertFilter(
         status=list(status_) if status_ else None,
@@ -107,7 +119,7 @@ async def get_alert(alert_id: uuid.UUID, session: SessionDep) -> AlertDetail:
     )
 
 
-_CHANGE_RESPONSES = {404: ERROR_RESPONSES[404], 409: ERROR_RESPONSES[409]}
+_CHANGE_RESPONSES: dict[int | str, dict[str, Any]] = {404: ERROR_RESPONSES[404], 409: ERROR_RESPONSES[409]}
 
 
 def _changed(request: Request, alert: Alert) -> AlertRead:
@@ -115,32 +127,75 @@ def _changed(request: Request, alert: Alert) -> AlertRead:
     return AlertRead.model_validate(alert)
 
 
-@router.patch("/{alert_id}/acknowledge", response_model=AlertRead, summary="Acknowledge: stops escalation", responses=_CHANGE_RESPONSES)
+@router.patch(
+    "/{alert_id}/acknowledge",
+    response_model=AlertRead,
+    summary="Acknowledge: stops escalation",
+    responses=_CHANGE_RESPONSES,
+)
 async def acknowledge_alert(
-    alert_id: uuid.UUID, body: AlertAcknowledge, request: Request, session: SessionDep, settings: SettingsDep, now: NowDep
+    alert_id: uuid.UUID,
+    body: AlertAcknowledge,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
 ) -> AlertRead:
     async with session.begin():
-        alert = await alerts.acknowledge(session, alert_id=alert_id, by=body.by, note=body.note, settings=settings, now=now)
-    return _changed(request, alert)
-
-
-@router.patch("/{alert_id}/resolve", response_model=AlertRead, summary="Resolve, recording who and how long it took", responses=_CHANGE_RESPONSES)
-async def resolve_alert(
-    alert_id: uuid.UUID, body: AlertResolve, request: Request, session: SessionDep, settings: SettingsDep, now: NowDep
-) -> AlertRead:
-    async with session.begin():
-        alert = await alerts.resolve(
-            session, alert_id=alert_id, resolved_by=body.resolved_by, notes=body.notes, settings=settings, now=now
+        alert = await alerts.acknowledge(
+            session, alert_id=alert_id, by=body.by, note=body.note, settings=settings, now=now
         )
     return _changed(request, alert)
 
 
-@router.patch("/{alert_id}/status", response_model=AlertRead, summary="Any allowed lifecycle move", responses=_CHANGE_RESPONSES)
+@router.patch(
+    "/{alert_id}/resolve",
+    response_model=AlertRead,
+    summary="Resolve, recording who and how long it took",
+    responses=_CHANGE_RESPONSES,
+)
+async def resolve_alert(
+    alert_id: uuid.UUID,
+    body: AlertResolve,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+) -> AlertRead:
+    async with session.begin():
+        alert = await alerts.resolve(
+            session,
+            alert_id=alert_id,
+            resolved_by=body.resolved_by,
+            notes=body.notes,
+            settings=settings,
+            now=now,
+        )
+    return _changed(request, alert)
+
+
+@router.patch(
+    "/{alert_id}/status",
+    response_model=AlertRead,
+    summary="Any allowed lifecycle move",
+    responses=_CHANGE_RESPONSES,
+)
 async def change_alert_status(
-    alert_id: uuid.UUID, body: AlertStatusChange, request: Request, session: SessionDep, settings: SettingsDep, now: NowDep
+    alert_id: uuid.UUID,
+    body: AlertStatusChange,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
 ) -> AlertRead:
     async with session.begin():
         alert = await alerts.change_status(
-            session, alert_id=alert_id, status=body.status, by=body.by, note=body.note, settings=settings, now=now
+            session,
+            alert_id=alert_id,
+            status=body.status,
+            by=body.by,
+            note=body.note,
+            settings=settings,
+            now=now,
         )
     return _changed(request, alert)

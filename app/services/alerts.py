@@ -24,7 +24,7 @@ from sqlalchemy import Select, case, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.errors import Conflict, InvalidInput, NotFound
+from app.errors import InvalidInput, NotFound
 from app.models import ACTIVE_STATUSES, Alert, AlertEvent, Notification
 from app.schemas import AlertCreate
 from app.services import escalation, outbox
@@ -88,11 +88,15 @@ async def submit(
         alert_type=data.alert_type, source=data.source, labels=data.labels, dedup_key=data.dedup_key
     )
     if not settings.enable_deduplication:
-        return await _create(session, data=data, fp=fp, channels=channels, settings=settings, now=now, dedup=False)
+        return await _create(
+            session, data=data, fp=fp, channels=channels, settings=settings, now=now, dedup=False
+        )
     for attempt in range(SUBMIT_ATTEMPTS):
         try:
             async with session.begin_nested():
-                return await _submit_once(session, data=data, fp=fp, channels=channels, settings=settings, now=now)
+                return await _submit_once(
+                    session, data=data, fp=fp, channels=channels, settings=settings, now=now
+                )
         except IntegrityError:
             # Another submission created or reopened this fingerprint's alert
             # between our read and our write; the retry finds it and merges.
@@ -101,7 +105,7 @@ async def submit(
     raise AssertionError("unreachable")
 
 
-def _latest_by_fingerprint(fp: str) -> Select[tuple[Alert]]:
+def _latest_by_fingerprint(fp: str) -> Select[Alert]:
     active_first = case((Alert.status.in_(ACTIVE_STATUSES), 0), else_=1)
     return (
         select(Alert)
@@ -125,7 +129,9 @@ async def _submit_once(
     window = timedelta(minutes=settings.dedup_window_minutes)
     alert = await session.scalar(_latest_by_fingerprint(fp))
     if alert is not None and is_active(alert.status):
-        return await _merge_duplicate(session, alert=alert, data=data, settings=settings, now=now, window=window)
+        return await _merge_duplicate(
+            session, alert=alert, data=data, settings=settings, now=now, window=window
+        )
     if alert is not None:
         ended_at = alert.resolved_at or alert.closed_at
         if ended_at is not None and now - ended_at < window:
@@ -209,7 +215,16 @@ async def _merge_duplicate(
         if decision.raise_severity:
             previous, alert.severity = alert.severity, data.severity
             escalation.schedule(alert, settings.escalation, now=now)
-            session.add(_event(alert, kind="severity_raised", now=now, actor=data.source, previous=previous, severity=data.severity))
+            session.add(
+                _event(
+                    alert,
+                    kind="severity_raised",
+                    now=now,
+                    actor=data.source,
+                    previous=previous,
+                    severity=data.severity,
+                )
+            )
         assert decision.reason is not None
         session.add(
             _event(alert, kind="notified", now=now, reason=decision.reason, occurrences=alert.occurrences)
@@ -229,7 +244,15 @@ async def _reopen(
     escalation.schedule(alert, settings.escalation, now=now)
     await session.flush()  # may hit the unique index: the caller retries
     session.add(
-        _event(alert, kind="status", now=now, actor=data.source, from_status=previous, to_status="reopened", note="recurred within the dedup window")
+        _event(
+            alert,
+            kind="status",
+            now=now,
+            actor=data.source,
+            from_status=previous,
+            to_status="reopened",
+            note="recurred within the dedup window",
+        )
     )
     rows = await outbox.queue(session, alert=alert, reason="reopened", settings=settings, now=now)
     await session.flush()
@@ -260,7 +283,9 @@ async def change_status(
     check_move(previous, status)
     apply_move(alert, target=status, by=by, note=note, now=now)
     escalation.schedule(alert, settings.escalation, now=now)
-    session.add(_event(alert, kind="status", now=now, actor=by, from_status=previous, to_status=status, note=note))
+    session.add(
+        _event(alert, kind="status", now=now, actor=by, from_status=previous, to_status=status, note=note)
+    )
     if status in {"resolved", "reopened"}:
         await outbox.queue(session, alert=alert, reason=status, settings=settings, now=now)
     await session.flush()
@@ -268,9 +293,17 @@ async def change_status(
 
 
 async def acknowledge(
-    session: AsyncSession, *, alert_id: uuid.UUID, by: str, note: str | None, settings: Settings, now: datetime
+    session: AsyncSession,
+    *,
+    alert_id: uuid.UUID,
+    by: str,
+    note: str | None,
+    settings: Settings,
+    now: datetime,
 ) -> Alert:
-    return await change_status(session, alert_id=alert_id, status="acknowledged", by=by, note=note, settings=settings, now=now)
+    return await change_status(
+        session, alert_id=alert_id, status="acknowledged", by=by, note=note, settings=settings, now=now
+    )
 
 
 async def resolve(
@@ -295,13 +328,17 @@ async def get(session: AsyncSession, alert_id: uuid.UUID) -> Alert:
 
 
 async def history(session: AsyncSession, alert_id: uuid.UUID) -> list[AlertEvent]:
-    rows = await session.scalars(select(AlertEvent).where(AlertEvent.alert_id == alert_id).order_by(AlertEvent.id))
+    rows = await session.scalars(
+        select(AlertEvent).where(AlertEvent.alert_id == alert_id).order_by(AlertEvent.id)
+    )
     return list(rows)
 
 
 async def notifications(session: AsyncSession, alert_id: uuid.UUID) -> list[Notification]:
     rows = await session.scalars(
-        select(Notification).where(Notification.alert_id == alert_id).order_by(Notification.created_at, Notification.id)
+        select(Notification)
+        .where(Notification.alert_id == alert_id)
+        .order_by(Notification.created_at, Notification.id)
     )
     return list(rows)
 
@@ -359,4 +396,3 @@ async def list_alerts(
     if len(rows) > limit:
         return rows[:limit], encode_cursor(rows[limit - 1])
     return rows, None
-

@@ -12,9 +12,7 @@ from app.settings import SEVERITIES
 SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
 
 
-def fingerprint(
-    *, alert_type: str, source: str, labels: dict[str, str], dedup_key: str | None = None
-) -> str:
+def fingerprint(*, alert_type: str, source: str, labels: dict[str, str], dedup_key: str | None = None) -> str:
     """SHA-256 hex of the canonical JSON of the identity; dedup_key replaces it.
 
     Message and severity are not identity: "CPU 91%" and "CPU 93%" are one alert.
