@@ -10,14 +10,19 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 from fastapi import FastAPI
 
-from app.api import alerts, health
+from app.api import alerts, channels, escalation, health
 from app.api.body_limit import BodyLimitMiddleware
 from app.api.deps import utc_now
 from app.db.engine import create_engine, create_sessionmaker
 from app.errors import install_error_handlers
+from app.notifiers.registry import build_notifiers
+from app.services.delivery import Dispatcher
+from app.services.escalation import escalate_due
 from app.settings import Settings, load_settings
+from app.workers import PeriodicWorker
 
 log = logging.getLogger("app")
 
@@ -29,6 +34,16 @@ outbox. Every error answers with one JSON shape: `code`, `message`, `field`.
 """
 
 
+def http_client() -> httpx.AsyncClient:
+    # One pool for every outgoing call. TLS is verified; redirects are not
+    # followed, so a target can only be a URL from the configuration.
+    return httpx.AsyncClient(
+        follow_redirects=False,
+        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        headers={"User-Agent": "alert-service/0.1"},
+    )
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
 
@@ -36,11 +51,41 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url)
         app.state.engine = engine
-        app.state.sessionmaker = create_sessionmaker(engine)
+        app.state.sessionmaker = sessionmaker = create_sessionmaker(engine)
+        client = http_client()
+        app.state.notifiers = notifiers = build_notifiers(settings, client)
+        delivery_worker: PeriodicWorker | None = None
+        dispatcher = Dispatcher(
+            sessionmaker=sessionmaker,
+            notifiers=notifiers,
+            settings=settings,
+            clock=lambda: app.state.clock(),
+            on_slot_free=lambda: delivery_worker.wake() if delivery_worker else None,
+        )
+        delivery_worker = PeriodicWorker(
+            "delivery", dispatcher.run_once, interval=settings.delivery_poll_seconds
+        )
+        app.state.dispatcher = dispatcher
+        app.state.wake_delivery = delivery_worker.wake
+        delivery_worker.start()
+
+        async def tick() -> None:
+            async with sessionmaker() as session, session.begin():
+                steps = await escalate_due(session, now=app.state.clock(), settings=settings)
+            if any(step.notifications for step in steps):
+                delivery_worker.wake()
+
+        ticker = PeriodicWorker("escalation", tick, interval=settings.escalation_interval_seconds)
+        if settings.enable_escalation:
+            ticker.start()
         log.info("alert service started", extra={"database": engine.url.render_as_string(hide_password=True)})
         try:
             yield
         finally:
+            await ticker.stop()
+            await delivery_worker.stop()
+            await dispatcher.stop()
+            await client.aclose()
             await engine.dispose()
 
     app = FastAPI(
@@ -54,5 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.include_router(alerts.router)
+    app.include_router(channels.router)
+    app.include_router(escalation.router)
     app.include_router(health.router)
     return app

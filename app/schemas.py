@@ -163,3 +163,46 @@ class ErrorBody(BaseModel):
 class Health(BaseModel):
     status: Literal["ok", "ready", "unavailable"]
     database: str | None = None
+
+
+class ChannelRead(BaseModel):
+    """A configured channel; secrets are never part of it."""
+
+    name: str
+    type: str
+    sent: int
+    failed: int
+    pending: int
+    success_rate: float | None = Field(description="sent / (sent + failed); null before any result")
+    mean_latency_ms: float | None
+
+
+class ChannelTestQueued(BaseModel):
+    notification_id: uuid.UUID
+    channel: str
+
+
+class EscalationRuleRead(BaseModel):
+    level: int
+    severities: list[Severity]
+    after_minutes: float
+    repeat_every_minutes: float | None
+    channels: list[str]
+
+
+class EscalationPolicyRead(BaseModel):
+    name: str
+    rules: list[EscalationRuleRead]
+
+
+class EscalationStepRead(BaseModel):
+    alert_id: uuid.UUID
+    kind: Literal["escalation", "repeat"]
+    from_level: int
+    to_level: int
+    notifications: int
+
+
+class EscalationTickRead(BaseModel):
+    at: datetime
+    steps: list[EscalationStepRead]

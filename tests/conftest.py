@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,6 +24,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from aiosmtpd.controller import Controller
 from alembic import command
 from alembic.config import Config
 from fastapi import FastAPI
@@ -31,6 +32,7 @@ from sqlalchemy import text
 
 from app.main import create_app
 from app.settings import Settings, load_settings
+from tests.peers import HttpReceiver, SmtpRecorder, SmtpServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_URL = os.environ.get("ALERTS_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@localhost:5432/test")
@@ -146,10 +148,11 @@ async def service_factory(clean_database: str, clock: FakeClock) -> AsyncIterato
     from contextlib import asynccontextmanager
 
     @asynccontextmanager
-    async def start(**overrides: Any) -> AsyncIterator[Service]:
+    async def start(*, real_clock: bool = False, **overrides: Any) -> AsyncIterator[Service]:
         settings = make_settings(clean_database, **overrides)
         app = create_app(settings)
-        app.state.clock = clock
+        if not real_clock:
+            app.state.clock = clock
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
             async with httpx.AsyncClient(transport=transport, base_url="http://alerts.test") as client:
@@ -162,3 +165,36 @@ async def service_factory(clean_database: str, clock: FakeClock) -> AsyncIterato
 async def service(service_factory: Callable[..., Any]) -> AsyncIterator[Service]:
     async with service_factory() as svc:
         yield svc
+
+
+# --- real peers -----------------------------------------------------------------
+
+
+@pytest.fixture
+def http_receiver() -> Iterator[HttpReceiver]:
+    receiver = HttpReceiver()
+    yield receiver
+    receiver.close()
+
+
+StartSmtp = Callable[..., SmtpServer]
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[StartSmtp]:
+    """Call it to start a server: smtp_server(refuse=..., **aiosmtpd kwargs)."""
+    controllers: list[Controller] = []
+
+    def start(*, refuse: set[str] | None = None, data_delay: float = 0.0, **kwargs: Any) -> SmtpServer:
+        recorder = SmtpRecorder(refuse or set(), data_delay)
+        if kwargs.get("authenticator") is True:
+            kwargs["authenticator"] = recorder.authenticate
+        port = free_port()
+        controller = Controller(recorder, hostname="127.0.0.1", port=port, **kwargs)
+        controller.start()
+        controllers.append(controller)
+        return SmtpServer(port, recorder)
+
+    yield start
+    for controller in controllers:
+        controller.stop()

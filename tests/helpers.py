@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -33,3 +36,12 @@ async def create_alert(client: httpx.AsyncClient, **overrides: Any) -> dict[str,
 
 async def move(client: httpx.AsyncClient, alert_id: str, status: str, by: str = "alice") -> httpx.Response:
     return await client.patch(f"/alerts/{alert_id}/status", json={"status": status, "by": by})
+
+
+async def wait_for(check: Callable[[], Awaitable[bool]], *, timeout: float = 10.0) -> None:
+    """Poll `check` until it holds; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.02)

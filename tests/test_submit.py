@@ -78,8 +78,10 @@ async def test_duplicate_after_window_notifies_again(service_factory) -> None:  
 
 async def test_higher_severity_raises_the_alert_and_notifies(service: Service) -> None:
     await create_alert(service.client, severity="medium")
+    service.clock.advance(minutes=1)
     lower = (await post_alert(service.client, severity="low")).json()
     assert lower["severity"] == "medium" and lower["notified"] is False
+    service.clock.advance(minutes=1)
     higher = (await post_alert(service.client, severity="critical")).json()
     assert higher["severity"] == "critical" and higher["notified"] is True
     detail = (await service.client.get(f"/alerts/{higher['id']}")).json()

@@ -38,9 +38,7 @@ class DeliveryError(Exception):
     permanent: retrying cannot help (e.g. 4xx other than 408/429).
     """
 
-    def __init__(
-        self, message: str, *, retry_after: float | None = None, permanent: bool = False
-    ) -> None:
+    def __init__(self, message: str, *, retry_after: float | None = None, permanent: bool = False) -> None:
         super().__init__(message)
         self.retry_after = retry_after
         self.permanent = permanent

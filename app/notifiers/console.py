@@ -47,9 +47,7 @@ class ConsoleNotifier:
             "message": render.message(notification),
             "alert_url": notification.alert_url,
         }
-        loud = render.severity(notification) in _LOUD and not render.is_resolved(
-            notification
-        )
+        loud = render.severity(notification) in _LOUD and not render.is_resolved(notification)
         logger.log(
             logging.WARNING if loud else logging.INFO,
             json.dumps(fields, default=str, separators=(",", ":")),

@@ -19,6 +19,7 @@ the server's reply, which never echoes it.
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -49,9 +50,7 @@ def build_message(notification: Notification, config: EmailChannel) -> EmailMess
 def _error(exc: Exception) -> DeliveryError:
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         codes = [r.code for r in exc.recipients]
-        replies = "; ".join(
-            f"{r.recipient}: {r.code} {r.message}" for r in exc.recipients
-        )
+        replies = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in exc.recipients)
         return DeliveryError(
             f"all recipients refused: {replies}",
             permanent=bool(codes) and all(code >= 500 for code in codes),
@@ -87,29 +86,31 @@ class EmailNotifier:
     async def send(self, notification: Notification) -> DeliveryResult:
         config = self._config
         password = config.password.get_secret_value() if config.password else None
+        client = aiosmtplib.SMTP(
+            hostname=config.host,
+            port=config.port,
+            username=config.username,
+            password=password if config.username else None,
+            start_tls=config.starttls,
+            use_tls=config.use_tls,
+            tls_context=self._tls_context,
+            timeout=self._timeout,
+        )
+        # Not `async with client`: its exit awaits QUIT even when the caller's
+        # asyncio.timeout has cancelled us, so a hung server would hold the
+        # attempt for a whole SMTP timeout. close() drops the socket at once.
         try:
-            refused, reply = await aiosmtplib.send(
+            await client.connect()
+            refused, reply = await client.send_message(
                 build_message(notification, config),
                 sender=config.from_address,
                 recipients=config.to,
-                hostname=config.host,
-                port=config.port,
-                username=config.username,
-                password=password if config.username else None,
-                start_tls=config.starttls,
-                use_tls=config.use_tls,
-                tls_context=self._tls_context,
-                timeout=self._timeout,
             )
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+                await client.quit()  # the mail is accepted; QUIT is courtesy
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise _error(exc) from exc
-        return DeliveryResult(
-            detail=reply,
-            extra={
-                "refused": {
-                    rcpt: f"{r.code} {r.message}" for rcpt, r in refused.items()
-                }
-            }
-            if refused
-            else {},
-        )
+        finally:
+            client.close()
+        refusals = {rcpt: f"{r.code} {r.message}" for rcpt, r in refused.items()}
+        return DeliveryResult(detail=reply, extra={"refused": refusals} if refusals else {})

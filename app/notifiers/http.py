@@ -16,6 +16,7 @@ itself a credential, and webhook URLs often carry tokens in the query.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -34,16 +35,16 @@ def json_bytes(payload: Any) -> bytes:
     return json.dumps(payload, default=str, separators=(",", ":")).encode()
 
 
-def retry_after_seconds(
-    value: str | None, *, now: datetime | None = None
-) -> float | None:
+def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float | None:
     if not value:
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else None
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
@@ -65,11 +66,11 @@ async def post_json(
     body: bytes,
     headers: Mapping[str, str],
     *,
-    timeout: float | None = None,
+    request_timeout: float | None = None,
 ) -> DeliveryResult:
     """Send `body` as JSON; return the result or raise DeliveryError.
 
-    `timeout` bounds each phase (connect, write, read); None keeps the client's
+    `request_timeout` bounds each phase (connect, write, read); None keeps the client's
     own. The caller's asyncio.timeout bounds the whole attempt.
     """
     merged = httpx.Headers(headers)
@@ -81,7 +82,7 @@ async def post_json(
             content=body,
             headers=merged,
             follow_redirects=False,
-            timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
+            timeout=httpx.USE_CLIENT_DEFAULT if request_timeout is None else request_timeout,
         )
     except httpx.HTTPError as exc:
         # str(exc) is httpcore's reason ("[Errno 111] Connection refused"), no URL.

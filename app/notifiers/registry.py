@@ -41,10 +41,7 @@ def build_notifier(
     assert_never(config)
 
 
-def build_notifiers(
-    settings: Settings, client: httpx.AsyncClient
-) -> dict[str, Notifier]:
+def build_notifiers(settings: Settings, client: httpx.AsyncClient) -> dict[str, Notifier]:
     return {
-        name: build_notifier(name, config, settings, client)
-        for name, config in settings.channels.items()
+        name: build_notifier(name, config, settings, client) for name, config in settings.channels.items()
     }

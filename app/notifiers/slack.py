@@ -60,9 +60,7 @@ def build_payload(notification: Notification) -> dict[str, Any]:
         link = f"<{notification.alert_url}|Open the alert>"
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": link}})
     return {
-        "text": _cut(
-            _mrkdwn_escape(f"{title}: {message}" if message else title), _SECTION_MAX
-        ),
+        "text": _cut(_mrkdwn_escape(f"{title}: {message}" if message else title), _SECTION_MAX),
         "attachments": [{"color": render.colour(notification), "blocks": blocks}],
     }
 
@@ -87,5 +85,5 @@ class SlackNotifier:
     async def send(self, notification: Notification) -> DeliveryResult:
         body = json_bytes(build_payload(notification))
         return await post_json(
-            self._client, "POST", self._config.url, body, {}, timeout=self._timeout
+            self._client, "POST", self._config.url, body, {}, request_timeout=self._timeout
         )

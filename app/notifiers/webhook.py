@@ -69,5 +69,5 @@ class WebhookNotifier:
             self._config.url,
             body,
             headers,
-            timeout=self._timeout,
+            request_timeout=self._timeout,
         )

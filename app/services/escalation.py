@@ -8,23 +8,30 @@ whose time has come (an indexed range), never every alert.
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from app.models import Alert
-from app.settings import EscalationPolicy, EscalationRule
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-ESCALATING_STATUSES = frozenset({"open", "reopened"})
+from app.models import Alert, AlertEvent
+from app.services import outbox
+from app.settings import EscalationPolicy, EscalationRule, Settings
+
+ESCALATING_STATUSES = ("open", "reopened")
+TICK_BATCH = 500
 
 
 def matching_rules(policy: EscalationPolicy, severity: str) -> list[EscalationRule]:
     return [rule for rule in policy.rules if severity in rule.severities]
 
 
-def repeat_rule(policy: EscalationPolicy, *, level: int, severity: str) -> EscalationRule | None:
-    """The rule that reached this level for this severity and repeats there."""
+def repeat_interval(policy: EscalationPolicy, *, level: int, severity: str) -> timedelta | None:
+    """How often an alert at this level and severity is re-notified, if at all."""
     for rule in matching_rules(policy, severity):
         if rule.level == level and rule.repeat_every_minutes is not None:
-            return rule
+            return timedelta(minutes=rule.repeat_every_minutes)
     return None
 
 
@@ -38,8 +45,110 @@ def schedule(alert: Alert, policy: EscalationPolicy, *, now: datetime) -> None:
         for rule in matching_rules(policy, alert.severity)
         if rule.level > alert.escalation_level
     ]
-    repeat = repeat_rule(policy, level=alert.escalation_level, severity=alert.severity)
-    if repeat is not None and repeat.repeat_every_minutes is not None:
-        since = alert.escalated_at or alert.triggered_at
-        due.append(since + timedelta(minutes=repeat.repeat_every_minutes))
+    repeat = repeat_interval(policy, level=alert.escalation_level, severity=alert.severity)
+    if repeat is not None:
+        due.append((alert.escalated_at or alert.triggered_at) + repeat)
     alert.next_escalation_at = min(due) if due else None
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    alert_id: uuid.UUID
+    kind: str  # "escalation" or "repeat"
+    from_level: int
+    to_level: int
+    notifications: int
+
+
+def due_level(policy: EscalationPolicy, alert: Alert, *, now: datetime) -> tuple[int, list[str]]:
+    """The highest level whose rule matches and whose time has come, with the
+    channels of that level's matching rules."""
+    elapsed = now - alert.triggered_at
+    reached = [
+        rule
+        for rule in matching_rules(policy, alert.severity)
+        if elapsed >= timedelta(minutes=rule.after_minutes)
+    ]
+    if not reached:
+        return 1, []
+    level = max(rule.level for rule in reached)
+    channels = [name for rule in reached if rule.level == level for name in rule.channels]
+    return level, channels
+
+
+def level_channels(policy: EscalationPolicy, *, level: int, severity: str) -> list[str]:
+    return [
+        name for rule in matching_rules(policy, severity) if rule.level == level for name in rule.channels
+    ]
+
+
+async def escalate_due(
+    session: AsyncSession, *, now: datetime, settings: Settings, batch_size: int = TICK_BATCH
+) -> list[Step]:
+    """One tick: escalate or repeat every due alert, in batches.
+
+    Due alerts are locked with FOR UPDATE on PostgreSQL. Not SKIP LOCKED:
+    an alert under a burst of duplicates is locked most of the time by the
+    merges, and skipping it would let exactly the noisiest alert starve. A
+    replica ticking at the same moment waits for our commit instead, and
+    PostgreSQL then re-checks its WHERE clause against the committed row,
+    whose next_escalation_at has moved on: no step is done twice. The state
+    change, its event and its notifications share this transaction, so a
+    crash rolls all three back together.
+    """
+    policy = settings.escalation
+    steps: list[Step] = []
+    while True:
+        alerts = list(
+            await session.scalars(
+                select(Alert)
+                .where(Alert.next_escalation_at <= now, Alert.status.in_(ESCALATING_STATUSES))
+                .order_by(Alert.next_escalation_at)
+                .limit(batch_size)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+        )
+        for alert in alerts:
+            step = await _step(session, alert, policy=policy, settings=settings, now=now)
+            if step is not None:
+                steps.append(step)
+        await session.flush()
+        if len(alerts) < batch_size:
+            return steps
+
+
+async def _step(
+    session: AsyncSession, alert: Alert, *, policy: EscalationPolicy, settings: Settings, now: datetime
+) -> Step | None:
+    previous = alert.escalation_level
+    target, channels = due_level(policy, alert, now=now)
+    kind: str | None = None
+    if target > previous:
+        kind = "escalation"
+        alert.escalation_level = target
+        alert.max_escalation_level = max(alert.max_escalation_level, target)
+    else:
+        repeat = repeat_interval(policy, level=previous, severity=alert.severity)
+        if repeat is not None and now - (alert.escalated_at or alert.triggered_at) >= repeat:
+            kind = "repeat"
+            channels = level_channels(policy, level=previous, severity=alert.severity)
+    rows = []
+    if kind is not None:
+        alert.escalated_at = now
+        session.add(
+            AlertEvent(
+                alert_id=alert.id,
+                at=now,
+                kind=kind,
+                actor="escalation",
+                data={"from_level": previous, "to_level": alert.escalation_level, "policy": policy.name},
+            )
+        )
+        rows = await outbox.queue(
+            session, alert=alert, reason=kind, settings=settings, now=now, extra_channels=channels
+        )
+    schedule(alert, policy, now=now)
+    if kind is None:
+        return None
+    return Step(alert.id, kind, previous, alert.escalation_level, len(rows))

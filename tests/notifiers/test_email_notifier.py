@@ -12,9 +12,11 @@ from app.notifiers import render
 from app.notifiers.base import DeliveryError
 from app.notifiers.email import EmailNotifier
 from app.settings import EmailChannel
+from tests.peers import free_port
 
 if TYPE_CHECKING:
-    from tests.notifiers.conftest import MakeNotification, StartSmtp, TlsFiles
+    from tests.conftest import StartSmtp
+    from tests.notifiers.conftest import MakeNotification, TlsFiles
 
 pytestmark = pytest.mark.asyncio
 
@@ -53,7 +55,8 @@ async def test_multipart_message_reaches_every_recipient(
     assert msg.get_content_type() == "multipart/alternative"
     parts = {part.get_content_type(): part for part in msg.iter_parts()}
     assert set(parts) == {"text/plain", "text/html"}
-    assert parts["text/plain"].get_content() == render.text_body(n)
+    plain = parts["text/plain"].get_content().replace("\r\n", "\n")
+    assert plain == render.text_body(n)
     html = parts["text/html"].get_content()
     assert "Disk &lt;b&gt;97%&lt;/b&gt; full &amp; rising" in html
     assert not got.tls
@@ -126,7 +129,9 @@ async def test_wrong_password_is_an_error_without_the_password(
     assert wrong not in str(info.value)
     assert wrong not in repr(info.value)
     assert wrong not in repr(notifier)
-    assert [ok for *_, ok in server.recorder.logins] == [False]
+    # aiosmtplib tries each offered mechanism once; none may get in.
+    assert server.recorder.logins
+    assert not any(ok for *_, ok in server.recorder.logins)
     assert server.recorder.delivered == []
 
 
@@ -158,8 +163,6 @@ async def test_some_recipients_refused_is_a_reported_success(
 
 
 async def test_connection_refused_is_transient(make_notification: MakeNotification) -> None:
-    from tests.notifiers.conftest import free_port
-
     notifier = EmailNotifier("mail", channel(free_port()))
 
     with pytest.raises(DeliveryError) as info:

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from fastapi import APIRouter, Request, status
+
+from app.api.deps import NowDep, SessionDep, SettingsDep
+from app.errors import ERROR_RESPONSES, NotFound
+from app.schemas import ChannelRead, ChannelTestQueued
+from app.services import outbox
+from app.services.channels import channel_figures
+
+router = APIRouter(prefix="/channels", tags=["channels"], responses={503: ERROR_RESPONSES[503]})
+
+
+@router.get("", response_model=list[ChannelRead], summary="Configured channels and their delivery figures")
+async def list_channels(session: SessionDep, settings: SettingsDep) -> list[ChannelRead]:
+    async with session.begin():
+        figures = await channel_figures(session, settings)
+    return [ChannelRead(**asdict(f)) for f in figures]
+
+
+@router.post(
+    "/{name}/test",
+    response_model=ChannelTestQueued,
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Queue a test notification to one channel",
+    responses={404: ERROR_RESPONSES[404], 422: ERROR_RESPONSES[422]},
+)
+async def test_channel(
+    name: str, request: Request, session: SessionDep, settings: SettingsDep, now: NowDep
+) -> ChannelTestQueued:
+    if name not in settings.channels:
+        raise NotFound(f"channel {name!r} is not configured", field="name")
+    async with session.begin():
+        row = await outbox.queue_test(session, channel=name, now=now)
+    request.app.state.wake_delivery()
+    return ChannelTestQueued(notification_id=row.id, channel=name)

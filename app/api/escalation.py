@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from fastapi import APIRouter, Request
+
+from app.api.deps import NowDep, SessionDep, SettingsDep
+from app.errors import ERROR_RESPONSES
+from app.schemas import EscalationPolicyRead, EscalationStepRead, EscalationTickRead
+from app.services.escalation import escalate_due
+
+router = APIRouter(prefix="/escalation", tags=["escalation"])
+
+
+@router.get("/policy", response_model=EscalationPolicyRead, summary="The escalation policy in force")
+async def get_policy(settings: SettingsDep) -> EscalationPolicyRead:
+    return EscalationPolicyRead.model_validate(settings.escalation.model_dump())
+
+
+@router.post(
+    "/tick",
+    response_model=EscalationTickRead,
+    summary="Run one escalation tick now",
+    description="What the periodic ticker does every `escalation_interval_seconds`, on demand.",
+    responses={503: ERROR_RESPONSES[503]},
+)
+async def tick(
+    request: Request, session: SessionDep, settings: SettingsDep, now: NowDep
+) -> EscalationTickRead:
+    async with session.begin():
+        steps = await escalate_due(session, now=now, settings=settings)
+    if any(step.notifications for step in steps):
+        request.app.state.wake_delivery()
+    return EscalationTickRead(at=now, steps=[EscalationStepRead(**asdict(step)) for step in steps])
