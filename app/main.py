@@ -18,6 +18,7 @@ from app.api.body_limit import BodyLimitMiddleware
 from app.api.deps import utc_now
 from app.db.engine import create_engine, create_sessionmaker
 from app.errors import install_error_handlers
+from app.logs import configure_logging
 from app.notifiers.registry import build_notifiers
 from app.services.delivery import Dispatcher
 from app.services.escalation import escalate_due
@@ -46,6 +47,7 @@ def http_client() -> httpx.AsyncClient:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
+    configure_logging(settings.log_level, settings.log_format)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -174,6 +174,8 @@ class Settings(BaseSettings):
     delivery_lease_seconds: PositiveFloat = 60.0
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
     public_url: str = "http://127.0.0.1:8000"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "text"] = "json"
     api_keys: list[ApiKey] = Field(default_factory=list)
     channels: dict[str, ChannelConfig] = Field(
         default_factory=dict,
@@ -181,6 +183,11 @@ class Settings(BaseSettings):
         description="Declared notification channels; `console` is always there.",
     )
     escalation: EscalationPolicy = Field(default_factory=EscalationPolicy)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_level(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
 
     @field_validator("database_url")
     @classmethod
