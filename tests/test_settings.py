@@ -98,3 +98,14 @@ def test_missing_config_file_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ALERTS_CONFIG_FILE", "/nonexistent/alerts.toml")
     with pytest.raises(ConfigError, match="ALERTS_CONFIG_FILE"):
         load_settings()
+
+
+def test_example_configuration_in_the_repository_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
+    example = Path(__file__).resolve().parent.parent / "alerts.example.toml"
+    monkeypatch.setenv("ALERTS_CONFIG_FILE", str(example))
+    settings = load_settings()
+    assert {c.type for c in settings.channels.values()} == {"email", "slack", "webhook", "console"}
+    assert settings.default_channels == ["console", "ops-slack"]
+    assert settings.escalation.name == "platform"
+    assert [r.level for r in settings.escalation.rules] == [2, 3, 3, 4]
+    assert settings.channels["incident-hook"].headers == {"X-Team": "platform"}  # type: ignore[union-attr]
