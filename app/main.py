@@ -13,13 +13,15 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 
-from app.api import alerts, channels, escalation, health
+from app.api import alerts, channels, escalation, health, metrics, stats
 from app.api.body_limit import BodyLimitMiddleware
 from app.api.deps import utc_now
 from app.db.engine import create_engine, create_sessionmaker
 from app.errors import install_error_handlers
 from app.logs import configure_logging
+from app.metrics import RequestMetricsMiddleware, count_steps
 from app.notifiers.registry import build_notifiers
+from app.services import housekeeping
 from app.services.delivery import Dispatcher
 from app.services.escalation import escalate_due
 from app.settings import Settings, load_settings
@@ -74,16 +76,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async def tick() -> None:
             async with sessionmaker() as session, session.begin():
                 steps = await escalate_due(session, now=app.state.clock(), settings=settings)
+            count_steps(steps)
             if any(step.notifications for step in steps):
                 delivery_worker.wake()
 
         ticker = PeriodicWorker("escalation", tick, interval=settings.escalation_interval_seconds)
         if settings.enable_escalation:
             ticker.start()
+
+        async def keep_house() -> None:
+            await housekeeping.run(sessionmaker, settings=settings, now=app.state.clock())
+
+        janitor = PeriodicWorker("housekeeping", keep_house, interval=settings.housekeeping_interval_seconds)
+        if settings.auto_close_hours or settings.retention_days:
+            janitor.start()
         log.info("alert service started", extra={"database": engine.url.render_as_string(hide_password=True)})
         try:
             yield
         finally:
+            await janitor.stop()
             await ticker.stop()
             await delivery_worker.stop()
             await dispatcher.stop()
@@ -100,8 +111,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.clock = utc_now
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestMetricsMiddleware)
     app.include_router(alerts.router)
     app.include_router(channels.router)
     app.include_router(escalation.router)
+    app.include_router(stats.router)
+    app.include_router(metrics.router)
     app.include_router(health.router)
     return app

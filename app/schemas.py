@@ -206,3 +206,65 @@ class EscalationStepRead(BaseModel):
 class EscalationTickRead(BaseModel):
     at: datetime
     steps: list[EscalationStepRead]
+
+
+class StatsPeriod(BaseModel):
+    since: datetime | None
+    until: datetime | None
+    alert_type: str | None
+    source: str | None
+
+
+class AlertTotals(BaseModel):
+    total: int
+    active: int
+    resolved: int
+    by_status: dict[str, int]
+    by_severity: dict[str, int]
+    by_type: dict[str, int] = Field(
+        description="The most frequent types; the rest are summed in other_types."
+    )
+    other_types: int
+
+
+class ResolutionStats(BaseModel):
+    mean_minutes: float | None
+    median_minutes: float | None
+    p90_minutes: float | None
+    mean_minutes_to_acknowledge: float | None
+    median_minutes_to_acknowledge: float | None
+    p90_minutes_to_acknowledge: float | None
+    reopened: int = Field(description="Alerts reopened at least once.")
+    reopen_rate: float | None
+
+
+class DedupStats(BaseModel):
+    submissions: int
+    duplicates: int
+    suppressed: int
+    suppression_rate: float | None
+    active_fingerprints: int = Field(description="Active alerts seen within the dedup window.")
+
+
+class EscalationStats(BaseModel):
+    alerts_reached_level: dict[str, int]
+    escalations_by_level: dict[str, int]
+
+
+class ChannelStats(BaseModel):
+    sent: int
+    failed: int
+    pending: int
+    silenced: int
+    success_rate: float | None
+    mean_latency_ms: float | None
+    p95_latency_ms: float | None
+
+
+class StatsRead(BaseModel):
+    period: StatsPeriod
+    alerts: AlertTotals
+    resolution: ResolutionStats
+    deduplication: DedupStats
+    escalation: EscalationStats
+    channels: dict[str, ChannelStats]

@@ -172,6 +172,9 @@ class Settings(BaseSettings):
     delivery_concurrency: int = Field(default=16, ge=1)
     delivery_poll_seconds: PositiveFloat = 5.0
     delivery_lease_seconds: PositiveFloat = 60.0
+    auto_close_hours: PositiveFloat | None = None
+    retention_days: PositiveFloat | None = None
+    housekeeping_interval_seconds: PositiveFloat = 300.0
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
     public_url: str = "http://127.0.0.1:8000"
     log_level: Literal["debug", "info", "warning", "error"] = "info"

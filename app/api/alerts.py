@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import datetime
 from typing import Annotated, Any
@@ -10,6 +11,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 
 from app.api.deps import NowDep, SessionDep, SettingsDep
 from app.errors import ERROR_RESPONSES
+from app.metrics import SUBMISSIONS, observe_move
 from app.models import Alert
 from app.schemas import (
     AlertAcknowledge,
@@ -26,6 +28,8 @@ from app.schemas import (
 )
 from app.services import alerts
 from app.settings import Severity
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(
     prefix="/alerts", tags=["alerts"], responses={422: ERROR_RESPONSES[422], 503: ERROR_RESPONSES[503]}
@@ -63,6 +67,18 @@ async def submit_alert(
 ) -> AlertSubmitted:
     async with session.begin():
         result = await alerts.submit(session, data=body, settings=settings, now=now)
+    SUBMISSIONS.labels(result.outcome).inc()
+    log.info(
+        "alert %s",
+        result.outcome,
+        extra={
+            "alert_id": str(result.alert.id),
+            "fingerprint": result.alert.fingerprint,
+            "outcome": result.outcome,
+            "notify_reason": result.notify_reason,
+            "severity": result.alert.severity,
+        },
+    )
     if result.notifications:
         _wake_delivery(request)
     if result.outcome == "created":
@@ -122,7 +138,13 @@ async def get_alert(alert_id: uuid.UUID, session: SessionDep) -> AlertDetail:
 _CHANGE_RESPONSES: dict[int | str, dict[str, Any]] = {404: ERROR_RESPONSES[404], 409: ERROR_RESPONSES[409]}
 
 
-def _changed(request: Request, alert: Alert) -> AlertRead:
+def _changed(request: Request, alert: Alert, now: datetime) -> AlertRead:
+    observe_move(alert, now=now)
+    log.info(
+        "alert %s",
+        alert.status,
+        extra={"alert_id": str(alert.id), "fingerprint": alert.fingerprint, "outcome": alert.status},
+    )
     _wake_delivery(request)
     return AlertRead.model_validate(alert)
 
@@ -145,7 +167,7 @@ async def acknowledge_alert(
         alert = await alerts.acknowledge(
             session, alert_id=alert_id, by=body.by, note=body.note, settings=settings, now=now
         )
-    return _changed(request, alert)
+    return _changed(request, alert, now)
 
 
 @router.patch(
@@ -171,7 +193,7 @@ async def resolve_alert(
             settings=settings,
             now=now,
         )
-    return _changed(request, alert)
+    return _changed(request, alert, now)
 
 
 @router.patch(
@@ -198,4 +220,4 @@ async def change_alert_status(
             settings=settings,
             now=now,
         )
-    return _changed(request, alert)
+    return _changed(request, alert, now)

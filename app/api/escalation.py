@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 
 from app.api.deps import NowDep, SessionDep, SettingsDep
 from app.errors import ERROR_RESPONSES
+from app.metrics import count_steps
 from app.schemas import EscalationPolicyRead, EscalationStepRead, EscalationTickRead
 from app.services.escalation import escalate_due
 
@@ -29,6 +30,7 @@ async def tick(
 ) -> EscalationTickRead:
     async with session.begin():
         steps = await escalate_due(session, now=now, settings=settings)
+    count_steps(steps)
     if any(step.notifications for step in steps):
         request.app.state.wake_delivery()
     return EscalationTickRead(at=now, steps=[EscalationStepRead(**asdict(step)) for step in steps])

@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.metrics import DELIVERY_SECONDS, NOTIFICATIONS
 from app.models import Alert
 from app.models import Notification as OutboxRow
 from app.notifiers.base import DeliveryError, Notification, Notifier
@@ -149,8 +150,9 @@ async def record_failure(
     duration_ms: float,
     retry_after: float | None = None,
     permanent: bool = False,
-) -> str:
-    """Schedule a retry, or give up after max_attempts; returns the new status."""
+) -> str | None:
+    """Schedule a retry, or give up after max_attempts; returns the new
+    status, or None when the lease was lost and a newer attempt owns the row."""
     give_up = permanent or claimed.attempts >= settings.max_attempts
     delay = backoff_seconds(
         claimed.attempts,
@@ -159,7 +161,7 @@ async def record_failure(
         retry_after=retry_after,
     )
     status = "failed" if give_up else "pending"
-    await session.execute(
+    result = await session.execute(
         update(OutboxRow)
         .where(_ours(claimed))
         .values(
@@ -171,7 +173,7 @@ async def record_failure(
         )
         .execution_options(synchronize_session=False)
     )
-    return status
+    return status if result.rowcount == 1 else None  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,9 +277,12 @@ class Dispatcher:
         )
         async with self._sessionmaker() as session, session.begin():
             now = self._clock()
+            outcome: str | None
             if result.ok:
-                await record_sent(session, claimed=claimed, now=now, duration_ms=result.duration_ms)
-                outcome = "sent"
+                recorded = await record_sent(
+                    session, claimed=claimed, now=now, duration_ms=result.duration_ms
+                )
+                outcome = "sent" if recorded else None
             else:
                 outcome = await record_failure(
                     session,
@@ -289,6 +294,15 @@ class Dispatcher:
                     retry_after=result.retry_after,
                     permanent=result.permanent,
                 )
+        DELIVERY_SECONDS.labels(claimed.channel).observe(result.duration_ms / 1000.0)
+        if outcome is None:
+            # Our lease ran out mid-attempt and the row was claimed again:
+            # the newer attempt owns the row and its result.
+            log.warning(
+                "delivery lease lost", extra={"notification_id": str(claimed.id), "channel": claimed.channel}
+            )
+            return
+        NOTIFICATIONS.labels(claimed.channel, "retry" if outcome == "pending" else outcome).inc()
         log.info(
             "delivery %s",
             outcome,

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from app.api.deps import NowDep, SessionDep, SettingsDep
+from app.errors import ERROR_RESPONSES
+from app.schemas import StatsRead
+from app.services.stats import StatsQuery, compute
+
+router = APIRouter(tags=["stats"])
+
+
+@router.get(
+    "/stats",
+    response_model=StatsRead,
+    summary="Alert, resolution, dedup, escalation and channel figures",
+    description="Alerts are selected by first_seen_at in [since, until); escalations by their time; "
+    "notifications by their creation time. `alert_type` and `source` narrow all of them.",
+    responses={422: ERROR_RESPONSES[422], 503: ERROR_RESPONSES[503]},
+)
+async def get_stats(
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+    since: Annotated[datetime | None, Query(description="ISO 8601, inclusive")] = None,
+    until: Annotated[datetime | None, Query(description="ISO 8601, exclusive")] = None,
+    alert_type: Annotated[str | None, Query(max_length=200)] = None,
+    source: Annotated[str | None, Query(max_length=200)] = None,
+) -> StatsRead:
+    query = StatsQuery(since=since, until=until, alert_type=alert_type, source=source)
+    async with session.begin():
+        figures = await compute(session, query=query, settings=settings, now=now)
+    return StatsRead.model_validate(figures)
