@@ -84,6 +84,9 @@ class Alert(Base):
     resolved_by: Mapped[str | None] = mapped_column(String(200))
     resolution_notes: Mapped[str | None] = mapped_column(Text)
     resolution_minutes: Mapped[float | None]
+    # acknowledged_at - triggered_at, kept like resolution_minutes so that
+    # /stats can take its percentiles from an index.
+    acknowledge_minutes: Mapped[float | None]
     closed_at: Mapped[datetime | None]
     policy: Mapped[str] = mapped_column(String(100), default="default")
     # False for alerts created while deduplication was off: they never merge,
@@ -118,6 +121,18 @@ class Alert(Base):
         Index("ix_alerts_alert_type_first_seen_at_id", "alert_type", "first_seen_at", "id"),
         Index("ix_alerts_source_first_seen_at_id", "source", "first_seen_at", "id"),
         Index(
+            "ix_alerts_resolution_minutes",
+            "resolution_minutes",
+            postgresql_where=text("resolution_minutes IS NOT NULL"),
+            sqlite_where=text("resolution_minutes IS NOT NULL"),
+        ),
+        Index(
+            "ix_alerts_acknowledge_minutes",
+            "acknowledge_minutes",
+            postgresql_where=text("acknowledge_minutes IS NOT NULL"),
+            sqlite_where=text("acknowledge_minutes IS NOT NULL"),
+        ),
+        Index(
             "ix_alerts_next_escalation_at",
             "next_escalation_at",
             postgresql_where=text("next_escalation_at IS NOT NULL"),
@@ -141,7 +156,22 @@ class AlertEvent(Base):
     note: Mapped[str | None] = mapped_column(Text)
     data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
 
-    __table_args__ = (Index("ix_alert_events_alert_id_id", "alert_id", "id"),)
+    __table_args__ = (
+        Index("ix_alert_events_alert_id_id", "alert_id", "id"),
+        # /stats: reopened alerts and escalations by time, without a scan.
+        Index(
+            "ix_alert_events_reopened",
+            "alert_id",
+            postgresql_where=text("to_status = 'reopened'"),
+            sqlite_where=text("to_status = 'reopened'"),
+        ),
+        Index(
+            "ix_alert_events_escalations",
+            "at",
+            postgresql_where=text("kind = 'escalation'"),
+            sqlite_where=text("kind = 'escalation'"),
+        ),
+    )
 
 
 class Notification(Base):
@@ -173,4 +203,12 @@ class Notification(Base):
         ),
         Index("ix_notifications_alert_id", "alert_id"),
         Index("ix_notifications_channel_status", "channel", "status"),
+        # Latency figures per channel read this index only.
+        Index(
+            "ix_notifications_sent_latency",
+            "channel",
+            "duration_ms",
+            postgresql_where=text("status = 'sent'"),
+            sqlite_where=text("status = 'sent'"),
+        ),
     )

@@ -96,6 +96,7 @@ class AlertRead(BaseModel):
     resolved_by: str | None
     resolution_notes: str | None
     resolution_minutes: float | None
+    acknowledge_minutes: float | None
     closed_at: datetime | None
     policy: str
     next_escalation_at: datetime | None

@@ -1,9 +1,11 @@
-"""Aggregates whose SQL differs between PostgreSQL and SQLite.
+"""Percentiles the same way on PostgreSQL and SQLite.
 
-Percentiles: PostgreSQL has percentile_cont. SQLite has none built in, so
-there the value is read at its rank with ORDER BY ... LIMIT/OFFSET and
-interpolated the way percentile_cont does; still no rows are loaded into
-Python beyond the two neighbours of each rank.
+SQLite has no percentile function, and PostgreSQL's percentile_cont sorts
+every row each time. Both databases can instead read the value at a rank
+straight from an index (ORDER BY value OFFSET rank LIMIT 2 over a partial
+index on the column): with the count already known from the aggregate pass,
+each percentile is one short index-only walk. The result is interpolated
+exactly as percentile_cont does.
 """
 
 from __future__ import annotations
@@ -12,16 +14,9 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, FromClause, Select, cast, func, select
+from sqlalchemy import ColumnElement, FromClause, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
-
-
-def minutes_between(later: Any, earlier: Any, dialect: str) -> ColumnElement[float]:
-    """(later - earlier) in minutes, as a float expression."""
-    if dialect == "postgresql":
-        return cast(func.extract("epoch", later - earlier) / 60.0, Float)
-    return cast((func.julianday(later) - func.julianday(earlier)) * 1440.0, Float)
 
 
 async def percentiles(
@@ -30,35 +25,24 @@ async def percentiles(
     where: Sequence[ColumnElement[bool]],
     fractions: Sequence[float],
     *,
+    count: int,
     source: FromClause | None = None,
 ) -> list[float | None]:
-    """percentile_cont of `value` over the rows matching `where` (from
-    `source` when the conditions span a join); None when there are none."""
-    dialect = session.get_bind().dialect.name
-    condition = [*where, value.is_not(None)]
-
-    def over(*columns: Any) -> Select[Any]:
-        statement = select(*columns)
-        return statement.select_from(source) if source is not None else statement
-
-    if dialect == "postgresql":
-        row = (
-            await session.execute(
-                over(*(func.percentile_cont(f).within_group(value) for f in fractions)).where(*condition)
-            )
-        ).one()
-        return [None if v is None else float(v) for v in row]
-    count = int(await session.scalar(over(func.count()).where(*condition)) or 0)
+    """percentile_cont of `value` over the `count` non-null rows matching
+    `where` (from `source` when the conditions span a join)."""
     if count == 0:
         return [None for _ in fractions]
+    statement = select(value).where(*where, value.is_not(None)).order_by(value)
+    if source is not None:
+        statement = statement.select_from(source)
     results: list[float | None] = []
     for fraction in fractions:
         position = fraction * (count - 1)
         lower = math.floor(position)
-        neighbours = list(
-            await session.scalars(over(value).where(*condition).order_by(value).limit(2).offset(lower))
-        )
-        low = float(neighbours[0])
-        high = float(neighbours[1]) if len(neighbours) > 1 else low
-        results.append(low + (high - low) * (position - lower))
+        neighbours = [float(v) for v in await session.scalars(statement.limit(2).offset(lower))]
+        if not neighbours:  # rows vanished since the count: nothing to report
+            results.append(None)
+            continue
+        high = neighbours[1] if len(neighbours) > 1 else neighbours[0]
+        results.append(neighbours[0] + (high - neighbours[0]) * (position - lower))
     return results

@@ -29,11 +29,10 @@ def check_move(current: str, target: str) -> None:
 def apply_move(alert: Alert, *, target: str, by: str | None, note: str | None, now: datetime) -> None:
     """Set the fields that a move implies; the caller has checked the move."""
     alert.status = target
-    if target == "acknowledged":
-        alert.acknowledged_at, alert.acknowledged_by = now, by
-    elif target == "in_progress" and alert.acknowledged_at is None:
+    if target == "acknowledged" or (target == "in_progress" and alert.acknowledged_at is None):
         # Starting work is an acknowledgement too: it stops escalation.
         alert.acknowledged_at, alert.acknowledged_by = now, by
+        alert.acknowledge_minutes = (now - alert.triggered_at).total_seconds() / 60.0
     elif target == "resolved":
         alert.resolved_at, alert.resolved_by, alert.resolution_notes = now, by, note
         alert.resolution_minutes = (now - alert.triggered_at).total_seconds() / 60.0
@@ -48,7 +47,7 @@ def reopen(alert: Alert, *, now: datetime) -> None:
     alert.status = "reopened"
     alert.triggered_at = now
     alert.escalation_level = 1
-    alert.acknowledged_at = alert.acknowledged_by = None
+    alert.acknowledged_at = alert.acknowledged_by = alert.acknowledge_minutes = None
     alert.resolved_at = alert.resolved_by = alert.resolution_notes = None
     alert.resolution_minutes = None
     alert.closed_at = None
