@@ -56,6 +56,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_engine(settings.database_url)
         app.state.engine = engine
         app.state.sessionmaker = sessionmaker = create_sessionmaker(engine)
+        # Same pool; each statement commits itself (the one-statement ingest).
+        app.state.autocommit_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         client = http_client()
         app.state.notifiers = notifiers = build_notifiers(settings, client)
         delivery_worker: PeriodicWorker | None = None

@@ -92,6 +92,9 @@ class Alert(Base):
     # False for alerts created while deduplication was off: they never merge,
     # so they stay outside the one-active-alert-per-fingerprint index.
     deduplicated: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Why the last submission notified (new, repeated, window, severity,
+    # reopened), or NULL when it was suppressed.
+    last_notify_reason: Mapped[str | None] = mapped_column(String(20))
     # When the current level was reached or last repeated: repeats count from here.
     escalated_at: Mapped[datetime | None]
     # When the escalation ticker must next look at this alert; NULL = never.

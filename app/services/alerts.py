@@ -19,11 +19,13 @@ import binascii
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Select, case, select, tuple_
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from app.db import pg_ingest
 from app.errors import InvalidInput, NotFound
 from app.models import ACTIVE_STATUSES, Alert, AlertEvent, Notification
 from app.schemas import AlertCreate
@@ -105,6 +107,57 @@ async def submit(
     raise AssertionError("unreachable")
 
 
+@dataclass(frozen=True, slots=True)
+class FastSubmission:
+    """A submission done by the one-statement path: the alert as a row."""
+
+    alert: dict[str, Any]
+    outcome: str
+    notify_reason: str | None
+    queued: int
+
+    @property
+    def notified(self) -> bool:
+        return self.notify_reason is not None
+
+
+async def submit_in_one_statement(
+    connection: AsyncConnection, *, data: AlertCreate, settings: Settings, now: datetime
+) -> FastSubmission | None:
+    """PostgreSQL only: the whole submission as one autocommitted statement
+    (db/pg_ingest.py). None when the general path must handle it (a recently
+    ended alert to reopen)."""
+    channels = _check_channels(data.channels, settings)
+    values = {
+        "fp": fingerprint(
+            alert_type=data.alert_type, source=data.source, labels=data.labels, dedup_key=data.dedup_key
+        ),
+        "alert_type": data.alert_type,
+        "severity": data.severity,
+        "message": data.message,
+        "source": data.source,
+        "labels": data.labels,
+        "details": data.details,
+        "channels": channels,
+    }
+    first_due = escalation.next_due(
+        settings.escalation,
+        status="open",
+        severity=data.severity,
+        level=1,
+        triggered_at=now,
+        escalated_at=None,
+    )
+    row = await pg_ingest.upsert(
+        connection, values=values, next_escalation_at=first_due, settings=settings, now=now
+    )
+    if row is None:
+        return None
+    outcome = "created" if row.pop("inserted") else "duplicate"
+    queued = int(row.pop("queued"))
+    return FastSubmission(row, outcome, row["last_notify_reason"], queued)
+
+
 def _latest_by_fingerprint(fp: str) -> Select[Alert]:
     active_first = case((Alert.status.in_(ACTIVE_STATUSES), 0), else_=1)
     return (
@@ -171,6 +224,7 @@ async def _create(
         triggered_at=now,
         policy=settings.escalation.name,
         deduplicated=dedup,
+        last_notify_reason="new",
     )
     escalation.schedule(alert, settings.escalation, now=now)
     session.add(alert)
@@ -208,22 +262,16 @@ async def _merge_duplicate(
     )
     _take_newest(alert, data, now)
     alert.suppressed_streak = decision.streak
+    alert.last_notify_reason = decision.reason
     rows: list[Notification] = []
     if decision.suppressed:
         alert.suppressed_count += 1
     else:
         if decision.raise_severity:
-            previous, alert.severity = alert.severity, data.severity
+            alert.severity = data.severity
             escalation.schedule(alert, settings.escalation, now=now)
             session.add(
-                _event(
-                    alert,
-                    kind="severity_raised",
-                    now=now,
-                    actor=data.source,
-                    previous=previous,
-                    severity=data.severity,
-                )
+                _event(alert, kind="severity_raised", now=now, actor=data.source, severity=data.severity)
             )
         assert decision.reason is not None
         session.add(
@@ -240,6 +288,7 @@ async def _reopen(
     previous = alert.status
     reopen(alert, now=now)
     _take_newest(alert, data, now)
+    alert.last_notify_reason = "reopened"
     alert.severity = data.severity
     escalation.schedule(alert, settings.escalation, now=now)
     await session.flush()  # may hit the unique index: the caller retries

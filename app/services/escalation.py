@@ -35,20 +35,44 @@ def repeat_interval(policy: EscalationPolicy, *, level: int, severity: str) -> t
     return None
 
 
+def next_due(
+    policy: EscalationPolicy,
+    *,
+    status: str,
+    severity: str,
+    level: int,
+    triggered_at: datetime,
+    escalated_at: datetime | None,
+) -> datetime | None:
+    """The earliest moment a rule could change an alert in this state."""
+    if status not in ESCALATING_STATUSES:
+        return None
+    due = [triggered_at + offset for offset in level_offsets(policy, severity=severity, above=level)]
+    repeat = repeat_interval(policy, level=level, severity=severity)
+    if repeat is not None:
+        due.append((escalated_at or triggered_at) + repeat)
+    return min(due) if due else None
+
+
+def level_offsets(policy: EscalationPolicy, *, severity: str, above: int) -> list[timedelta]:
+    """How long after triggered_at each higher level's rule matures."""
+    return [
+        timedelta(minutes=rule.after_minutes)
+        for rule in matching_rules(policy, severity)
+        if rule.level > above
+    ]
+
+
 def schedule(alert: Alert, policy: EscalationPolicy, *, now: datetime) -> None:
     """Set alert.next_escalation_at from its state and the policy."""
-    if alert.status not in ESCALATING_STATUSES:
-        alert.next_escalation_at = None
-        return
-    due: list[datetime] = [
-        alert.triggered_at + timedelta(minutes=rule.after_minutes)
-        for rule in matching_rules(policy, alert.severity)
-        if rule.level > alert.escalation_level
-    ]
-    repeat = repeat_interval(policy, level=alert.escalation_level, severity=alert.severity)
-    if repeat is not None:
-        due.append((alert.escalated_at or alert.triggered_at) + repeat)
-    alert.next_escalation_at = min(due) if due else None
+    alert.next_escalation_at = next_due(
+        policy,
+        status=alert.status,
+        severity=alert.severity,
+        level=alert.escalation_level,
+        triggered_at=alert.triggered_at,
+        escalated_at=alert.escalated_at,
+    )
 
 
 @dataclass(frozen=True, slots=True)

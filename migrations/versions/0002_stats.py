@@ -1,4 +1,4 @@
-"""acknowledge_minutes and the indexes /stats reads
+"""acknowledge_minutes, last_notify_reason, and the indexes /stats reads
 
 Revision ID: 0002_stats
 Revises: 0001
@@ -24,6 +24,7 @@ def _partial(where: str) -> dict[str, sa.TextClause]:
 def upgrade() -> None:
     with op.batch_alter_table("alerts") as batch:
         batch.add_column(sa.Column("acknowledge_minutes", sa.Double(), nullable=True))
+        batch.add_column(sa.Column("last_notify_reason", sa.String(length=20), nullable=True))
     # Alerts acknowledged before this column existed get it from their timestamps.
     if op.get_bind().dialect.name == "postgresql":
         op.execute(
@@ -51,4 +52,5 @@ def downgrade() -> None:
     op.drop_index("ix_alerts_acknowledge_minutes", "alerts")
     op.drop_index("ix_alerts_resolution_minutes", "alerts")
     with op.batch_alter_table("alerts") as batch:
+        batch.drop_column("last_notify_reason")
         batch.drop_column("acknowledge_minutes")

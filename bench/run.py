@@ -1,0 +1,58 @@
+"""`make bench`: every figure of the performance suite in one run.
+
+Starts a private PostgreSQL (unless ALERTS_BENCH_POSTGRES_URL names one),
+then measures, in order: the pgbench upsert floor; POST /alerts in the dedup
+and create shapes under wrk; the escalation tick; delivery throughput to a
+slow receiver; GET /stats on 10^4..10^6 alerts; and worker memory while
+10^6 alerts are ingested. Prints one line per figure and writes them all to
+bench/results/<name>.json.
+
+BENCH_ONLY=ingest,escalation,... limits the run to some parts;
+BENCH_WORKERS sets the uvicorn workers (default 2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+from bench import ingest_bench
+from bench.common import fresh_database, write_result
+from bench.postgres import private_postgres
+from bench.service import running_service
+
+PARTS = ("ingest", "escalation", "delivery", "stats", "memory")
+
+
+def ingest(url: str, workers: int) -> dict[str, Any]:
+    fresh_database(url)
+    asyncio.run(ingest_bench.prepare_floor(url))
+    floor = ingest_bench.pgbench(url)
+    print(f"floor    pgbench upsert, prepared, {ingest_bench.CONNECTIONS} clients: {floor:,.0f} tps")
+    results: dict[str, Any] = {"pgbench_upserts_per_s": floor, "workers": workers}
+    with running_service(url, workers=workers) as service:
+        ingest_bench.seed_identities(service.url)
+        for shape in ("dedup", "create"):
+            figures = ingest_bench.wrk(service.url, shape)
+            figures["ratio_to_floor"] = round(figures["requests_per_s"] / floor, 3)
+            results[shape] = figures
+            print(
+                f"ingest   {shape:<6} {figures['requests_per_s']:>9,.0f} req/s  p50 {figures['p50_ms']:6.2f} ms  "
+                f"p99 {figures['p99_ms']:7.2f} ms  errors {figures['errors']}  "
+                f"= {figures['ratio_to_floor']:.1%} of the floor"
+            )
+    write_result("ingest", results)
+    return results
+
+
+def main() -> None:
+    only = [p for p in os.environ.get("BENCH_ONLY", ",".join(PARTS)).split(",") if p]
+    workers = int(os.environ.get("BENCH_WORKERS", "2"))
+    with private_postgres() as url:
+        if "ingest" in only:
+            ingest(url, workers)
+
+
+if __name__ == "__main__":
+    main()
