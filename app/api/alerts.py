@@ -58,16 +58,14 @@ def _wake_delivery(request: Request) -> None:
         413: ERROR_RESPONSES[413],
     },
 )
-async def submit_alert(
-    body: AlertCreate, request: Request, session: SessionDep, settings: SettingsDep, now: NowDep
-) -> Response:
+async def submit_alert(body: AlertCreate, request: Request, settings: SettingsDep, now: NowDep) -> Response:
     if settings.enable_deduplication and not settings.is_sqlite:
         # PostgreSQL: one statement, one round trip (db/pg_ingest.py).
         async with request.app.state.autocommit_engine.connect() as connection:
             fast = await alerts.submit_in_one_statement(connection, data=body, settings=settings, now=now)
         if fast is not None:
             return _submitted(request, fast.alert, fast.outcome, fast.notify_reason, woke=fast.queued > 0)
-    async with session.begin():
+    async with request.app.state.sessionmaker() as session, session.begin():
         result = await alerts.submit(session, data=body, settings=settings, now=now)
     row = AlertRead.model_validate(result.alert).model_dump()
     return _submitted(request, row, result.outcome, result.notify_reason, woke=bool(result.notifications))

@@ -23,13 +23,15 @@ PG_CONNECT_TIMEOUT_SECONDS = 5.0
 PG_STATEMENT_TIMEOUT_MS = 30_000
 
 
-def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
+def create_engine(database_url: str, *, pool_size: int = 20) -> AsyncEngine:
     if database_url.startswith("sqlite"):
         return _sqlite_engine(database_url)
     return create_async_engine(
         database_url,
         pool_size=pool_size,
-        max_overflow=pool_size,
+        # Few overflow connections: they are closed when returned, and a
+        # burst that keeps opening them pays a connect (and TLS set-up) each.
+        max_overflow=5,
         pool_timeout=10,
         # No pre-ping: it costs a round trip on every checkout. A connection
         # that died is invalidated by the error it raises (a 503 for that
