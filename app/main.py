@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 
-from app.api import alerts, channels, escalation, health
+from app.api import alerts, channels, escalation, health, integrations, silences
 from app.api.body_limit import BodyLimitMiddleware
 from app.api.deps import utc_now
 from app.db.engine import create_engine, create_sessionmaker
@@ -22,6 +22,7 @@ from app.logs import configure_logging
 from app.notifiers.registry import build_notifiers
 from app.services.delivery import Dispatcher
 from app.services.escalation import escalate_due
+from app.services.silences import release_ended
 from app.settings import Settings, load_settings
 from app.workers import PeriodicWorker
 
@@ -80,10 +81,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ticker = PeriodicWorker("escalation", tick, interval=settings.escalation_interval_seconds)
         if settings.enable_escalation:
             ticker.start()
+
+        async def release_silences() -> None:
+            async with sessionmaker() as session, session.begin():
+                released = await release_ended(session, settings=settings, now=app.state.clock())
+            if released:
+                delivery_worker.wake()
+
+        silence_worker = PeriodicWorker("silences", release_silences, interval=settings.silence_check_seconds)
+        app.state.wake_silences = silence_worker.wake
+        silence_worker.start()
         log.info("alert service started", extra={"database": engine.url.render_as_string(hide_password=True)})
         try:
             yield
         finally:
+            await silence_worker.stop()
             await ticker.stop()
             await delivery_worker.stop()
             await dispatcher.stop()
@@ -103,5 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(alerts.router)
     app.include_router(channels.router)
     app.include_router(escalation.router)
+    app.include_router(silences.router)
+    app.include_router(integrations.router)
     app.include_router(health.router)
     return app

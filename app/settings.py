@@ -172,6 +172,7 @@ class Settings(BaseSettings):
     delivery_concurrency: int = Field(default=16, ge=1)
     delivery_poll_seconds: PositiveFloat = 5.0
     delivery_lease_seconds: PositiveFloat = 60.0
+    silence_check_seconds: PositiveFloat = 10.0
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
     public_url: str = "http://127.0.0.1:8000"
     log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -10,7 +11,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 
 from app.api.deps import NowDep, SessionDep, SettingsDep
 from app.errors import ERROR_RESPONSES
-from app.models import Alert
+from app.models import Alert, Silence
 from app.schemas import (
     AlertAcknowledge,
     AlertCreate,
@@ -24,12 +25,18 @@ from app.schemas import (
     NotificationRead,
     Status,
 )
-from app.services import alerts
+from app.services import alerts, silence_match
 from app.settings import Severity
 
 router = APIRouter(
     prefix="/alerts", tags=["alerts"], responses={422: ERROR_RESPONSES[422], 503: ERROR_RESPONSES[503]}
 )
+
+
+def _read(alert: Alert, active: Sequence[Silence]) -> AlertRead:
+    """The read model, with the silences in force that match the alert."""
+    ids = silence_match.matching_ids(active, alert)
+    return AlertRead.model_validate(alert).model_copy(update={"silenced": bool(ids), "silenced_by": ids})
 
 
 def _wake_delivery(request: Request) -> None:
@@ -63,19 +70,21 @@ async def submit_alert(
 ) -> AlertSubmitted:
     async with session.begin():
         result = await alerts.submit(session, data=body, settings=settings, now=now)
+        active = await silence_match.active(session, now=now)
     if result.notifications:
         _wake_delivery(request)
     if result.outcome == "created":
         response.headers["Location"] = str(request.url_for("get_alert", alert_id=result.alert.id))
     else:
         response.status_code = status.HTTP_200_OK
-    read = AlertRead.model_validate(result.alert)
+    read = _read(result.alert, active)
     return AlertSubmitted(**read.model_dump(), outcome=result.outcome, notified=result.notified)
 
 
 @router.get("", response_model=AlertPage, summary="List alerts, newest first")
 async def list_alerts(
     session: SessionDep,
+    now: NowDep,
     status_: Annotated[list[Status] | None, Query(alias="status")] = None,
     severity: Annotated[list[Severity] | None, Query()] = None,
     alert_type: Annotated[str | None, Query(max_length=200)] = None,
@@ -97,7 +106,8 @@ async def list_alerts(
     )
     async with session.begin():
         rows, next_cursor = await alerts.list_alerts(session, filters=filters, limit=limit, cursor=cursor)
-    return AlertPage(items=[AlertRead.model_validate(row) for row in rows], next_cursor=next_cursor)
+        active = await silence_match.active(session, now=now, lock=False)
+    return AlertPage(items=[_read(row, active) for row in rows], next_cursor=next_cursor)
 
 
 @router.get(
@@ -106,12 +116,13 @@ async def list_alerts(
     summary="One alert with its history and notifications",
     responses={404: ERROR_RESPONSES[404]},
 )
-async def get_alert(alert_id: uuid.UUID, session: SessionDep) -> AlertDetail:
+async def get_alert(alert_id: uuid.UUID, session: SessionDep, now: NowDep) -> AlertDetail:
     async with session.begin():
         alert = await alerts.get(session, alert_id)
         events = await alerts.history(session, alert_id)
         sent = await alerts.notifications(session, alert_id)
-    read = AlertRead.model_validate(alert)
+        active = await silence_match.active(session, now=now, lock=False)
+    read = _read(alert, active)
     return AlertDetail(
         **read.model_dump(),
         history=[AlertEventRead.model_validate(e) for e in events],
@@ -122,9 +133,9 @@ async def get_alert(alert_id: uuid.UUID, session: SessionDep) -> AlertDetail:
 _CHANGE_RESPONSES: dict[int | str, dict[str, Any]] = {404: ERROR_RESPONSES[404], 409: ERROR_RESPONSES[409]}
 
 
-def _changed(request: Request, alert: Alert) -> AlertRead:
+def _changed(request: Request, alert: Alert, active: Sequence[Silence]) -> AlertRead:
     _wake_delivery(request)
-    return AlertRead.model_validate(alert)
+    return _read(alert, active)
 
 
 @router.patch(
@@ -145,7 +156,8 @@ async def acknowledge_alert(
         alert = await alerts.acknowledge(
             session, alert_id=alert_id, by=body.by, note=body.note, settings=settings, now=now
         )
-    return _changed(request, alert)
+        active = await silence_match.active(session, now=now)
+    return _changed(request, alert, active)
 
 
 @router.patch(
@@ -171,7 +183,8 @@ async def resolve_alert(
             settings=settings,
             now=now,
         )
-    return _changed(request, alert)
+        active = await silence_match.active(session, now=now)
+    return _changed(request, alert, active)
 
 
 @router.patch(
@@ -198,4 +211,5 @@ async def change_alert_status(
             settings=settings,
             now=now,
         )
-    return _changed(request, alert)
+        active = await silence_match.active(session, now=now)
+    return _changed(request, alert, active)

@@ -286,7 +286,12 @@ async def change_status(
     session.add(
         _event(alert, kind="status", now=now, actor=by, from_status=previous, to_status=status, note=note)
     )
-    if status in {"resolved", "reopened"}:
+    if status == "resolved":
+        told = await outbox.channels_told(session, alert_id=alert.id)
+        await outbox.queue(
+            session, alert=alert, reason=status, settings=settings, now=now, extra_channels=told
+        )
+    elif status == "reopened":
         await outbox.queue(session, alert=alert, reason=status, settings=settings, now=now)
     await session.flush()
     return alert
