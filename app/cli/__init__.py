@@ -23,6 +23,7 @@ from typing import Any
 from app.cli import commands, ops
 from app.client import AlertServiceError, ConnectionFailed
 from app.client.defaults import DEFAULT_URL, KEY_ENV, URL_ENV
+from app.settings import ConfigError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 SEVERITIES = ("info", "low", "medium", "high", "critical")
@@ -136,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except commands.UsageError as exc:
         print(f"alerts: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except (ValueError, FileNotFoundError) as exc:  # configuration errors name their key
+    except (ConfigError, ValueError, FileNotFoundError) as exc:  # configuration errors name their key
         print(f"alerts: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except BrokenPipeError:
