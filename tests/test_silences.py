@@ -90,7 +90,8 @@ async def test_a_silenced_alert_sends_nothing_then_notifies_once_when_the_silenc
         assert len(http_receiver.requests) == 1
         detail = (await svc.client.get(f"/alerts/{alert['id']}")).json()
         assert detail["silenced"] is False
-        assert [e for e in detail["history"] if e["kind"] == "unsilenced"][0]["data"]["held"] == 2
+        [unsilenced] = [e for e in detail["history"] if e["kind"] == "unsilenced"]
+        assert unsilenced["data"]["held"] == 2
         listed = (await svc.client.get("/silences", params={"state": "expired"})).json()
         assert [s["id"] for s in listed] == [silence["id"]]
 
