@@ -13,7 +13,13 @@ URL = "/integrations/alertmanager"
 
 
 def am_alert(status: str = "firing", **labels: str) -> dict[str, Any]:
-    base = {"alertname": "DiskFull", "severity": "critical", "instance": "db-1:9100", "job": "node", "mount": "/var"}
+    base = {
+        "alertname": "DiskFull",
+        "severity": "critical",
+        "instance": "db-1:9100",
+        "job": "node",
+        "mount": "/var",
+    }
     base.update(labels)
     return {
         "status": status,
@@ -51,7 +57,11 @@ async def post(svc: Service, body: dict[str, Any], **params: Any) -> dict[str, A
 async def test_firing_alert_is_mapped_onto_a_submission(service: Service) -> None:
     receipt = await post(service, payload())
     [result] = receipt["results"]
-    assert receipt["received"] == 1 and result["outcome"] == "created" and result["fingerprint"] == "c9a1f3d2e4b56789"
+    assert (
+        receipt["received"] == 1
+        and result["outcome"] == "created"
+        and result["fingerprint"] == "c9a1f3d2e4b56789"
+    )
     alert = (await service.client.get(f"/alerts/{result['alert_id']}")).json()
     assert (alert["alert_type"], alert["severity"], alert["source"]) == ("DiskFull", "critical", "db-1:9100")
     assert alert["message"] == "/var is 97% full" and alert["fingerprint"] == "c9a1f3d2e4b56789"

@@ -32,9 +32,26 @@ def test_every_client_command_with_json_and_tables(live_service: LiveService) ->
         "--label", "mount=/var", "--detail", "used_pct=91", "--channel", "console",
         env=env,
     )  # fmt: skip
-    assert sent["outcome"] == "created" and sent["labels"] == {"mount": "/var"} and sent["details"] == {"used_pct": 91}
+    assert (
+        sent["outcome"] == "created"
+        and sent["labels"] == {"mount": "/var"}
+        and sent["details"] == {"used_pct": 91}
+    )
     alert_id = sent["id"]
-    again = ok_json("send", "-t", "disk_full", "-s", "high", "-m", "93%", "--source", "db-1", "--label", "mount=/var", env=env)
+    again = ok_json(
+        "send",
+        "-t",
+        "disk_full",
+        "-s",
+        "high",
+        "-m",
+        "93%",
+        "--source",
+        "db-1",
+        "--label",
+        "mount=/var",
+        env=env,
+    )
     assert again["outcome"] == "duplicate" and again["occurrences"] == 2
 
     listed = ok_json("list", "--status", "open", env=env)
@@ -74,7 +91,9 @@ def test_usage_errors_exit_2_and_an_unreachable_service_exits_3(tmp_path: Path) 
 
 
 def test_stats_prints_a_table_and_json(http_receiver: HttpReceiver) -> None:
-    http_receiver.reply = Reply(200, {"Content-Type": "application/json"}, json.dumps(RECORDED_STATS).encode())
+    http_receiver.reply = Reply(
+        200, {"Content-Type": "application/json"}, json.dumps(RECORDED_STATS).encode()
+    )
     env = client_env(http_receiver.url, ALERTS_API_KEY="cli-key")
     assert ok_json("stats", env=env)["by_type"] == {"disk_full": 8, "cpu_high": 4}
     table = run_cli("stats", env=env)
@@ -86,7 +105,9 @@ def test_stats_prints_a_table_and_json(http_receiver: HttpReceiver) -> None:
 
 
 def test_keygen_prints_a_key_and_its_hash() -> None:
-    data = ok_json("keygen", "--name", "billing", "--scope", "alerts:write", "--scope", "read", env=client_env("x"))
+    data = ok_json(
+        "keygen", "--name", "billing", "--scope", "alerts:write", "--scope", "read", env=client_env("x")
+    )
     assert data["hash"] == "sha256:" + hashlib.sha256(data["key"].encode()).hexdigest()
     assert len(data["key"]) >= 43 and data["scopes"] == ["alerts:write", "read"]
     text = run_cli("keygen", env=client_env("x")).stdout

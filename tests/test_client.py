@@ -54,10 +54,16 @@ def test_sync_client_full_lifecycle(live_service: LiveService) -> None:
     with AlertClient(live_service.url, api_key="k", source="billing-1", actor="alice") as client:
         assert client.ready()
         sent = client.send_alert(
-            alert_type="disk_full", severity="high", message="/var 91%", labels={"mount": "/var"}, channels=["console"]
+            alert_type="disk_full",
+            severity="high",
+            message="/var 91%",
+            labels={"mount": "/var"},
+            channels=["console"],
         )
         assert sent.outcome == "created" and sent.notified and sent.source == "billing-1"
-        again = client.send_alert(alert_type="disk_full", severity="high", message="/var 93%", labels={"mount": "/var"})
+        again = client.send_alert(
+            alert_type="disk_full", severity="high", message="/var 93%", labels={"mount": "/var"}
+        )
         assert again.outcome == "duplicate" and again.id == sent.id and again.occurrences == 2
         page = client.list_alerts(status=["open"], severity=["high"])
         assert [a.id for a in page.items] == [sent.id] and page.next_cursor is None
@@ -69,7 +75,11 @@ def test_sync_client_full_lifecycle(live_service: LiveService) -> None:
         closed = client.change_status(sent.id, "closed")
         assert closed.status == "closed"
         detail = client.get_alert(sent.id)
-        assert [e.to_status for e in detail.history if e.kind == "status"] == ["acknowledged", "resolved", "closed"]
+        assert [e.to_status for e in detail.history if e.kind == "status"] == [
+            "acknowledged",
+            "resolved",
+            "closed",
+        ]
         assert detail.notifications[0].channel == "console"
         tick = client.check_escalations()
         assert tick.steps == []
@@ -111,7 +121,9 @@ async def test_async_client_against_the_live_service(live_service: LiveService) 
 
 
 def test_get_statistics_reads_the_recorded_stats_shape(http_receiver: HttpReceiver) -> None:
-    http_receiver.reply = Reply(200, {"Content-Type": "application/json"}, json.dumps(RECORDED_STATS).encode())
+    http_receiver.reply = Reply(
+        200, {"Content-Type": "application/json"}, json.dumps(RECORDED_STATS).encode()
+    )
     with AlertClient(http_receiver.url, api_key="secret-key") as client:
         from datetime import UTC, datetime
 
@@ -140,9 +152,10 @@ def test_503_that_lasts_raises_service_unavailable(http_receiver: HttpReceiver) 
     body = json.dumps({"code": "database_unavailable", "message": "the database is unavailable; retry later"})
     http_receiver.reply = Reply(503, {"Content-Type": "application/json"}, body.encode())
     slept: list[float] = []
-    with AlertClient(http_receiver.url, retries=2, sleep=slept.append) as client, pytest.raises(
-        ServiceUnavailable
-    ) as exc:
+    with (
+        AlertClient(http_receiver.url, retries=2, sleep=slept.append) as client,
+        pytest.raises(ServiceUnavailable) as exc,
+    ):
         client.send_alert(alert_type="t", severity="low", message="m")
     assert exc.value.code == "database_unavailable" and len(http_receiver.requests) == 3 and len(slept) == 2
 
@@ -167,22 +180,28 @@ def test_connection_errors_are_retried_until_the_service_is_up() -> None:
 
 def test_unreachable_service_raises_connection_failed_after_the_retries() -> None:
     slept: list[float] = []
-    with AlertClient(f"http://127.0.0.1:{free_port()}", retries=2, sleep=slept.append) as client, pytest.raises(
-        ConnectionFailed
-    ) as exc:
+    with (
+        AlertClient(f"http://127.0.0.1:{free_port()}", retries=2, sleep=slept.append) as client,
+        pytest.raises(ConnectionFailed) as exc,
+    ):
         client.send_alert(alert_type="t", severity="low", message="m")
     assert "after 3 attempt(s)" in str(exc.value) and len(slept) == 2 and exc.value.status_code is None
 
 
 def test_a_post_that_may_have_arrived_is_not_sent_twice(http_receiver: HttpReceiver) -> None:
     http_receiver.answer(200, delay=5)
-    with AlertClient(http_receiver.url, timeout=0.3, sleep=lambda _: None) as client, pytest.raises(ConnectionFailed):
+    with (
+        AlertClient(http_receiver.url, timeout=0.3, sleep=lambda _: None) as client,
+        pytest.raises(ConnectionFailed),
+    ):
         client.send_alert(alert_type="t", severity="low", message="m")
     assert len(http_receiver.requests) == 1
 
 
 @pytest.mark.parametrize(("status", "error"), [(401, Unauthorized), (403, Forbidden)])
-def test_auth_answers_map_to_their_exceptions(http_receiver: HttpReceiver, status: int, error: type[Exception]) -> None:
+def test_auth_answers_map_to_their_exceptions(
+    http_receiver: HttpReceiver, status: int, error: type[Exception]
+) -> None:
     body = json.dumps({"code": "unauthorized", "message": "missing or unknown API key"}).encode()
     http_receiver.reply = Reply(status, {"Content-Type": "application/json"}, body)
     with AlertClient(http_receiver.url, api_key="nope") as client, pytest.raises(error) as exc:
@@ -207,4 +226,3 @@ def _json_server(port: int, body: dict[str, Any]) -> ThreadingHTTPServer:
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     return server
-

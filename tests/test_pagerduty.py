@@ -77,13 +77,17 @@ async def test_duplicate_trigger_merges_into_the_same_alert(service: Service) ->
 
 async def test_acknowledge_then_resolve(service: Service) -> None:
     await send(service, event())
-    status, body = await send(service, {"routing_key": KEY, "event_action": "acknowledge", "dedup_key": "billing-db-disk"})
+    status, body = await send(
+        service, {"routing_key": KEY, "event_action": "acknowledge", "dedup_key": "billing-db-disk"}
+    )
     assert (status, body["dedup_key"]) == (202, "billing-db-disk")
     alert = await only_alert(service)
     assert alert["status"] == "acknowledged" and alert["acknowledged_by"] == "pagerduty"
     # Repeating an acknowledge is a no-op, as it is for PagerDuty.
     assert (await send(service, event("acknowledge", payload=None)))[0] == 202
-    status, _ = await send(service, {"routing_key": KEY, "event_action": "resolve", "dedup_key": "billing-db-disk"})
+    status, _ = await send(
+        service, {"routing_key": KEY, "event_action": "resolve", "dedup_key": "billing-db-disk"}
+    )
     assert status == 202
     alert = await only_alert(service)
     assert alert["status"] == "resolved" and alert["resolved_by"] == "pagerduty"
@@ -116,7 +120,9 @@ async def test_trigger_without_dedup_key_gets_a_new_one_each_time(service: Servi
     assert first["dedup_key"] != second["dedup_key"] and len(first["dedup_key"]) == 32
     fingerprints = {a["fingerprint"] for a in (await service.client.get("/alerts")).json()["items"]}
     assert fingerprints == {first["dedup_key"], second["dedup_key"]}
-    status, _ = await send(service, {"routing_key": KEY, "event_action": "resolve", "dedup_key": first["dedup_key"]})
+    status, _ = await send(
+        service, {"routing_key": KEY, "event_action": "resolve", "dedup_key": first["dedup_key"]}
+    )
     assert status == 202
 
 
@@ -131,13 +137,22 @@ async def test_acting_on_an_unknown_dedup_key_is_accepted_and_changes_nothing(se
     [
         ({"event_action": "trigger", "payload": event()["payload"]}, "'routing_key' is missing or blank"),
         (event(routing_key="  "), "'routing_key' is missing or blank"),
-        (event(event_action="escalate"), "'event_action' must be one of 'trigger', 'acknowledge' or 'resolve'"),
+        (
+            event(event_action="escalate"),
+            "'event_action' must be one of 'trigger', 'acknowledge' or 'resolve'",
+        ),
         (event(payload=None), "'payload' is missing or blank"),
         (event(payload={"source": "x", "severity": "info"}), "'payload.summary' is missing or blank"),
-        (event(payload={"summary": "s", "source": "x", "severity": "fatal"}), "'payload.severity' must be one of"),
+        (
+            event(payload={"summary": "s", "source": "x", "severity": "fatal"}),
+            "'payload.severity' must be one of",
+        ),
         (event(payload={"summary": "s", "severity": "info"}), "'payload.source' is missing or blank"),
         ({"routing_key": KEY, "event_action": "resolve"}, "'dedup_key' is missing or blank"),
-        ({"routing_key": KEY, "event_action": "acknowledge", "dedup_key": ""}, "'dedup_key' is missing or blank"),
+        (
+            {"routing_key": KEY, "event_action": "acknowledge", "dedup_key": ""},
+            "'dedup_key' is missing or blank",
+        ),
     ],
 )
 async def test_invalid_events_get_pagerdutys_400(service: Service, body: dict[str, Any], error: str) -> None:
@@ -156,7 +171,9 @@ async def test_every_missing_field_is_listed(service: Service) -> None:
 
 
 async def test_a_body_that_is_not_json_is_a_400_too(service: Service) -> None:
-    response = await service.client.post(URL, content=b"{not json", headers={"content-type": "application/json"})
+    response = await service.client.post(
+        URL, content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert response.status_code == 400 and response.json()["errors"] == ["Request body is not valid JSON"]
 
 

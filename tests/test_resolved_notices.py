@@ -56,12 +56,16 @@ async def test_defaults_slack_and_webhook_yes_email_no(
         slack.close()
 
 
-async def test_email_with_send_resolved_and_console_without(
-    service_factory, smtp_server: StartSmtp
-) -> None:  # type: ignore[no-untyped-def]
+async def test_email_with_send_resolved_and_console_without(service_factory, smtp_server: StartSmtp) -> None:  # type: ignore[no-untyped-def]
     smtp = smtp_server()
     channels = {
-        "mail": {"type": "email", "host": "127.0.0.1", "port": smtp.port, "to": ["a@x.test"], "send_resolved": True}
+        "mail": {
+            "type": "email",
+            "host": "127.0.0.1",
+            "port": smtp.port,
+            "to": ["a@x.test"],
+            "send_resolved": True,
+        }
     }
     async with service_factory(channels=channels, default_channels=["mail", "console"]) as svc:
         alert = await create_alert(svc.client)

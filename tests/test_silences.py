@@ -70,7 +70,10 @@ async def test_a_silenced_alert_sends_nothing_then_notifies_once_when_the_silenc
         assert [s["to_level"] for s in tick["steps"]] == [2]
         await quiesce(svc)
         held = await rows(svc, alert["id"])
-        assert {r["status"] for r in held} == {"silenced"} and {r["reason"] for r in held} == {"new", "escalation"}
+        assert {r["status"] for r in held} == {"silenced"} and {r["reason"] for r in held} == {
+            "new",
+            "escalation",
+        }
         assert all(r["silence_id"] == silence["id"] for r in held)
         assert http_receiver.requests == []
         detail = (await svc.client.get(f"/alerts/{alert['id']}")).json()
@@ -227,7 +230,9 @@ async def test_silence_validation_names_the_field(service_factory) -> None:  # t
             "/silences", json=silence_body(matchers=[{"name": "source", "value": "db-(", "is_regex": True}])
         )
         assert bad_regex.status_code == 422 and bad_regex.json()["field"] == "matchers.0.value"
-        bad_name = await svc.client.post("/silences", json=silence_body(matchers=[{"name": "colour", "value": "x"}]))
+        bad_name = await svc.client.post(
+            "/silences", json=silence_body(matchers=[{"name": "colour", "value": "x"}])
+        )
         assert bad_name.status_code == 422 and bad_name.json()["field"] == "matchers.0.name"
         past = (svc.clock.now - timedelta(minutes=1)).isoformat()
         in_past = await svc.client.post("/silences", json=silence_body(duration_minutes=None, ends_at=past))

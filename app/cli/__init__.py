@@ -36,7 +36,9 @@ def _common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     # and `alerts list --json` both work; SUPPRESS keeps a subcommand from
     # overwriting a value the top parser already took.
     default: Callable[[Any], Any] = (lambda _: argparse.SUPPRESS) if suppress else (lambda v: v)
-    parser.add_argument("--url", default=default(None), help=f"service URL (env {URL_ENV}, else {DEFAULT_URL})")
+    parser.add_argument(
+        "--url", default=default(None), help=f"service URL (env {URL_ENV}, else {DEFAULT_URL})"
+    )
     parser.add_argument("--api-key", default=default(None), help=f"API key (env {KEY_ENV})")
     parser.add_argument("--json", action="store_true", default=default(False), help="print JSON for scripts")
     parser.add_argument("--timeout", type=float, default=default(10.0), help="seconds per request (10)")
@@ -60,8 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("-m", "--message", required=True)
     send.add_argument("--source", help="where it comes from (default: this host's name)")
     send.add_argument("--label", action="append", default=[], metavar="KEY=VALUE", help="repeatable")
-    send.add_argument("--detail", action="append", default=[], metavar="KEY=VALUE", help="repeatable; JSON values")
-    send.add_argument("--channel", action="append", metavar="NAME", help="repeatable; default channels if none")
+    send.add_argument(
+        "--detail", action="append", default=[], metavar="KEY=VALUE", help="repeatable; JSON values"
+    )
+    send.add_argument(
+        "--channel", action="append", metavar="NAME", help="repeatable; default channels if none"
+    )
     send.add_argument("--dedup-key", help="replaces the computed fingerprint")
 
     listing = command("list", "list alerts, newest first")

@@ -115,7 +115,17 @@ def list_alerts(client: AlertClient, args: argparse.Namespace) -> str:
         cursor=args.cursor,
     )
     rows = [
-        (a.id, a.status, a.severity, a.alert_type, a.source, a.escalation_level, a.occurrences, a.last_seen_at, a.message)
+        (
+            a.id,
+            a.status,
+            a.severity,
+            a.alert_type,
+            a.source,
+            a.escalation_level,
+            a.occurrences,
+            a.last_seen_at,
+            a.message,
+        )
         for a in page.items
     ]
     text = table(("id", "status", "severity", "type", "source", "lvl", "seen", "last seen", "message"), rows)
@@ -134,7 +144,10 @@ def show(client: AlertClient, args: argparse.Namespace) -> str:
     )
     sent = table(
         ("created", "channel", "reason", "level", "status", "attempts", "error"),
-        [(n.created_at, n.channel, n.reason, n.level, n.status, n.attempts, n.last_error) for n in alert.notifications],
+        [
+            (n.created_at, n.channel, n.reason, n.level, n.status, n.attempts, n.last_error)
+            for n in alert.notifications
+        ],
     )
     return emit(args, alert, f"{_alert_text(alert)}\n\nHistory\n{history}\n\nNotifications\n{sent}")
 

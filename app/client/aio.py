@@ -1,10 +1,10 @@
 """AsyncAlertClient: the asyncio client, method for method the same as AlertClient.
 
-    from app.client import AsyncAlertClient
+from app.client import AsyncAlertClient
 
-    async with AsyncAlertClient("http://alerts.internal:8000", api_key="...") as alerts:
-        sent = await alerts.send_alert(alert_type="disk_full", severity="high", message="/var 91%")
-        await alerts.resolve_alert(sent.id, resolved_by="alice")
+async with AsyncAlertClient("http://alerts.internal:8000", api_key="...") as alerts:
+    sent = await alerts.send_alert(alert_type="disk_full", severity="high", message="/var 91%")
+    await alerts.resolve_alert(sent.id, resolved_by="alice")
 """
 
 from __future__ import annotations
@@ -76,9 +76,13 @@ class AsyncAlertClient:
         while True:
             attempt += 1
             try:
-                response = await self._http.request(call.method, call.path, json=call.json, params=call.params)
+                response = await self._http.request(
+                    call.method, call.path, json=call.json, params=call.params
+                )
             except httpx.TransportError as exc:
-                if attempt > self.retry.retries or not transport.retryable_error(exc, idempotent=call.idempotent):
+                if attempt > self.retry.retries or not transport.retryable_error(
+                    exc, idempotent=call.idempotent
+                ):
                     raise transport.unreachable(self.base_url, exc, attempt) from exc
                 await self._sleep(self.retry.delay(attempt))
                 continue
@@ -145,7 +149,9 @@ class AsyncAlertClient:
             )
         )
 
-    async def acknowledge(self, alert_id: uuid.UUID | str, *, by: str | None = None, note: str | None = None) -> Alert:
+    async def acknowledge(
+        self, alert_id: uuid.UUID | str, *, by: str | None = None, note: str | None = None
+    ) -> Alert:
         return await self._run(calls.acknowledge(alert_id, by=by or self.actor, note=note))
 
     async def resolve_alert(
@@ -160,7 +166,9 @@ class AsyncAlertClient:
 
     # --- reporting and operations -----------------------------------------------
 
-    async def get_statistics(self, *, since: datetime | None = None, until: datetime | None = None) -> Statistics:
+    async def get_statistics(
+        self, *, since: datetime | None = None, until: datetime | None = None
+    ) -> Statistics:
         return await self._run(calls.statistics(since=since, until=until))
 
     async def check_escalations(self) -> EscalationTick:

@@ -1,11 +1,11 @@
 """AlertClient: the blocking client.
 
-    from app.client import AlertClient
+from app.client import AlertClient
 
-    with AlertClient("http://alerts.internal:8000", api_key="...") as alerts:
-        sent = alerts.send_alert(alert_type="disk_full", severity="high", message="/var 91%")
-        alerts.acknowledge(sent.id, by="alice")
-        alerts.resolve_alert(sent.id, resolved_by="alice", notes="cleaned up")
+with AlertClient("http://alerts.internal:8000", api_key="...") as alerts:
+    sent = alerts.send_alert(alert_type="disk_full", severity="high", message="/var 91%")
+    alerts.acknowledge(sent.id, by="alice")
+    alerts.resolve_alert(sent.id, resolved_by="alice", notes="cleaned up")
 """
 
 from __future__ import annotations
@@ -79,7 +79,9 @@ class AlertClient:
             try:
                 response = self._http.request(call.method, call.path, json=call.json, params=call.params)
             except httpx.TransportError as exc:
-                if attempt > self.retry.retries or not transport.retryable_error(exc, idempotent=call.idempotent):
+                if attempt > self.retry.retries or not transport.retryable_error(
+                    exc, idempotent=call.idempotent
+                ):
                     raise transport.unreachable(self.base_url, exc, attempt) from exc
                 self._sleep(self.retry.delay(attempt))
                 continue
@@ -146,7 +148,9 @@ class AlertClient:
             )
         )
 
-    def acknowledge(self, alert_id: uuid.UUID | str, *, by: str | None = None, note: str | None = None) -> Alert:
+    def acknowledge(
+        self, alert_id: uuid.UUID | str, *, by: str | None = None, note: str | None = None
+    ) -> Alert:
         return self._run(calls.acknowledge(alert_id, by=by or self.actor, note=note))
 
     def resolve_alert(

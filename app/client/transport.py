@@ -59,7 +59,9 @@ def retry_after(response: httpx.Response) -> float | None:
 
 def unreachable(base_url: str, exc: httpx.TransportError, attempts: int) -> ConnectionFailed:
     reason = str(exc) or type(exc).__name__
-    return ConnectionFailed(f"cannot reach the alert service at {base_url} after {attempts} attempt(s): {reason}")
+    return ConnectionFailed(
+        f"cannot reach the alert service at {base_url} after {attempts} attempt(s): {reason}"
+    )
 
 
 def error_for(response: httpx.Response) -> AlertServiceError:
