@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from app.db.engine import create_engine, create_sessionmaker
+from app.services.silences import figures as silence_figures
 from app.services.silences import release_ended
 from tests.conftest import Service, make_settings
 from tests.helpers import create_alert, wait_for
@@ -220,6 +221,10 @@ async def test_overlapping_silences_hold_until_the_last_one_ends(
         assert len(http_receiver.requests) == 1
 
 
+async def _has_reason(svc: Service, alert_id: str, reason: str) -> bool:
+    return any(r["reason"] == reason for r in await rows(svc, alert_id))
+
+
 async def _silence_of_rows(svc: Service, alert_id: str, silence_id: str) -> bool:
     return all(r["silence_id"] == silence_id for r in await rows(svc, alert_id))
 
@@ -253,6 +258,24 @@ async def test_channel_figures_count_silenced_notifications(service_factory) -> 
         await create_alert(svc.client, source="b")
         figures = {c["name"]: c for c in (await svc.client.get("/channels")).json()}
         assert figures["console"]["silenced"] == 2 and figures["console"]["sent"] == 0
+
+
+async def test_silence_figures_for_the_statistics(service_factory) -> None:  # type: ignore[no-untyped-def]
+    async with service_factory() as svc:
+        short = await create_silence(svc, duration_minutes=5)  # alert_type disk_full
+        await create_silence(svc, duration_minutes=60, matchers=[{"name": "source", "value": "db-9"}])
+        starts = (svc.clock.now + timedelta(hours=2)).isoformat()
+        await create_silence(svc, starts_at=starts, duration_minutes=10)
+        first = await create_alert(svc.client, source="db-1")  # held by the short one
+        await create_alert(svc.client, source="db-9", alert_type="cpu_high")  # held by the long one
+        svc.clock.advance(minutes=6)
+        svc.app.state.wake_silences()
+        await wait_for(lambda: _has_reason(svc, first["id"], "unsilenced"))
+        assert (await svc.client.get(f"/silences/{short['id']}")).json()["state"] == "expired"
+        async with svc.app.state.sessionmaker() as session, session.begin():
+            figures = await silence_figures(session, now=svc.clock.now)
+        assert (figures.active, figures.pending) == (1, 1)
+        assert figures.silenced_notifications == 2 and figures.held_notifications == 1
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)

@@ -9,6 +9,7 @@ error: both senders repeat themselves, so these are idempotent no-ops.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
 from pydantic import ValidationError
 from sqlalchemy import case, select
@@ -67,7 +68,8 @@ async def apply_alertmanager(
             async with session.begin_nested():
                 if item.status == "firing":
                     submitted = await alerts.submit(session, data=data, settings=settings, now=now)
-                    result.outcome, result.alert_id = submitted.outcome, str(submitted.alert.id)  # type: ignore[assignment]
+                    result.outcome = cast(am.AlertmanagerOutcome, submitted.outcome)
+                    result.alert_id = str(submitted.alert.id)
                     queued += submitted.notifications
                 else:
                     await _resolve(session, item, data.dedup_key or _computed(data), result, settings, now)
