@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
+from pydantic import AwareDatetime
 
 from app.api.deps import NowDep, SessionDep, SettingsDep
 from app.errors import ERROR_RESPONSES
@@ -89,8 +89,12 @@ async def list_alerts(
     severity: Annotated[list[Severity] | None, Query()] = None,
     alert_type: Annotated[str | None, Query(max_length=200)] = None,
     source: Annotated[str | None, Query(max_length=200)] = None,
-    since: Annotated[datetime | None, Query(description="first_seen_at >= since (ISO 8601)")] = None,
-    until: Annotated[datetime | None, Query(description="first_seen_at < until (ISO 8601)")] = None,
+    since: Annotated[
+        AwareDatetime | None, Query(description="first_seen_at >= since (ISO 8601, with a zone)")
+    ] = None,
+    until: Annotated[
+        AwareDatetime | None, Query(description="first_seen_at < until (ISO 8601, with a zone)")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[
         str | None, Query(max_length=200, description="next_cursor of the previous page")
