@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 
-from app.api import alerts, channels, escalation, health, metrics, stats
+from app.api import alerts, channels, escalation, health, integrations, metrics, silences, stats
 from app.api.body_limit import BodyLimitMiddleware
 from app.api.deps import utc_now
 from app.db.engine import create_engine, create_sessionmaker
@@ -24,6 +24,7 @@ from app.notifiers.registry import build_notifiers
 from app.services import housekeeping
 from app.services.delivery import Dispatcher
 from app.services.escalation import escalate_due
+from app.services.silences import release_ended
 from app.settings import Settings, load_settings
 from app.workers import PeriodicWorker
 
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "delivery", dispatcher.run_once, interval=settings.delivery_poll_seconds
         )
         app.state.dispatcher = dispatcher
+        app.state.delivery_worker = delivery_worker
         app.state.wake_delivery = delivery_worker.wake
         delivery_worker.start()
 
@@ -92,10 +94,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         janitor = PeriodicWorker("housekeeping", keep_house, interval=settings.housekeeping_interval_seconds)
         if settings.auto_close_hours or settings.retention_days:
             janitor.start()
+
+        async def release_silences() -> None:
+            async with sessionmaker() as session, session.begin():
+                released = await release_ended(session, settings=settings, now=app.state.clock())
+            if released:
+                delivery_worker.wake()
+
+        silence_worker = PeriodicWorker("silences", release_silences, interval=settings.silence_check_seconds)
+        app.state.wake_silences = silence_worker.wake
+        silence_worker.start()
         log.info("alert service started", extra={"database": engine.url.render_as_string(hide_password=True)})
         try:
             yield
         finally:
+            await silence_worker.stop()
             await janitor.stop()
             await ticker.stop()
             await delivery_worker.stop()
@@ -119,5 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(escalation.router)
     app.include_router(stats.router)
     app.include_router(metrics.router)
+    app.include_router(silences.router)
+    app.include_router(integrations.router)
     app.include_router(health.router)
     return app

@@ -195,6 +195,8 @@ class Notification(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None]
     duration_ms: Mapped[float | None]
+    # The silence holding a `silenced` row until it ends (see services/silences.py).
+    silence_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("silences.id", ondelete="SET NULL"))
 
     __table_args__ = (
         CheckConstraint(_in("status", NOTIFICATION_STATUSES), name="status"),
@@ -213,5 +215,34 @@ class Notification(Base):
             "duration_ms",
             postgresql_where=text("status = 'sent'"),
             sqlite_where=text("status = 'sent'"),
+        ),
+        Index("ix_notifications_silence_id", "silence_id"),
+    )
+
+
+class Silence(Base):
+    """A maintenance window: matching alerts are recorded, their notifications held."""
+
+    __tablename__ = "silences"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    # [{"name": "alert_type" | "source" | "severity" | "labels.<key>", "value": ..., "is_regex": bool}]
+    matchers: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(200))
+    comment: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    # Set once the held notifications of an ended silence have been released;
+    # the guard that makes replicas release each silence once.
+    released_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        CheckConstraint("ends_at >= starts_at", name="window"),
+        Index(
+            "ix_silences_unreleased_ends_at",
+            "ends_at",
+            postgresql_where=text("released_at IS NULL"),
+            sqlite_where=text("released_at IS NULL"),
         ),
     )

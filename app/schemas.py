@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from app.settings import Severity
 
@@ -100,6 +100,10 @@ class AlertRead(BaseModel):
     closed_at: datetime | None
     policy: str
     next_escalation_at: datetime | None
+    silenced: bool = Field(
+        default=False, description="An active silence matches: notifications are held, not sent."
+    )
+    silenced_by: list[uuid.UUID] = Field(default_factory=list, description="The active silences that match.")
 
 
 class AlertSubmitted(AlertRead):
@@ -135,6 +139,7 @@ class NotificationRead(BaseModel):
     last_error: str | None
     sent_at: datetime | None
     duration_ms: float | None
+    silence_id: uuid.UUID | None = Field(default=None, description="The silence holding this row, if any.")
 
 
 class AlertDetail(AlertRead):
@@ -174,6 +179,7 @@ class ChannelRead(BaseModel):
     sent: int
     failed: int
     pending: int
+    silenced: int = Field(description="notifications held by a silence")
     success_rate: float | None = Field(description="sent / (sent + failed); null before any result")
     mean_latency_ms: float | None
 
@@ -269,3 +275,44 @@ class StatsRead(BaseModel):
     deduplication: DedupStats
     escalation: EscalationStats
     channels: dict[str, ChannelStats]
+
+
+# --- silences ------------------------------------------------------------------
+
+SilenceState = Literal["pending", "active", "expired"]
+_MATCHER_NAME = r"^(alert_type|source|severity|labels\.[^\x00-\x1f\x7f]{1,100})$"
+
+
+class SilenceMatcher(_Input):
+    name: Annotated[str, StringConstraints(strip_whitespace=True, pattern=_MATCHER_NAME)] = Field(
+        description="`alert_type`, `source`, `severity`, or `labels.<key>`", examples=["labels.env"]
+    )
+    value: Annotated[str, StringConstraints(max_length=1_000, pattern=_TEXT)] = Field(examples=["prod"])
+    is_regex: bool = Field(default=False, description="A regular expression that must match the whole value.")
+
+
+class SilenceCreate(_Input):
+    """A maintenance window. Every matcher must match (a missing label reads as "")."""
+
+    matchers: list[SilenceMatcher] = Field(min_length=1, max_length=32)
+    starts_at: AwareDatetime | None = Field(default=None, description="Now when omitted.")
+    ends_at: AwareDatetime | None = Field(default=None, description="Give this or `duration_minutes`.")
+    duration_minutes: Annotated[float, Field(gt=0, le=60 * 24 * 366)] | None = None
+    created_by: Actor
+    comment: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_MESSAGE_CHARS, pattern=_TEXT),
+    ]
+
+
+class SilenceRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    matchers: list[SilenceMatcher]
+    starts_at: datetime
+    ends_at: datetime
+    created_by: str
+    comment: str
+    created_at: datetime
+    state: SilenceState = "active"

@@ -175,6 +175,7 @@ class Settings(BaseSettings):
     auto_close_hours: PositiveFloat | None = None
     retention_days: PositiveFloat | None = None
     housekeeping_interval_seconds: PositiveFloat = 300.0
+    silence_check_seconds: PositiveFloat = 10.0
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
     public_url: str = "http://127.0.0.1:8000"
     log_level: Literal["debug", "info", "warning", "error"] = "info"

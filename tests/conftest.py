@@ -32,12 +32,13 @@ from sqlalchemy import text
 
 from app.main import create_app
 from app.settings import Settings, load_settings
+from tests.live import LiveService, run_service
 from tests.peers import HttpReceiver, SmtpRecorder, SmtpServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_URL = os.environ.get("ALERTS_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@localhost:5432/test")
 REQUIRE_POSTGRES = os.environ.get("ALERTS_REQUIRE_POSTGRES") == "1"
-TABLES = ("notifications", "alert_events", "alerts")
+TABLES = ("notifications", "alert_events", "alerts", "silences")
 
 
 def alembic_config(url: str) -> Config:
@@ -198,3 +199,10 @@ def smtp_server() -> Iterator[StartSmtp]:
     yield start
     for controller in controllers:
         controller.stop()
+
+
+@pytest.fixture
+def live_service(clean_database: str, tmp_path: Path) -> Iterator[LiveService]:
+    """The service as a real process (`alerts serve`) on an empty database."""
+    with run_service(clean_database, tmp_path) as svc:
+        yield svc

@@ -183,10 +183,9 @@ async def test_rows_abandoned_by_a_dead_worker_are_delivered_after_the_lease(
     async with service_factory(
         channels={"hooks": webhook(http_receiver.url)}, default_channels=["hooks"], delivery_poll_seconds=3600
     ) as svc:
-        await svc.app.state.dispatcher.stop()
+        await svc.app.state.delivery_worker.stop()
         sessionmaker = svc.app.state.sessionmaker
         # Stand in for a worker that claims, then dies before sending.
-        svc.app.state.wake_delivery = lambda: None
         alert = await create_alert(svc.client)
         async with sessionmaker() as session, session.begin():
             claimed = await claim_due(session, now=svc.clock.now, limit=10, lease_seconds=60)
@@ -304,8 +303,7 @@ async def test_two_workers_on_postgres_deliver_every_row_exactly_once(
 
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            app.state.wake_delivery = lambda: None
-            await app.state.dispatcher.stop()
+            await app.state.delivery_worker.stop()
             for i in range(100):
                 response = await client.post(
                     "/alerts", json={"alert_type": "t", "severity": "low", "message": "m", "source": f"s{i}"}

@@ -57,3 +57,5 @@ async def test_bad_cursor_and_bad_filter_name_the_parameter(service: Service) ->
     assert response.status_code == 422 and response.json()["field"].startswith("severity")
     response = await service.client.get("/alerts", params={"limit": 0})
     assert response.status_code == 422 and response.json()["field"] == "limit"
+    response = await service.client.get("/alerts", params={"since": "2026-01-01T00:00:00"})
+    assert response.status_code == 422 and response.json()["field"] == "since"

@@ -70,8 +70,7 @@ async def test_counters_move_by_exactly_the_traffic(service_factory, http_receiv
 
 async def test_backlog_gauge_counts_waiting_notifications(service_factory) -> None:  # type: ignore[no-untyped-def]
     async with service_factory(delivery_poll_seconds=3600) as svc:
-        # The worker ran once at start and now sleeps for an hour; nothing wakes it.
-        svc.app.state.wake_delivery = lambda: None
+        await svc.app.state.delivery_worker.stop()  # nobody delivers: the rows wait
         for i in range(3):
             await create_alert(svc.client, source=f"h{i}")
         samples = await scrape(svc)

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Query, Request, Response, status
+from pydantic import AwareDatetime
 
 from app.api.deps import NowDep, SessionDep, SettingsDep
 from app.errors import ERROR_RESPONSES
 from app.metrics import SUBMISSIONS, observe_move
-from app.models import Alert
+from app.models import Alert, Silence
 from app.schemas import (
     AlertAcknowledge,
     AlertCreate,
@@ -27,7 +29,7 @@ from app.schemas import (
     NotificationRead,
     Status,
 )
-from app.services import alerts
+from app.services import alerts, silence_match
 from app.settings import Severity
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,12 @@ log = logging.getLogger(__name__)
 router = APIRouter(
     prefix="/alerts", tags=["alerts"], responses={422: ERROR_RESPONSES[422], 503: ERROR_RESPONSES[503]}
 )
+
+
+def _read(alert: Alert, active: Sequence[Silence]) -> AlertRead:
+    """The read model, with the silences in force that match the alert."""
+    ids = silence_match.matching_ids(active, alert)
+    return AlertRead.model_validate(alert).model_copy(update={"silenced": bool(ids), "silenced_by": ids})
 
 
 def _wake_delivery(request: Request) -> None:
@@ -67,7 +75,8 @@ async def submit_alert(body: AlertCreate, request: Request, settings: SettingsDe
             return _submitted(request, fast.alert, fast.outcome, fast.notify_reason, woke=fast.queued > 0)
     async with request.app.state.sessionmaker() as session, session.begin():
         result = await alerts.submit(session, data=body, settings=settings, now=now)
-    row = AlertRead.model_validate(result.alert).model_dump()
+        active = await silence_match.active(session, now=now)
+    row = _read(result.alert, active).model_dump()
     return _submitted(request, row, result.outcome, result.notify_reason, woke=bool(result.notifications))
 
 
@@ -108,12 +117,17 @@ def _submitted(
 @router.get("", response_model=AlertPage, summary="List alerts, newest first")
 async def list_alerts(
     session: SessionDep,
+    now: NowDep,
     status_: Annotated[list[Status] | None, Query(alias="status")] = None,
     severity: Annotated[list[Severity] | None, Query()] = None,
     alert_type: Annotated[str | None, Query(max_length=200)] = None,
     source: Annotated[str | None, Query(max_length=200)] = None,
-    since: Annotated[datetime | None, Query(description="first_seen_at >= since (ISO 8601)")] = None,
-    until: Annotated[datetime | None, Query(description="first_seen_at < until (ISO 8601)")] = None,
+    since: Annotated[
+        AwareDatetime | None, Query(description="first_seen_at >= since (ISO 8601, with a zone)")
+    ] = None,
+    until: Annotated[
+        AwareDatetime | None, Query(description="first_seen_at < until (ISO 8601, with a zone)")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[
         str | None, Query(max_length=200, description="next_cursor of the previous page")
@@ -129,7 +143,8 @@ async def list_alerts(
     )
     async with session.begin():
         rows, next_cursor = await alerts.list_alerts(session, filters=filters, limit=limit, cursor=cursor)
-    return AlertPage(items=[AlertRead.model_validate(row) for row in rows], next_cursor=next_cursor)
+        active = await silence_match.active(session, now=now, lock=False)
+    return AlertPage(items=[_read(row, active) for row in rows], next_cursor=next_cursor)
 
 
 @router.get(
@@ -138,12 +153,13 @@ async def list_alerts(
     summary="One alert with its history and notifications",
     responses={404: ERROR_RESPONSES[404]},
 )
-async def get_alert(alert_id: uuid.UUID, session: SessionDep) -> AlertDetail:
+async def get_alert(alert_id: uuid.UUID, session: SessionDep, now: NowDep) -> AlertDetail:
     async with session.begin():
         alert = await alerts.get(session, alert_id)
         events = await alerts.history(session, alert_id)
         sent = await alerts.notifications(session, alert_id)
-    read = AlertRead.model_validate(alert)
+        active = await silence_match.active(session, now=now, lock=False)
+    read = _read(alert, active)
     return AlertDetail(
         **read.model_dump(),
         history=[AlertEventRead.model_validate(e) for e in events],
@@ -154,7 +170,7 @@ async def get_alert(alert_id: uuid.UUID, session: SessionDep) -> AlertDetail:
 _CHANGE_RESPONSES: dict[int | str, dict[str, Any]] = {404: ERROR_RESPONSES[404], 409: ERROR_RESPONSES[409]}
 
 
-def _changed(request: Request, alert: Alert, now: datetime) -> AlertRead:
+def _changed(request: Request, alert: Alert, active: Sequence[Silence], now: datetime) -> AlertRead:
     observe_move(alert, now=now)
     log.info(
         "alert %s",
@@ -162,7 +178,7 @@ def _changed(request: Request, alert: Alert, now: datetime) -> AlertRead:
         extra={"alert_id": str(alert.id), "fingerprint": alert.fingerprint, "outcome": alert.status},
     )
     _wake_delivery(request)
-    return AlertRead.model_validate(alert)
+    return _read(alert, active)
 
 
 @router.patch(
@@ -183,7 +199,8 @@ async def acknowledge_alert(
         alert = await alerts.acknowledge(
             session, alert_id=alert_id, by=body.by, note=body.note, settings=settings, now=now
         )
-    return _changed(request, alert, now)
+        active = await silence_match.active(session, now=now)
+    return _changed(request, alert, active, now)
 
 
 @router.patch(
@@ -209,7 +226,8 @@ async def resolve_alert(
             settings=settings,
             now=now,
         )
-    return _changed(request, alert, now)
+        active = await silence_match.active(session, now=now)
+    return _changed(request, alert, active, now)
 
 
 @router.patch(
@@ -236,4 +254,5 @@ async def change_alert_status(
             settings=settings,
             now=now,
         )
-    return _changed(request, alert, now)
+        active = await silence_match.active(session, now=now)
+    return _changed(request, alert, active, now)

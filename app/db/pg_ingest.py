@@ -12,9 +12,11 @@ CONFLICT against the partial unique index of active fingerprints:
   statement, from data-modifying CTEs, so the change and its outbox rows
   commit together, as one statement in autocommit.
 
-An alert resolved or closed within the window must be reopened instead; the
-statement then inserts nothing and returns no row, and the caller takes the
-general path (services/alerts.py), which handles that rare case. The tests of
+Two rare cases belong to the general path (services/alerts.py): an alert
+resolved or closed within the window, which must be reopened, and any
+silence in force, whose matchers decide per alert whether its notifications
+are held. The statement then changes nothing and returns no row, and the
+caller takes the general path. The tests of
 the dedup rules run against this path on PostgreSQL and against the general
 path on SQLite.
 """
@@ -56,12 +58,14 @@ _RESCHEDULE = (
 _COLUMNS = [column.name for column in Alert.__table__.columns]
 
 _SQL = f"""
-WITH recent AS (
+WITH general AS (
     SELECT 1 FROM alerts
     WHERE fingerprint = :fp AND deduplicated AND status IN ('resolved', 'closed')
       AND COALESCE(resolved_at, closed_at) > :now - :window
       AND NOT EXISTS (
           SELECT 1 FROM alerts WHERE fingerprint = :fp AND deduplicated AND status IN ({_ACTIVE}))
+    UNION ALL
+    SELECT 1 FROM silences WHERE starts_at <= :now AND ends_at > :now AND released_at IS NULL
     LIMIT 1
 ), up AS (
     INSERT INTO alerts AS a (
@@ -71,7 +75,7 @@ WITH recent AS (
         next_escalation_at, last_notify_reason)
     SELECT :id, :fp, :alert_type, :severity, :message, :source, :labels, :details, :channels, 'open',
         1, 1, 1, 0, 0, 0, :now, :now, :now, :policy, true, :next_escalation_at, 'new'
-    WHERE NOT EXISTS (SELECT 1 FROM recent)
+    WHERE NOT EXISTS (SELECT 1 FROM general)
     ON CONFLICT (fingerprint) WHERE status IN ({_ACTIVE}) AND deduplicated = true
     DO UPDATE SET
         occurrences = a.occurrences + 1,

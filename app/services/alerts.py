@@ -126,7 +126,7 @@ async def submit_in_one_statement(
 ) -> FastSubmission | None:
     """PostgreSQL only: the whole submission as one autocommitted statement
     (db/pg_ingest.py). None when the general path must handle it (a recently
-    ended alert to reopen)."""
+    ended alert to reopen, or a silence in force)."""
     channels = _check_channels(data.channels, settings)
     values = {
         "fp": fingerprint(
@@ -155,6 +155,7 @@ async def submit_in_one_statement(
         return None
     outcome = "created" if row.pop("inserted") else "duplicate"
     queued = int(row.pop("queued"))
+    row.update(silenced=False, silenced_by=[])  # no silence was in force, or we would have deferred
     return FastSubmission(row, outcome, row["last_notify_reason"], queued)
 
 
@@ -335,7 +336,12 @@ async def change_status(
     session.add(
         _event(alert, kind="status", now=now, actor=by, from_status=previous, to_status=status, note=note)
     )
-    if status in {"resolved", "reopened"}:
+    if status == "resolved":
+        told = await outbox.channels_told(session, alert_id=alert.id)
+        await outbox.queue(
+            session, alert=alert, reason=status, settings=settings, now=now, extra_channels=told
+        )
+    elif status == "reopened":
         await outbox.queue(session, alert=alert, reason=status, settings=settings, now=now)
     await session.flush()
     return alert

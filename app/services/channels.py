@@ -18,6 +18,7 @@ class ChannelFigures:
     sent: int
     failed: int
     pending: int
+    silenced: int
     success_rate: float | None
     mean_latency_ms: float | None
 
@@ -50,6 +51,7 @@ async def channel_figures(session: AsyncSession, settings: Settings) -> list[Cha
                 sent=sent,
                 failed=failed,
                 pending=pending,
+                silenced=counts.get((name, "silenced"), 0),
                 success_rate=sent / finished if finished else None,
                 mean_latency_ms=latency.get(name),
             )

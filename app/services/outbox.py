@@ -3,6 +3,11 @@
 A row here is the promise that a notification will be delivered: it commits
 with the alert change that caused it, or not at all. The delivery worker
 sends it later; nothing on the request path touches the network.
+
+While a silence matches the alert, rows are written `silenced` with the
+silence's id instead of `pending`: recorded, never claimed for delivery. When
+the silence ends, services/silences.py sends one notice per held channel for
+alerts that are still active.
 """
 
 from __future__ import annotations
@@ -11,12 +16,25 @@ import uuid
 from collections.abc import Iterable
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Alert, Notification
+from app.services import silence_match
 from app.settings import Settings
 
-REASONS = ("new", "repeated", "window", "severity", "reopened", "escalation", "repeat", "resolved", "test")
+REASONS = (
+    "new",
+    "repeated",
+    "window",
+    "severity",
+    "reopened",
+    "escalation",
+    "repeat",
+    "resolved",
+    "unsilenced",
+    "test",
+)
 
 
 def route(alert: Alert, settings: Settings, *, reason: str, extra: Iterable[str] = ()) -> list[str]:
@@ -41,6 +59,10 @@ async def queue(
 ) -> list[Notification]:
     if not settings.enabled:
         return []
+    channels = route(alert, settings, reason=reason, extra=extra_channels)
+    if not channels:
+        return []
+    silence = await silence_match.holding(session, alert=alert, now=now)
     rows = [
         Notification(
             id=uuid.uuid4(),
@@ -48,15 +70,31 @@ async def queue(
             channel=name,
             reason=reason,
             level=level or alert.escalation_level,
-            status="pending",
+            status="silenced" if silence else "pending",
             attempts=0,
             created_at=now,
             next_attempt_at=now,
+            silence_id=silence.id if silence else None,
         )
-        for name in route(alert, settings, reason=reason, extra=extra_channels)
+        for name in channels
     ]
     session.add_all(rows)
     return rows
+
+
+async def channels_told(session: AsyncSession, *, alert_id: uuid.UUID) -> list[str]:
+    """Channels that were sent (or are sending) a notice about this alert, an
+    escalation level's included: a resolved notice goes back to each of them."""
+    rows = await session.scalars(
+        select(Notification.channel)
+        .where(
+            Notification.alert_id == alert_id,
+            Notification.status.in_(("pending", "sending", "sent", "failed")),
+            Notification.reason != "resolved",
+        )
+        .distinct()
+    )
+    return sorted(rows)
 
 
 async def queue_test(session: AsyncSession, *, channel: str, now: datetime) -> Notification:

@@ -1,0 +1,119 @@
+"""Endpoints that speak other tools' formats: Alertmanager and PagerDuty.
+
+The PagerDuty route answers errors in PagerDuty's own shape (400 with
+`errors[]`), not the service's, because its callers are PagerDuty clients:
+its route class turns request validation errors into that shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+
+from app.api.deps import NowDep, SessionDep, SettingsDep
+from app.errors import ERROR_RESPONSES
+from app.integrations import alertmanager as am
+from app.integrations import pagerduty as pd
+from app.services import integrations
+
+router = APIRouter(prefix="/integrations", tags=["integrations"])
+
+
+def _wake_delivery(request: Request) -> None:
+    wake = getattr(request.app.state, "wake_delivery", None)
+    if wake is not None:
+        wake()
+
+
+@router.post(
+    "/alertmanager",
+    response_model=am.AlertmanagerReceipt,
+    summary="Alertmanager webhook receiver",
+    description=(
+        "Point an Alertmanager `webhook_configs` receiver here (Grafana's webhook contact point "
+        "works too). Each firing alert is submitted, deduplicated on its Alertmanager "
+        "fingerprint; each resolved one resolves the matching alert (resolved_by "
+        "`alertmanager`). Answers 200 with one result per alert; an alert that cannot be "
+        "mapped is `rejected` without failing the others. `channels` in the query string "
+        "picks the channels, else the configured defaults."
+    ),
+    responses={422: ERROR_RESPONSES[422], 413: ERROR_RESPONSES[413], 503: ERROR_RESPONSES[503]},
+)
+async def alertmanager_webhook(
+    hook: am.AlertmanagerWebhook,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+    channels: Annotated[list[str] | None, Query(description="Channel names to notify")] = None,
+) -> am.AlertmanagerReceipt:
+    chosen = integrations.check_channels(channels, settings)
+    async with session.begin():
+        results, _ = await integrations.apply_alertmanager(
+            session, hook=hook, channels=chosen, settings=settings, now=now
+        )
+    _wake_delivery(request)
+    return am.AlertmanagerReceipt(
+        received=len(hook.alerts), truncated_alerts=hook.truncatedAlerts, results=results
+    )
+
+
+def _invalid(errors: list[str]) -> JSONResponse:
+    return JSONResponse(pd.PagerDutyInvalid(errors=errors).model_dump(), status_code=400)
+
+
+class PagerDutyRoute(APIRoute):
+    """Answers bad events as PagerDuty does: 400 with `errors[]`."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                return _invalid(pd.describe(list(exc.errors())))
+            except pd.InvalidEvent as exc:
+                return _invalid(exc.errors)
+
+        return handle
+
+
+pagerduty = APIRouter(route_class=PagerDutyRoute)
+
+_PD_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": pd.PagerDutyInvalid, "description": "Invalid event, in PagerDuty's shape"},
+    413: ERROR_RESPONSES[413],
+    422: {"description": "Not used: invalid events are answered with 400"},
+    503: ERROR_RESPONSES[503],
+}
+
+
+@pagerduty.post(
+    "/pagerduty/v2/enqueue",
+    response_model=pd.PagerDutyAccepted,
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="PagerDuty Events API v2",
+    description=(
+        "Accepts PagerDuty Events API v2 events (`trigger`, `acknowledge`, `resolve`) and "
+        "answers as PagerDuty does. A trigger without `dedup_key` gets a new one back. The "
+        "`routing_key` must be a configured API key with `alerts:write`, unless no keys are "
+        "configured (open mode)."
+    ),
+    responses=_PD_RESPONSES,
+)
+async def pagerduty_enqueue(
+    event: pd.PagerDutyEvent, request: Request, session: SessionDep, settings: SettingsDep, now: NowDep
+) -> pd.PagerDutyAccepted:
+    async with session.begin():
+        dedup_key = await integrations.apply_pagerduty(session, event=event, settings=settings, now=now)
+    _wake_delivery(request)
+    return pd.PagerDutyAccepted(dedup_key=dedup_key)
+
+
+router.include_router(pagerduty)

@@ -1,0 +1,156 @@
+"""`alerts`: the command line, built on app.client.
+
+    alerts send -t disk_full -s high -m "/var is 91% full" --label mount=/var
+    alerts list --status open
+    alerts ack <id> --note "looking"
+    alerts resolve <id> --notes "rotated logs"
+    alerts stats --json
+
+The service URL and API key come from ALERTS_URL and ALERTS_API_KEY (or
+--url and --api-key). Exit codes: 0 done, 1 the service refused or failed,
+2 bad usage, 3 the service cannot be reached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from app.cli import commands, ops
+from app.client import AlertServiceError, ConnectionFailed
+from app.client.defaults import DEFAULT_URL, KEY_ENV, URL_ENV
+from app.settings import ConfigError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+SEVERITIES = ("info", "low", "medium", "high", "critical")
+STATUSES = ("open", "acknowledged", "in_progress", "resolved", "closed", "reopened")
+SCOPES = ("alerts:write", "alerts:manage", "read", "admin")
+
+
+def _common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    # Given to the top parser and to every subcommand, so `alerts --json list`
+    # and `alerts list --json` both work; SUPPRESS keeps a subcommand from
+    # overwriting a value the top parser already took.
+    default: Callable[[Any], Any] = (lambda _: argparse.SUPPRESS) if suppress else (lambda v: v)
+    parser.add_argument(
+        "--url", default=default(None), help=f"service URL (env {URL_ENV}, else {DEFAULT_URL})"
+    )
+    parser.add_argument("--api-key", default=default(None), help=f"API key (env {KEY_ENV})")
+    parser.add_argument("--json", action="store_true", default=default(False), help="print JSON for scripts")
+    parser.add_argument("--timeout", type=float, default=default(10.0), help="seconds per request (10)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="alerts", description="Send, browse and handle alerts; run the alert service."
+    )
+    _common(parser, suppress=False)
+    common = argparse.ArgumentParser(add_help=False)
+    _common(common, suppress=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help_: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_, description=help_, parents=[common])
+
+    send = command("send", "submit an alert")
+    send.add_argument("-t", "--type", dest="alert_type", required=True, help="alert type, e.g. disk_full")
+    send.add_argument("-s", "--severity", required=True, choices=SEVERITIES)
+    send.add_argument("-m", "--message", required=True)
+    send.add_argument("--source", help="where it comes from (default: this host's name)")
+    send.add_argument("--label", action="append", default=[], metavar="KEY=VALUE", help="repeatable")
+    send.add_argument(
+        "--detail", action="append", default=[], metavar="KEY=VALUE", help="repeatable; JSON values"
+    )
+    send.add_argument(
+        "--channel", action="append", metavar="NAME", help="repeatable; default channels if none"
+    )
+    send.add_argument("--dedup-key", help="replaces the computed fingerprint")
+
+    listing = command("list", "list alerts, newest first")
+    listing.add_argument("--status", action="append", choices=STATUSES, help="repeatable")
+    listing.add_argument("--severity", action="append", choices=SEVERITIES, help="repeatable")
+    listing.add_argument("--type", dest="alert_type")
+    listing.add_argument("--source")
+    listing.add_argument("--since", help="ISO 8601, on first_seen_at")
+    listing.add_argument("--until", help="ISO 8601, on first_seen_at")
+    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--cursor", help="next_cursor of the previous page")
+
+    show = command("show", "one alert with its history and notifications")
+    show.add_argument("alert_id")
+
+    ack = command("ack", "acknowledge an alert (stops escalation)")
+    ack.add_argument("alert_id")
+    ack.add_argument("--by", help="who (default: your user name)")
+    ack.add_argument("--note")
+
+    resolve = command("resolve", "resolve an alert")
+    resolve.add_argument("alert_id")
+    resolve.add_argument("--by", help="who (default: your user name)")
+    resolve.add_argument("--notes")
+
+    stats = command("stats", "statistics (GET /stats)")
+    stats.add_argument("--since")
+    stats.add_argument("--until")
+
+    serve = command("serve", "run the service (uvicorn)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--migrate", action="store_true", help="apply migrations first")
+
+    migrate = command("migrate", "apply the database migrations (alembic upgrade head)")
+    migrate.add_argument("--database-url", help="default: the service's ALERTS_DATABASE_URL setting")
+
+    keygen = command("keygen", "make a new API key and the hash to configure")
+    keygen.add_argument("--name", default="client", help="the key's name in alerts.toml")
+    keygen.add_argument("--scope", action="append", choices=SCOPES, help="repeatable (default alerts:write)")
+    return parser
+
+
+def _fail(args: argparse.Namespace, exc: AlertServiceError) -> int:
+    if args.json:
+        error = {"error": exc.code or type(exc).__name__, "status": exc.status_code, "message": exc.message}
+        if exc.field:
+            error["field"] = exc.field
+        print(json.dumps(error), file=sys.stderr)
+    else:
+        print(f"alerts: error: {exc}", file=sys.stderr)
+    return EXIT_UNREACHABLE if isinstance(exc, ConnectionFailed) else EXIT_FAILED
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            ops.serve(host=args.host, port=args.port, workers=args.workers, run_migrations=args.migrate)
+            return EXIT_OK
+        if args.command == "migrate":
+            url = ops.migrate(args.database_url)
+            print(commands.emit(args, {"migrated": True, "database": commands.safe_url(url)}))
+            return EXIT_OK
+        if args.command == "keygen":
+            print(commands.keygen(args))
+            return EXIT_OK
+        print(commands.run(args))
+        return EXIT_OK
+    except AlertServiceError as exc:
+        return _fail(args, exc)
+    except commands.UsageError as exc:
+        print(f"alerts: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (ConfigError, ValueError, FileNotFoundError) as exc:  # configuration errors name their key
+        print(f"alerts: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except BrokenPipeError:
+        # `alerts list | head`: the reader left; that is not a failure.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,193 @@
+"""The client commands: one function each, returning the text to print."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from app.cli import ops
+from app.cli.output import as_json, fields, flatten, table
+from app.client import AlertClient
+
+
+class UsageError(Exception):
+    """A bad argument the parser could not catch (exit code 2)."""
+
+
+def emit(args: argparse.Namespace, data: Any, text: str | None = None) -> str:
+    if args.json or text is None:
+        return as_json(data.model_dump(mode="json") if isinstance(data, BaseModel) else data)
+    return text
+
+
+def safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _pairs(items: list[str], option: str, *, json_values: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"{option} expects KEY=VALUE, got {item!r}")
+        if json_values:
+            try:
+                out[key] = json.loads(value)
+            except ValueError:
+                out[key] = value
+        else:
+            out[key] = value
+    return out
+
+
+def _when(value: str | None, option: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise UsageError(f"{option} expects an ISO 8601 time, got {value!r}") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # a time without a zone is UTC
+
+
+ALERT_FIELDS = (
+    "id",
+    "status",
+    "severity",
+    "alert_type",
+    "source",
+    "message",
+    "labels",
+    "channels",
+    "escalation_level",
+    "occurrences",
+    "suppressed_count",
+    "notifications_sent",
+    "silenced",
+    "first_seen_at",
+    "last_seen_at",
+    "acknowledged_by",
+    "resolved_by",
+    "resolution_notes",
+    "resolution_minutes",
+)
+
+
+def _alert_text(alert: BaseModel, *first: tuple[str, Any]) -> str:
+    data = alert.model_dump()
+    return fields([*first, *((name, data.get(name)) for name in ALERT_FIELDS)])
+
+
+def run(args: argparse.Namespace) -> str:
+    with AlertClient(args.url, args.api_key, timeout=args.timeout) as client:
+        handler = HANDLERS[args.command]
+        return handler(client, args)
+
+
+def send(client: AlertClient, args: argparse.Namespace) -> str:
+    sent = client.send_alert(
+        alert_type=args.alert_type,
+        severity=args.severity,
+        message=args.message,
+        source=args.source,
+        labels=_pairs(args.label, "--label"),
+        details=_pairs(args.detail, "--detail", json_values=True),
+        channels=args.channel,
+        dedup_key=args.dedup_key,
+    )
+    return emit(args, sent, _alert_text(sent, ("outcome", sent.outcome), ("notified", sent.notified)))
+
+
+def list_alerts(client: AlertClient, args: argparse.Namespace) -> str:
+    page = client.list_alerts(
+        status=args.status,
+        severity=args.severity,
+        alert_type=args.alert_type,
+        source=args.source,
+        since=_when(args.since, "--since"),
+        until=_when(args.until, "--until"),
+        limit=args.limit,
+        cursor=args.cursor,
+    )
+    rows = [
+        (
+            a.id,
+            a.status,
+            a.severity,
+            a.alert_type,
+            a.source,
+            a.escalation_level,
+            a.occurrences,
+            a.last_seen_at,
+            a.message,
+        )
+        for a in page.items
+    ]
+    text = table(("id", "status", "severity", "type", "source", "lvl", "seen", "last seen", "message"), rows)
+    if not page.items:
+        text = "no alerts"
+    if page.next_cursor:
+        text += f"\nmore: --cursor {page.next_cursor}"
+    return emit(args, page, text)
+
+
+def show(client: AlertClient, args: argparse.Namespace) -> str:
+    alert = client.get_alert(args.alert_id)
+    history = table(
+        ("at", "event", "by", "from", "to", "note"),
+        [(e.at, e.kind, e.actor, e.from_status, e.to_status, e.note) for e in alert.history],
+    )
+    sent = table(
+        ("created", "channel", "reason", "level", "status", "attempts", "error"),
+        [
+            (n.created_at, n.channel, n.reason, n.level, n.status, n.attempts, n.last_error)
+            for n in alert.notifications
+        ],
+    )
+    return emit(args, alert, f"{_alert_text(alert)}\n\nHistory\n{history}\n\nNotifications\n{sent}")
+
+
+def ack(client: AlertClient, args: argparse.Namespace) -> str:
+    alert = client.acknowledge(args.alert_id, by=args.by, note=args.note)
+    return emit(args, alert, _alert_text(alert))
+
+
+def resolve(client: AlertClient, args: argparse.Namespace) -> str:
+    alert = client.resolve_alert(args.alert_id, resolved_by=args.by, notes=args.notes)
+    return emit(args, alert, _alert_text(alert))
+
+
+def stats(client: AlertClient, args: argparse.Namespace) -> str:
+    figures = client.get_statistics(since=_when(args.since, "--since"), until=_when(args.until, "--until"))
+    data = figures.as_dict()
+    return emit(args, data, table(("figure", "value"), flatten(data)))
+
+
+def keygen(args: argparse.Namespace) -> str:
+    key, digest = ops.generate_key()
+    scopes = args.scope or ["alerts:write"]
+    data = {"key": key, "hash": digest, "name": args.name, "scopes": scopes}
+    toml_scopes = ", ".join(f'"{s}"' for s in scopes)
+    text = (
+        f"key:  {key}\nhash: {digest}\n\n"
+        "Give the key to the client (ALERTS_API_KEY); it is not stored anywhere.\n"
+        "Configure the hash in alerts.toml:\n\n"
+        f'[[api_keys]]\nname = "{args.name}"\nhash = "{digest}"\nscopes = [{toml_scopes}]'
+    )
+    return emit(args, data, text)
+
+
+HANDLERS = {
+    "send": send,
+    "list": list_alerts,
+    "show": show,
+    "ack": ack,
+    "resolve": resolve,
+    "stats": stats,
+}

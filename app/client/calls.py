@@ -1,0 +1,137 @@
+"""What each client method sends and how its answer is read, shared by the
+sync and the async client so that the two cannot drift apart."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import TypeAdapter
+
+from app.client.models import (
+    Alert,
+    AlertDetail,
+    AlertPage,
+    Channel,
+    EscalationPolicy,
+    EscalationTick,
+    Silence,
+    Statistics,
+    Submission,
+)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Call(Generic[T]):
+    method: str
+    path: str
+    parse: Callable[[Any], T]
+    json: Any = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def idempotent(self) -> bool:
+        return self.method in {"GET", "HEAD", "OPTIONS", "DELETE"}
+
+
+def _model(cls: type[T]) -> Callable[[Any], T]:
+    adapter = TypeAdapter(cls)
+    return adapter.validate_python
+
+
+def _params(**values: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        if value is None:
+            continue
+        if isinstance(value, datetime):
+            value = value.isoformat()
+        if isinstance(value, list | tuple):
+            value = [str(v) for v in value]
+        out[name] = value
+    return out
+
+
+def send_alert(
+    *,
+    alert_type: str,
+    severity: str,
+    message: str,
+    source: str,
+    labels: dict[str, str] | None,
+    details: dict[str, Any] | None,
+    channels: Sequence[str] | None,
+    dedup_key: str | None,
+) -> Call[Submission]:
+    body: dict[str, Any] = {
+        "alert_type": alert_type,
+        "severity": severity,
+        "message": message,
+        "source": source,
+        "labels": labels or {},
+        "details": details or {},
+    }
+    if channels is not None:
+        body["channels"] = list(channels)
+    if dedup_key is not None:
+        body["dedup_key"] = dedup_key
+    return Call("POST", "/alerts", _model(Submission), json=body)
+
+
+def get_alert(alert_id: uuid.UUID | str) -> Call[AlertDetail]:
+    return Call("GET", f"/alerts/{alert_id}", _model(AlertDetail))
+
+
+def list_alerts(**filters: Any) -> Call[AlertPage]:
+    return Call("GET", "/alerts", _model(AlertPage), params=_params(**filters))
+
+
+def acknowledge(alert_id: uuid.UUID | str, *, by: str, note: str | None) -> Call[Alert]:
+    return Call("PATCH", f"/alerts/{alert_id}/acknowledge", _model(Alert), json={"by": by, "note": note})
+
+
+def resolve(alert_id: uuid.UUID | str, *, resolved_by: str, notes: str | None) -> Call[Alert]:
+    body = {"resolved_by": resolved_by, "notes": notes}
+    return Call("PATCH", f"/alerts/{alert_id}/resolve", _model(Alert), json=body)
+
+
+def change_status(alert_id: uuid.UUID | str, *, status: str, by: str, note: str | None) -> Call[Alert]:
+    body = {"status": status, "by": by, "note": note}
+    return Call("PATCH", f"/alerts/{alert_id}/status", _model(Alert), json=body)
+
+
+def statistics(*, since: datetime | None, until: datetime | None) -> Call[Statistics]:
+    return Call("GET", "/stats", _model(Statistics), params=_params(since=since, until=until))
+
+
+def escalation_tick() -> Call[EscalationTick]:
+    return Call("POST", "/escalation/tick", _model(EscalationTick))
+
+
+def escalation_policy() -> Call[EscalationPolicy]:
+    return Call("GET", "/escalation/policy", _model(EscalationPolicy))
+
+
+def channels() -> Call[list[Channel]]:
+    return Call("GET", "/channels", _model(list[Channel]))
+
+
+def create_silence(body: dict[str, Any]) -> Call[Silence]:
+    return Call("POST", "/silences", _model(Silence), json=body)
+
+
+def list_silences(*, state: Sequence[str] | None) -> Call[list[Silence]]:
+    return Call("GET", "/silences", _model(list[Silence]), params=_params(state=state))
+
+
+def expire_silence(silence_id: uuid.UUID | str) -> Call[Silence]:
+    return Call("DELETE", f"/silences/{silence_id}", _model(Silence))
+
+
+def ready() -> Call[dict[str, Any]]:
+    return Call("GET", "/readyz", _model(dict[str, Any]))

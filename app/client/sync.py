@@ -1,0 +1,212 @@
+"""AlertClient: the blocking client.
+
+from app.client import AlertClient
+
+with AlertClient("http://alerts.internal:8000", api_key="...") as alerts:
+    sent = alerts.send_alert(alert_type="disk_full", severity="high", message="/var 91%")
+    alerts.acknowledge(sent.id, by="alice")
+    alerts.resolve_alert(sent.id, resolved_by="alice", notes="cleaned up")
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+import httpx
+
+from app.client import calls, defaults, transport
+from app.client.errors import AlertServiceError
+from app.client.models import (
+    Alert,
+    AlertDetail,
+    AlertPage,
+    Channel,
+    EscalationPolicy,
+    EscalationTick,
+    Silence,
+    Statistics,
+    Submission,
+)
+
+T = TypeVar("T")
+
+
+class AlertClient:
+    def __init__(
+        self,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        *,
+        source: str | None = None,
+        actor: str | None = None,
+        timeout: float = 10.0,
+        retries: int = 3,
+        backoff_seconds: float = 0.5,
+        max_backoff_seconds: float = 8.0,
+        http_transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        """`base_url` and `api_key` default to ALERTS_URL and ALERTS_API_KEY."""
+        self.base_url = defaults.base_url(base_url)
+        self.source = source or defaults.source()
+        self.actor = actor or defaults.actor()
+        self.retry = transport.RetryPolicy(retries, backoff_seconds, max_backoff_seconds)
+        self._sleep = sleep
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            headers=transport.headers(defaults.api_key(api_key)),
+            timeout=timeout,
+            transport=http_transport,
+        )
+
+    def __enter__(self) -> AlertClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _run(self, call: calls.Call[T]) -> T:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = self._http.request(call.method, call.path, json=call.json, params=call.params)
+            except httpx.TransportError as exc:
+                if attempt > self.retry.retries or not transport.retryable_error(
+                    exc, idempotent=call.idempotent
+                ):
+                    raise transport.unreachable(self.base_url, exc, attempt) from exc
+                self._sleep(self.retry.delay(attempt))
+                continue
+            if response.status_code in transport.RETRY_STATUSES and attempt <= self.retry.retries:
+                self._sleep(self.retry.delay(attempt, transport.retry_after(response)))
+                continue
+            if response.is_error:
+                raise transport.error_for(response)
+            return call.parse(response.json())
+
+    # --- alerts ---------------------------------------------------------------
+
+    def send_alert(
+        self,
+        *,
+        alert_type: str,
+        severity: str,
+        message: str,
+        source: str | None = None,
+        labels: dict[str, str] | None = None,
+        details: dict[str, Any] | None = None,
+        channels: Sequence[str] | None = None,
+        dedup_key: str | None = None,
+    ) -> Submission:
+        """Submit an alert; `outcome` says created, duplicate or reopened."""
+        return self._run(
+            calls.send_alert(
+                alert_type=alert_type,
+                severity=severity,
+                message=message,
+                source=source or self.source,
+                labels=labels,
+                details=details,
+                channels=channels,
+                dedup_key=dedup_key,
+            )
+        )
+
+    def get_alert(self, alert_id: uuid.UUID | str) -> AlertDetail:
+        return self._run(calls.get_alert(alert_id))
+
+    def list_alerts(
+        self,
+        *,
+        status: Sequence[str] | None = None,
+        severity: Sequence[str] | None = None,
+        alert_type: str | None = None,
+        source: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> AlertPage:
+        return self._run(
+            calls.list_alerts(
+                status=status,
+                severity=severity,
+                alert_type=alert_type,
+                source=source,
+                since=since,
+                until=until,
+                limit=limit,
+                cursor=cursor,
+            )
+        )
+
+    def acknowledge(
+        self, alert_id: uuid.UUID | str, *, by: str | None = None, note: str | None = None
+    ) -> Alert:
+        return self._run(calls.acknowledge(alert_id, by=by or self.actor, note=note))
+
+    def resolve_alert(
+        self, alert_id: uuid.UUID | str, *, resolved_by: str | None = None, notes: str | None = None
+    ) -> Alert:
+        return self._run(calls.resolve(alert_id, resolved_by=resolved_by or self.actor, notes=notes))
+
+    def change_status(
+        self, alert_id: uuid.UUID | str, status: str, *, by: str | None = None, note: str | None = None
+    ) -> Alert:
+        return self._run(calls.change_status(alert_id, status=status, by=by or self.actor, note=note))
+
+    # --- reporting and operations -----------------------------------------------
+
+    def get_statistics(self, *, since: datetime | None = None, until: datetime | None = None) -> Statistics:
+        return self._run(calls.statistics(since=since, until=until))
+
+    def check_escalations(self) -> EscalationTick:
+        """Run one escalation tick now; answers the steps it took."""
+        return self._run(calls.escalation_tick())
+
+    def get_escalation_policy(self) -> EscalationPolicy:
+        return self._run(calls.escalation_policy())
+
+    def list_channels(self) -> list[Channel]:
+        return self._run(calls.channels())
+
+    def create_silence(
+        self,
+        *,
+        matchers: Sequence[dict[str, Any]],
+        duration_minutes: float | None = None,
+        ends_at: datetime | None = None,
+        starts_at: datetime | None = None,
+        comment: str,
+        created_by: str | None = None,
+    ) -> Silence:
+        body = {
+            "matchers": list(matchers),
+            "duration_minutes": duration_minutes,
+            "ends_at": ends_at.isoformat() if ends_at else None,
+            "starts_at": starts_at.isoformat() if starts_at else None,
+            "comment": comment,
+            "created_by": created_by or self.actor,
+        }
+        return self._run(calls.create_silence(body))
+
+    def list_silences(self, *, state: Sequence[str] | None = None) -> list[Silence]:
+        return self._run(calls.list_silences(state=state))
+
+    def expire_silence(self, silence_id: uuid.UUID | str) -> Silence:
+        return self._run(calls.expire_silence(silence_id))
+
+    def ready(self) -> bool:
+        """True when the service answers and its database is reachable."""
+        try:
+            return self._run(calls.ready()).get("status") == "ready"
+        except AlertServiceError:
+            return False

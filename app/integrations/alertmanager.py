@@ -1,0 +1,147 @@
+"""Prometheus Alertmanager's webhook payload (version 4), and its mapping.
+
+Grafana's alerting sends the same shape with extra fields; they are ignored.
+One Alertmanager alert becomes one submission:
+
+    alert_type  <- labels.alertname
+    severity    <- labels.severity, mapped (see SEVERITIES; unknown -> medium)
+    source      <- labels.instance, else labels.job, else "alertmanager"
+    message     <- annotations.summary, else annotations.description
+    labels      <- all labels
+    dedup_key   <- the alert's Alertmanager fingerprint
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.integrations.text import block, line
+from app.schemas import MAX_LABELS, AlertCreate
+from app.settings import Severity
+
+SEVERITIES: dict[str, Severity] = {
+    "critical": "critical",
+    "crit": "critical",
+    "fatal": "critical",
+    "emergency": "critical",
+    "page": "critical",
+    "high": "high",
+    "error": "high",
+    "major": "high",
+    "medium": "medium",
+    "warning": "medium",
+    "warn": "medium",
+    "low": "low",
+    "minor": "low",
+    "info": "info",
+    "informational": "info",
+    "notice": "info",
+    "none": "info",
+}
+DEFAULT_SEVERITY: Severity = "medium"
+RESOLVED_BY = "alertmanager"
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class AlertmanagerAlert(_Lenient):
+    status: Literal["firing", "resolved"]
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    startsAt: datetime | None = None
+    endsAt: datetime | None = None
+    generatorURL: str | None = None
+    fingerprint: str | None = Field(default=None, max_length=255)
+
+
+class AlertmanagerWebhook(_Lenient):
+    """The body Alertmanager's webhook_configs POST."""
+
+    version: str = "4"
+    groupKey: str | None = None
+    truncatedAlerts: int = 0
+    status: Literal["firing", "resolved"] | None = None
+    receiver: str | None = None
+    groupLabels: dict[str, str] = Field(default_factory=dict)
+    commonLabels: dict[str, str] = Field(default_factory=dict)
+    commonAnnotations: dict[str, str] = Field(default_factory=dict)
+    externalURL: str | None = None
+    alerts: list[AlertmanagerAlert] = Field(max_length=1_000)
+
+
+AlertmanagerOutcome = Literal[
+    "created", "duplicate", "reopened", "resolved", "already_resolved", "unknown", "rejected"
+]
+
+
+class AlertmanagerResult(BaseModel):
+    index: int = Field(description="Position in the payload's `alerts`")
+    fingerprint: str | None
+    status: Literal["firing", "resolved"]
+    outcome: AlertmanagerOutcome = Field(
+        description=(
+            "created/duplicate/reopened for a firing alert; resolved, already_resolved or unknown "
+            "(never seen) for a resolved one; rejected when the alert cannot be mapped (see `error`)"
+        )
+    )
+    alert_id: str | None = None
+    error: str | None = None
+
+
+class AlertmanagerReceipt(BaseModel):
+    received: int
+    truncated_alerts: int
+    results: list[AlertmanagerResult]
+
+
+def severity(labels: dict[str, str]) -> Severity:
+    return SEVERITIES.get(labels.get("severity", "").strip().lower(), DEFAULT_SEVERITY)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    # Alertmanager sends the zero time (year 1) for "not ended".
+    return moment.isoformat() if moment is not None and moment.year > 1 else None
+
+
+def submission(
+    alert: AlertmanagerAlert, hook: AlertmanagerWebhook, channels: list[str] | None
+) -> AlertCreate:
+    """The submission for one alert; raises pydantic's ValidationError or
+    ValueError when it cannot be one (no alertname, say)."""
+    labels = alert.labels
+    name = line(labels.get("alertname", ""))
+    if not name:
+        raise ValueError("labels.alertname is missing: it names the alert type")
+    annotations = alert.annotations
+    summary = block(annotations.get("summary", ""))
+    description = block(annotations.get("description", ""))
+    details: dict[str, Any] = {
+        "annotations": annotations,
+        "generator_url": alert.generatorURL,
+        "starts_at": _iso(alert.startsAt),
+        "alertmanager_fingerprint": alert.fingerprint,
+        "external_url": hook.externalURL,
+        "receiver": hook.receiver,
+        "group_key": hook.groupKey,
+    }
+    if summary and description:
+        details["description"] = description
+    return AlertCreate(
+        alert_type=name,
+        severity=severity(labels),
+        message=summary or description or f"{name} is firing",
+        source=line(labels.get("instance") or labels.get("job") or "alertmanager"),
+        labels={line(k, 100): line(v, 1_000) for k, v in list(labels.items())[:MAX_LABELS]},
+        details={k: v for k, v in details.items() if v not in (None, {}, "")},
+        channels=channels,
+        dedup_key=line(alert.fingerprint, 255) if alert.fingerprint else None,
+    )
+
+
+def ended_note(alert: AlertmanagerAlert) -> str:
+    return f"resolved in Alertmanager (endsAt {_iso(alert.endsAt) or 'unknown'})"

@@ -1,0 +1,159 @@
+"""Apply Alertmanager notifications and PagerDuty events with the alert rules.
+
+A firing or triggered alert is an ordinary submission (deduplicated on the
+sender's key); a resolved one, or a PagerDuty acknowledge or resolve, acts on
+the active alert with that key. Acting on a key with no active alert is not an
+error: both senders repeat themselves, so these are idempotent no-ops.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import cast
+
+from pydantic import ValidationError
+from sqlalchemy import case, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import AppError, InvalidInput
+from app.integrations import alertmanager as am
+from app.integrations import pagerduty as pd
+from app.models import ACTIVE_STATUSES, Alert, Notification
+from app.schemas import AlertCreate
+from app.services import alerts
+from app.services.dedup import fingerprint
+from app.settings import Settings
+
+
+def check_channels(channels: list[str] | None, settings: Settings) -> list[str] | None:
+    for i, name in enumerate(channels or []):
+        if name not in settings.channels:
+            known = ", ".join(sorted(settings.channels))
+            raise InvalidInput(f"unknown channel {name!r}; configured: {known}", field=f"channels.{i}")
+    return channels or None
+
+
+async def latest(session: AsyncSession, key: str) -> Alert | None:
+    """The alert with this fingerprint: the active one, else the newest."""
+    active_first = case((Alert.status.in_(ACTIVE_STATUSES), 0), else_=1)
+    return await session.scalar(
+        select(Alert)
+        .where(Alert.fingerprint == key)
+        .order_by(active_first, Alert.last_seen_at.desc())
+        .limit(1)
+    )
+
+
+# --- Alertmanager -----------------------------------------------------------------
+
+
+async def apply_alertmanager(
+    session: AsyncSession,
+    *,
+    hook: am.AlertmanagerWebhook,
+    channels: list[str] | None,
+    settings: Settings,
+    now: datetime,
+) -> tuple[list[am.AlertmanagerResult], list[Notification]]:
+    """Each alert in its own savepoint: one that cannot be mapped is reported
+    `rejected` and the others still apply."""
+    results: list[am.AlertmanagerResult] = []
+    queued: list[Notification] = []
+    for index, item in enumerate(hook.alerts):
+        result = am.AlertmanagerResult(
+            index=index, fingerprint=item.fingerprint, status=item.status, outcome="rejected"
+        )
+        try:
+            data = am.submission(item, hook, channels)
+            async with session.begin_nested():
+                if item.status == "firing":
+                    submitted = await alerts.submit(session, data=data, settings=settings, now=now)
+                    result.outcome = cast(am.AlertmanagerOutcome, submitted.outcome)
+                    result.alert_id = str(submitted.alert.id)
+                    queued += submitted.notifications
+                else:
+                    await _resolve(session, item, data.dedup_key or _computed(data), result, settings, now)
+        except (ValidationError, ValueError) as exc:
+            result.error = _first_error(exc)
+        except AppError as exc:
+            result.error = exc.message
+        results.append(result)
+    return results, queued
+
+
+def _computed(data: AlertCreate) -> str:
+    return fingerprint(alert_type=data.alert_type, source=data.source, labels=data.labels)
+
+
+async def _resolve(
+    session: AsyncSession,
+    item: am.AlertmanagerAlert,
+    key: str,
+    result: am.AlertmanagerResult,
+    settings: Settings,
+    now: datetime,
+) -> None:
+    alert = await latest(session, key)
+    if alert is None:
+        result.outcome = "unknown"
+        return
+    result.alert_id = str(alert.id)
+    if alert.status not in ACTIVE_STATUSES:
+        result.outcome = "already_resolved"
+        return
+    await alerts.resolve(
+        session,
+        alert_id=alert.id,
+        resolved_by=am.RESOLVED_BY,
+        notes=am.ended_note(item),
+        settings=settings,
+        now=now,
+    )
+    result.outcome = "resolved"
+
+
+def _first_error(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        return f"{where}: {err['msg']}" if where else str(err["msg"])
+    return str(exc)
+
+
+# --- PagerDuty --------------------------------------------------------------------
+
+
+async def apply_pagerduty(
+    session: AsyncSession, *, event: pd.PagerDutyEvent, settings: Settings, now: datetime
+) -> str:
+    """Returns the event's dedup_key (generated for a trigger without one)."""
+    pd.check(event)
+    key = pd.integration_key(event.routing_key, settings)
+    if event.event_action == "trigger":
+        dedup_key = event.dedup_key or pd.new_dedup_key()
+        data = pd.submission(event, dedup_key=dedup_key, key=key)
+        await alerts.submit(session, data=data, settings=settings, now=now)
+        return dedup_key
+    assert event.dedup_key is not None  # check() ran
+    alert = await latest(session, event.dedup_key)
+    if alert is None:
+        return event.dedup_key
+    if event.event_action == "acknowledge" and alert.status in ("open", "reopened"):
+        await alerts.acknowledge(
+            session,
+            alert_id=alert.id,
+            by=pd.actor(key),
+            note="acknowledged via the Events API",
+            settings=settings,
+            now=now,
+        )
+    elif event.event_action == "resolve" and alert.status in ACTIVE_STATUSES:
+        await alerts.resolve(
+            session,
+            alert_id=alert.id,
+            resolved_by=pd.actor(key),
+            notes="resolved via the Events API",
+            settings=settings,
+            now=now,
+        )
+    return event.dedup_key

@@ -1,0 +1,247 @@
+"""Silences (maintenance windows): create, list, expire, and release.
+
+An alert matched by an active silence is still recorded, deduplicated and
+escalated; only its notifications are held (see outbox.queue). When the
+silence ends, by its clock or by DELETE, it is released once: each held alert
+that is still active gets one `unsilenced` notice per channel it was held
+from; an alert that another silence now matches passes its held rows on to
+that one instead; a resolved or closed alert sends nothing.
+
+Replicas. The release job claims ended silences with FOR UPDATE SKIP LOCKED on
+PostgreSQL and sets `released_at` in the same transaction, so each silence is
+released by one process, once. See silence_match.py for how a notification
+queued while a silence is being released is kept from being stranded.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import Conflict, InvalidInput, NotFound
+from app.models import Alert, AlertEvent, Notification, Silence
+from app.schemas import SilenceCreate
+from app.services import silence_match
+from app.services.lifecycle import is_active
+from app.settings import Settings
+
+RELEASE_BATCH = 100
+# Reasons that say nothing once the silence is over and the alert still fires.
+_NOT_RELEASED = ("resolved", "test")
+
+
+def state(silence: Silence, *, now: datetime) -> str:
+    if silence.released_at is not None or silence.ends_at <= now:
+        return "expired"
+    return "pending" if silence.starts_at > now else "active"
+
+
+async def create(session: AsyncSession, *, data: SilenceCreate, now: datetime) -> Silence:
+    for i, matcher in enumerate(data.matchers):
+        if matcher.is_regex and (reason := silence_match.check_regex(matcher.value)):
+            raise InvalidInput(f"not a valid regular expression: {reason}", field=f"matchers.{i}.value")
+    if (data.ends_at is None) == (data.duration_minutes is None):
+        raise InvalidInput("give exactly one of ends_at and duration_minutes", field="ends_at")
+    starts_at = data.starts_at or now
+    ends_at = data.ends_at or starts_at + timedelta(minutes=data.duration_minutes or 0)
+    if ends_at <= starts_at:
+        raise InvalidInput("ends_at must be after starts_at", field="ends_at")
+    if ends_at <= now:
+        raise InvalidInput("ends_at is in the past: the silence would never apply", field="ends_at")
+    silence = Silence(
+        id=uuid.uuid4(),
+        matchers=[m.model_dump() for m in data.matchers],
+        starts_at=starts_at,
+        ends_at=ends_at,
+        created_by=data.created_by,
+        comment=data.comment,
+        created_at=now,
+    )
+    session.add(silence)
+    silence_match.forget(session)
+    await session.flush()
+    return silence
+
+
+async def get(session: AsyncSession, silence_id: uuid.UUID, *, lock: bool = False) -> Silence:
+    query = select(Silence).where(Silence.id == silence_id)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    silence = await session.scalar(query)
+    if silence is None:
+        raise NotFound(f"silence {silence_id} not found", field="id")
+    return silence
+
+
+async def list_silences(
+    session: AsyncSession, *, states: Sequence[str] | None, now: datetime, limit: int
+) -> list[Silence]:
+    """Newest first; `states` filters on pending, active, expired."""
+    query = select(Silence).order_by(Silence.created_at.desc(), Silence.id.desc()).limit(limit)
+    if states:
+        conditions = {
+            "pending": (Silence.starts_at > now) & (Silence.ends_at > now),
+            "active": (Silence.starts_at <= now) & (Silence.ends_at > now),
+            "expired": Silence.ends_at <= now,
+        }
+        clause = conditions[states[0]]
+        for name in states[1:]:
+            clause = clause | conditions[name]
+        query = query.where(clause)
+    return list(await session.scalars(query))
+
+
+async def expire(
+    session: AsyncSession, *, silence_id: uuid.UUID, settings: Settings, now: datetime
+) -> tuple[Silence, list[Notification]]:
+    """End a silence now and release what it held, in the caller's transaction."""
+    silence = await get(session, silence_id, lock=True)
+    if silence.released_at is not None:
+        raise Conflict(f"silence {silence_id} has already expired", field="id")
+    silence.starts_at = min(silence.starts_at, now)
+    silence.ends_at = min(silence.ends_at, now)
+    silence_match.forget(session)
+    rows = await _release(session, silence, settings=settings, now=now)
+    return silence, rows
+
+
+async def release_ended(session: AsyncSession, *, settings: Settings, now: datetime) -> list[Notification]:
+    """One run of the release job: every silence that has ended and is not yet released."""
+    silences = list(
+        await session.scalars(
+            select(Silence)
+            .where(Silence.released_at.is_(None), Silence.ends_at <= now)
+            .order_by(Silence.ends_at)
+            .limit(RELEASE_BATCH)
+            .with_for_update(skip_locked=True)
+            .execution_options(populate_existing=True)
+        )
+    )
+    rows: list[Notification] = []
+    for silence in silences:
+        rows += await _release(session, silence, settings=settings, now=now)
+    return rows
+
+
+async def _release(
+    session: AsyncSession, silence: Silence, *, settings: Settings, now: datetime
+) -> list[Notification]:
+    silence.released_at = now
+    held = list(
+        await session.scalars(
+            select(Notification)
+            .where(Notification.silence_id == silence.id, Notification.status == "silenced")
+            .order_by(Notification.created_at, Notification.id)
+        )
+    )
+    by_alert: dict[uuid.UUID, list[Notification]] = {}
+    for row in held:
+        if row.alert_id is not None:
+            by_alert.setdefault(row.alert_id, []).append(row)
+    if not by_alert:
+        await session.flush()
+        return []
+    alerts = list(
+        await session.scalars(
+            select(Alert)
+            .where(Alert.id.in_(by_alert))
+            .order_by(Alert.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    )
+    others = await silence_match.active(session, now=now, lock=True)
+    queued: list[Notification] = []
+    for alert in alerts:
+        rows = by_alert[alert.id]
+        if not is_active(alert.status):
+            continue  # resolved or closed meanwhile: nothing left to say
+        successor = next((s for s in others if s.id != silence.id and silence_match.matches(s, alert)), None)
+        if successor is not None:
+            await session.execute(
+                update(Notification)
+                .where(Notification.id.in_([r.id for r in rows]))
+                .values(silence_id=successor.id)
+                .execution_options(synchronize_session=False)
+            )
+            continue
+        queued += _notices(session, alert, rows, silence=silence, settings=settings, now=now)
+    await session.flush()
+    return queued
+
+
+def _notices(
+    session: AsyncSession,
+    alert: Alert,
+    held: list[Notification],
+    *,
+    silence: Silence,
+    settings: Settings,
+    now: datetime,
+) -> list[Notification]:
+    channels = list(
+        dict.fromkeys(
+            row.channel
+            for row in held
+            if row.reason not in _NOT_RELEASED and row.channel in settings.channels
+        )
+    )
+    session.add(
+        AlertEvent(
+            alert_id=alert.id,
+            at=now,
+            kind="unsilenced",
+            actor="silence",
+            note=f"silence ended: {len(held)} held notification(s)",
+            data={"silence_id": str(silence.id), "held": len(held), "channels": channels},
+        )
+    )
+    if not settings.enabled:
+        return []
+    rows = [
+        Notification(
+            id=uuid.uuid4(),
+            alert_id=alert.id,
+            channel=name,
+            reason="unsilenced",
+            level=alert.escalation_level,
+            status="pending",
+            attempts=0,
+            created_at=now,
+            next_attempt_at=now,
+        )
+        for name in channels
+    ]
+    session.add_all(rows)
+    return rows
+
+
+@dataclass(frozen=True, slots=True)
+class SilenceFigures:
+    active: int
+    pending: int
+    held_notifications: int  # silenced rows whose silence is still in force
+    silenced_notifications: int  # every row ever held
+
+
+async def figures(session: AsyncSession, *, now: datetime) -> SilenceFigures:
+    """For the statistics: silences in force and notifications they held."""
+    active = await session.scalar(
+        select(func.count()).where(
+            Silence.starts_at <= now, Silence.ends_at > now, Silence.released_at.is_(None)
+        )
+    )
+    pending = await session.scalar(select(func.count()).where(Silence.starts_at > now, Silence.ends_at > now))
+    silenced = await session.scalar(select(func.count()).where(Notification.status == "silenced"))
+    held = await session.scalar(
+        select(func.count())
+        .select_from(Notification)
+        .join(Silence, Notification.silence_id == Silence.id)
+        .where(Notification.status == "silenced", Silence.released_at.is_(None))
+    )
+    return SilenceFigures(int(active or 0), int(pending or 0), int(held or 0), int(silenced or 0))

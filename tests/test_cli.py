@@ -1,0 +1,132 @@
+"""The `alerts` command line as a user runs it: a real process talking to a
+real service process (itself started with `alerts serve`).
+
+`alerts stats` is run against a small real HTTP server that answers the
+recorded /stats body (GET /stats is served by a later part of the service);
+the live service covers every other command.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from alembic.script import ScriptDirectory
+
+from tests.conftest import alembic_config
+from tests.live import LiveService, client_env, run_cli
+from tests.peers import HttpReceiver, Reply, free_port
+from tests.test_client import RECORDED_STATS
+
+
+def ok_json(*args: str, env: dict[str, str]) -> Any:
+    done = run_cli(*args, "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_every_client_command_with_json_and_tables(live_service: LiveService) -> None:
+    env = live_service.env
+    sent = ok_json(
+        "send", "-t", "disk_full", "-s", "high", "-m", "/var is 91% full", "--source", "db-1",
+        "--label", "mount=/var", "--detail", "used_pct=91", "--channel", "console",
+        env=env,
+    )  # fmt: skip
+    assert (
+        sent["outcome"] == "created"
+        and sent["labels"] == {"mount": "/var"}
+        and sent["details"] == {"used_pct": 91}
+    )
+    alert_id = sent["id"]
+    again = ok_json(
+        "send",
+        "-t",
+        "disk_full",
+        "-s",
+        "high",
+        "-m",
+        "93%",
+        "--source",
+        "db-1",
+        "--label",
+        "mount=/var",
+        env=env,
+    )
+    assert again["outcome"] == "duplicate" and again["occurrences"] == 2
+
+    listed = ok_json("list", "--status", "open", env=env)
+    assert [a["id"] for a in listed["items"]] == [alert_id]
+    since = ok_json("list", "--since", "2000-01-01", "--until", "2999-01-01T00:00:00+00:00", env=env)
+    assert [a["id"] for a in since["items"]] == [alert_id]  # a time without a zone is UTC
+    table = run_cli("list", env=env)
+    assert table.returncode == 0
+    header, row = table.stdout.splitlines()[:2]
+    assert header.split()[:4] == ["ID", "STATUS", "SEVERITY", "TYPE"] and row.startswith(alert_id)
+
+    shown = ok_json("show", alert_id, env=env)
+    assert shown["history"][0]["kind"] == "created" and shown["notifications"][0]["channel"] == "console"
+    human = run_cli("show", alert_id, env=env).stdout
+    assert "History" in human and "Notifications" in human and "disk_full" in human
+
+    acked = ok_json("--json", "ack", alert_id, "--by", "alice", "--note", "looking", env=env)
+    assert acked["status"] == "acknowledged" and acked["acknowledged_by"] == "alice"
+    resolved = run_cli("resolve", alert_id, "--by", "bob", "--notes", "cleaned up", env=env)
+    assert resolved.returncode == 0 and "resolved_by:        bob" in resolved.stdout
+
+    # Failures: the service's refusals exit 1, with the error on stderr.
+    again_ack = run_cli("ack", alert_id, env=env)
+    assert again_ack.returncode == 1 and "cannot move alert from resolved" in again_ack.stderr
+    missing = run_cli("show", "00000000-0000-0000-0000-000000000000", "--json", env=env)
+    assert missing.returncode == 1 and json.loads(missing.stderr)["status"] == 404
+    bad_id = run_cli("show", "not-a-uuid", env=env)
+    assert bad_id.returncode == 1 and "alert_id" in bad_id.stderr
+
+
+def test_usage_errors_exit_2_and_an_unreachable_service_exits_3(tmp_path: Path) -> None:
+    env = client_env(f"http://127.0.0.1:{free_port()}")
+    assert run_cli("send", "-t", "x", "-s", "urgent", "-m", "m", env=env).returncode == 2
+    bad_label = run_cli("send", "-t", "x", "-s", "low", "-m", "m", "--label", "novalue", env=env)
+    assert bad_label.returncode == 2 and "KEY=VALUE" in bad_label.stderr
+    assert run_cli("frobnicate", env=env).returncode == 2
+    down = run_cli("list", "--timeout", "1", env=env)
+    assert down.returncode == 3 and "cannot reach the alert service" in down.stderr
+
+
+def test_stats_prints_a_table_and_json(http_receiver: HttpReceiver) -> None:
+    http_receiver.reply = Reply(
+        200, {"Content-Type": "application/json"}, json.dumps(RECORDED_STATS).encode()
+    )
+    env = client_env(http_receiver.url, ALERTS_API_KEY="cli-key")
+    assert ok_json("stats", env=env)["by_type"] == {"disk_full": 8, "cpu_high": 4}
+    table = run_cli("stats", env=env)
+    assert table.returncode == 0
+    lines = table.stdout.splitlines()
+    assert lines[0].split() == ["FIGURE", "VALUE"]
+    assert any(line.split() == ["dedup.suppression_rate", "0.70"] for line in lines)
+    assert all(r.headers["authorization"] == "Bearer cli-key" for r in http_receiver.requests)
+
+
+def test_keygen_prints_a_key_and_its_hash() -> None:
+    data = ok_json(
+        "keygen", "--name", "billing", "--scope", "alerts:write", "--scope", "read", env=client_env("x")
+    )
+    assert data["hash"] == "sha256:" + hashlib.sha256(data["key"].encode()).hexdigest()
+    assert len(data["key"]) >= 43 and data["scopes"] == ["alerts:write", "read"]
+    text = run_cli("keygen", env=client_env("x")).stdout
+    assert "[[api_keys]]" in text and 'scopes = ["alerts:write"]' in text
+
+
+def test_migrate_builds_the_schema(tmp_path: Path) -> None:
+    db = tmp_path / "fresh.db"
+    env = client_env("x", ALERTS_DATABASE_URL=f"sqlite+aiosqlite:///{db}")
+    done = run_cli("migrate", "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["migrated"] is True
+    with sqlite3.connect(db) as conn:
+        tables = {row[0] for row in conn.execute("select name from sqlite_master where type = 'table'")}
+        version = conn.execute("select version_num from alembic_version").fetchone()[0]
+    head = ScriptDirectory.from_config(alembic_config(str(db))).get_current_head()
+    assert {"alerts", "alert_events", "notifications", "silences"} <= tables and version == head
