@@ -217,6 +217,14 @@ class Notification(Base):
             sqlite_where=text("status = 'sent'"),
         ),
         Index("ix_notifications_silence_id", "silence_id"),
+        # Unsent rows are few; /stats counts them per channel and status here.
+        Index(
+            "ix_notifications_unsent",
+            "channel",
+            "status",
+            postgresql_where=text("status <> 'sent'"),
+            sqlite_where=text("status <> 'sent'"),
+        ),
     )
 
 

@@ -268,6 +268,13 @@ class ChannelStats(BaseModel):
     p95_latency_ms: float | None
 
 
+class SilenceStats(BaseModel):
+    active: int = Field(description="Silences in force now.")
+    pending: int = Field(description="Silences that start later.")
+    held_notifications: int = Field(description="Notifications held by silences still in force.")
+    silenced_notifications: int = Field(description="Notifications ever held by a silence.")
+
+
 class StatsRead(BaseModel):
     period: StatsPeriod
     alerts: AlertTotals
@@ -275,6 +282,7 @@ class StatsRead(BaseModel):
     deduplication: DedupStats
     escalation: EscalationStats
     channels: dict[str, ChannelStats]
+    silences: SilenceStats
 
 
 # --- silences ------------------------------------------------------------------

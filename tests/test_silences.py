@@ -276,6 +276,13 @@ async def test_silence_figures_for_the_statistics(service_factory) -> None:  # t
             figures = await silence_figures(session, now=svc.clock.now)
         assert (figures.active, figures.pending) == (1, 1)
         assert figures.silenced_notifications == 2 and figures.held_notifications == 1
+        stats = (await svc.client.get("/stats")).json()
+        assert stats["silences"] == {
+            "active": 1,
+            "pending": 1,
+            "held_notifications": 1,
+            "silenced_notifications": 2,
+        }
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)

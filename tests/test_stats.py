@@ -109,6 +109,12 @@ async def test_stats_figure_by_figure(history: Service) -> None:
         0.0,
         None,
     )
+    assert stats["silences"] == {
+        "active": 0,
+        "pending": 0,
+        "held_notifications": 0,
+        "silenced_notifications": 0,
+    }
 
 
 async def test_stats_filters_narrow_every_section(history: Service) -> None:

@@ -14,7 +14,7 @@ bench/stats_bench.py for the figures on a million alerts.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.aggregates import percentiles
 from app.models import ACTIVE_STATUSES, STATUSES, Alert, AlertEvent, Notification
+from app.services import silences
 from app.settings import SEVERITIES, Settings
 
 TOP_TYPES = 10
@@ -118,6 +119,7 @@ async def compute(
             "escalations_by_level": await _escalations(session, query),
         },
         "channels": await _channels(session, query, settings),
+        "silences": asdict(await silences.figures(session, now=now)),
     }
 
 
@@ -234,7 +236,7 @@ async def _channels(
     others: Counter[tuple[str, str]] = Counter()
     for channel, status, n in await session.execute(
         over(Notification.channel, Notification.status, func.count())
-        .where(Notification.status != "sent", *where)
+        .where(Notification.status != "sent", *where)  # the partial index of unsent rows
         .group_by(Notification.channel, Notification.status)
     ):
         others[(channel, status)] += int(n)

@@ -41,12 +41,16 @@ def upgrade() -> None:
     op.create_index("ix_alert_events_reopened", "alert_events", ["alert_id"], **_partial("to_status = 'reopened'"))
     op.create_index("ix_alert_events_escalations", "alert_events", ["at"], **_partial("kind = 'escalation'"))
     op.create_index(
+        "ix_notifications_unsent", "notifications", ["channel", "status"], **_partial("status <> 'sent'")
+    )
+    op.create_index(
         "ix_notifications_sent_latency", "notifications", ["channel", "duration_ms"], **_partial("status = 'sent'")
     )
 
 
 def downgrade() -> None:
     op.drop_index("ix_notifications_sent_latency", "notifications")
+    op.drop_index("ix_notifications_unsent", "notifications")
     op.drop_index("ix_alert_events_escalations", "alert_events")
     op.drop_index("ix_alert_events_reopened", "alert_events")
     op.drop_index("ix_alerts_acknowledge_minutes", "alerts")
