@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 class AppError(Exception):
     status_code = 400
     code = "bad_request"
+    headers: dict[str, str] | None = None
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
@@ -94,7 +95,9 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
 async def _app_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
     item = ErrorItem(field=exc.field, message=exc.message)
-    return error_response(exc.status_code, exc.code, exc.message, field=exc.field, errors=[item])
+    return error_response(
+        exc.status_code, exc.code, exc.message, field=exc.field, errors=[item], headers=exc.headers
+    )
 
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
@@ -140,10 +143,13 @@ def install_error_handlers(app: FastAPI) -> None:
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": description}
     for code, description in {
+        401: "Missing or unknown API key",
+        403: "The API key lacks the scope this operation needs",
         404: "Not found",
         409: "Not allowed in the alert's current state",
         413: "Request body too large",
         422: "Invalid input; `field` names the culprit",
+        429: "Rate limit exceeded; see Retry-After",
         503: "Database unavailable",
     }.items()
 }

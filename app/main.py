@@ -7,15 +7,17 @@ Stop: workers first (they use the rest), then the client, then the engine.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
 
-from app.api import alerts, channels, escalation, health
+from app.api import alerts, channels, docs, escalation, health
 from app.api.body_limit import BodyLimitMiddleware
 from app.api.deps import utc_now
+from app.api.ratelimit import RateLimiter
 from app.db.engine import create_engine, create_sessionmaker
 from app.errors import install_error_handlers
 from app.logs import configure_logging
@@ -51,7 +53,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings.database_url)
+        engine = create_engine(
+            settings.database_url,
+            connect_timeout=settings.database_connect_timeout_seconds,
+            statement_timeout=settings.database_statement_timeout_seconds,
+        )
         app.state.engine = engine
         app.state.sessionmaker = sessionmaker = create_sessionmaker(engine)
         client = http_client()
@@ -80,7 +86,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ticker = PeriodicWorker("escalation", tick, interval=settings.escalation_interval_seconds)
         if settings.enable_escalation:
             ticker.start()
-        log.info("alert service started", extra={"database": engine.url.render_as_string(hide_password=True)})
+        log.info(
+            "alert service started",
+            extra={
+                "database": engine.url.render_as_string(hide_password=True),
+                "api_keys": [key.name for key in settings.api_keys],
+            },
+        )
+        if not settings.api_keys:
+            log.warning("no api_keys configured: the API is open to every caller")
         try:
             yield
         finally:
@@ -90,18 +104,34 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await client.aclose()
             await engine.dispose()
 
+    # With keys configured and public_docs off, the spec and the docs pages
+    # are served by app.api.docs behind a `read` key instead.
+    private_docs = bool(settings.api_keys) and not settings.public_docs
     app = FastAPI(
         title="Alert service",
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        openapi_url=None if private_docs else "/openapi.json",
+        docs_url=None if private_docs else "/docs",
+        redoc_url=None if private_docs else "/redoc",
     )
     app.state.settings = settings
     app.state.clock = utc_now
+    app.state.rate_limiter = rate_limiter(settings)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.include_router(alerts.router)
     app.include_router(channels.router)
     app.include_router(escalation.router)
     app.include_router(health.router)
+    if private_docs:
+        app.include_router(docs.router)
     return app
+
+
+def rate_limiter(settings: Settings) -> RateLimiter | None:
+    if settings.rate_limit_per_minute is None:
+        return None
+    burst = settings.rate_limit_burst or max(1, math.ceil(settings.rate_limit_per_minute))
+    return RateLimiter(per_minute=settings.rate_limit_per_minute, burst=burst)

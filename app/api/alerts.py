@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
 
+from app.api.auth import AUTH_RESPONSES, ManageAccess, ReadAccess, WriteAccess
 from app.api.deps import NowDep, SessionDep, SettingsDep
 from app.errors import ERROR_RESPONSES
 from app.models import Alert
@@ -28,7 +29,9 @@ from app.services import alerts
 from app.settings import Severity
 
 router = APIRouter(
-    prefix="/alerts", tags=["alerts"], responses={422: ERROR_RESPONSES[422], 503: ERROR_RESPONSES[503]}
+    prefix="/alerts",
+    tags=["alerts"],
+    responses={**AUTH_RESPONSES, 422: ERROR_RESPONSES[422], 503: ERROR_RESPONSES[503]},
 )
 
 
@@ -40,6 +43,7 @@ def _wake_delivery(request: Request) -> None:
 
 @router.post(
     "",
+    dependencies=[WriteAccess],
     response_model=AlertSubmitted,
     status_code=status.HTTP_201_CREATED,
     summary="Submit an alert",
@@ -73,7 +77,7 @@ async def submit_alert(
     return AlertSubmitted(**read.model_dump(), outcome=result.outcome, notified=result.notified)
 
 
-@router.get("", response_model=AlertPage, summary="List alerts, newest first")
+@router.get("", dependencies=[ReadAccess], response_model=AlertPage, summary="List alerts, newest first")
 async def list_alerts(
     session: SessionDep,
     status_: Annotated[list[Status] | None, Query(alias="status")] = None,
@@ -102,6 +106,7 @@ async def list_alerts(
 
 @router.get(
     "/{alert_id}",
+    dependencies=[ReadAccess],
     response_model=AlertDetail,
     summary="One alert with its history and notifications",
     responses={404: ERROR_RESPONSES[404]},
@@ -129,6 +134,7 @@ def _changed(request: Request, alert: Alert) -> AlertRead:
 
 @router.patch(
     "/{alert_id}/acknowledge",
+    dependencies=[ManageAccess],
     response_model=AlertRead,
     summary="Acknowledge: stops escalation",
     responses=_CHANGE_RESPONSES,
@@ -150,6 +156,7 @@ async def acknowledge_alert(
 
 @router.patch(
     "/{alert_id}/resolve",
+    dependencies=[ManageAccess],
     response_model=AlertRead,
     summary="Resolve, recording who and how long it took",
     responses=_CHANGE_RESPONSES,
@@ -176,6 +183,7 @@ async def resolve_alert(
 
 @router.patch(
     "/{alert_id}/status",
+    dependencies=[ManageAccess],
     response_model=AlertRead,
     summary="Any allowed lifecycle move",
     responses=_CHANGE_RESPONSES,

@@ -20,23 +20,32 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
 PG_CONNECT_TIMEOUT_SECONDS = 5.0
-PG_STATEMENT_TIMEOUT_MS = 30_000
+PG_STATEMENT_TIMEOUT_SECONDS = 30.0
 
 
-def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
+def create_engine(
+    database_url: str,
+    *,
+    pool_size: int = 10,
+    connect_timeout: float = PG_CONNECT_TIMEOUT_SECONDS,
+    statement_timeout: float = PG_STATEMENT_TIMEOUT_SECONDS,
+) -> AsyncEngine:
     if database_url.startswith("sqlite"):
         return _sqlite_engine(database_url)
+    # command_timeout is the client's own deadline: it also fires when the
+    # server (or the network to it) has gone silent, which the server-side
+    # statement_timeout cannot see.
     return create_async_engine(
         database_url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_timeout=10,
+        pool_timeout=connect_timeout * 2,
         pool_pre_ping=True,
         connect_args={
-            "timeout": PG_CONNECT_TIMEOUT_SECONDS,
-            "command_timeout": PG_STATEMENT_TIMEOUT_MS / 1000,
+            "timeout": connect_timeout,
+            "command_timeout": statement_timeout,
             "server_settings": {
-                "statement_timeout": str(PG_STATEMENT_TIMEOUT_MS),
+                "statement_timeout": str(int(statement_timeout * 1000)),
                 "application_name": "alert-service",
             },
         },
