@@ -264,9 +264,9 @@ def test_find_key_matches_only_the_exact_key() -> None:
 
 def test_key_settings_are_validated_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
     good = {"name": "a", "hash": hash_key("k1"), "scopes": ["read"]}
-    with pytest.raises(ConfigError, match="api_keys.0.hash"):
+    with pytest.raises(ConfigError, match=r"api_keys\.0\.hash"):
         load_settings(api_keys=[{**good, "hash": "k1"}])
-    with pytest.raises(ConfigError, match="api_keys.0.scopes"):
+    with pytest.raises(ConfigError, match=r"api_keys\.0\.scopes"):
         load_settings(api_keys=[{**good, "scopes": ["everything"]}])
     with pytest.raises(ConfigError, match="used twice"):
         load_settings(api_keys=[good, {**good, "hash": hash_key("k2")}])
