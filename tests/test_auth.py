@@ -187,7 +187,10 @@ async def test_keys_never_reach_the_logs_but_refusals_do(
     text = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
     assert secret not in text and KEYS["read"] not in text
     refusals = [r for r in caplog.records if r.getMessage().startswith("request refused")]
-    assert [r.getMessage() for r in refusals] == ["request refused: unknown key", "request refused: missing scope"]
+    assert [r.getMessage() for r in refusals] == [
+        "request refused: unknown key",
+        "request refused: missing scope",
+    ]
     assert refusals[1].__dict__["key_name"] == "only-read" and refusals[1].__dict__["scope"] == "alerts:write"
 
 
