@@ -19,6 +19,8 @@ from app.schemas import ErrorBody, ErrorItem
 
 log = logging.getLogger(__name__)
 
+MAX_FIELD_CHARS = 300
+
 
 class AppError(Exception):
     status_code = 400
@@ -72,7 +74,9 @@ def _field_of(loc: tuple[Any, ...]) -> str | None:
         if loc and loc[0] in {"body", "query", "path", "header"}
         else [str(p) for p in loc]
     )
-    return ".".join(parts) or None
+    # A hostile key (a lone surrogate, say) must not make the answer unencodable.
+    field = ".".join(parts).encode("utf-8", "backslashreplace").decode("utf-8")
+    return field[:MAX_FIELD_CHARS] or None
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
@@ -102,6 +106,14 @@ async def _app_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.__cause__ is not None:
+        # FastAPI's answer to a body it could not even parse: bytes that are
+        # not UTF-8, or JSON nested past the parser's recursion limit. The
+        # same 422 as any other body that is not valid JSON.
+        message = f"request body is not valid JSON: {type(exc.__cause__).__name__}"
+        return error_response(
+            422, "validation_error", message, errors=[ErrorItem(field=None, message=message)]
+        )
     codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
     return error_response(
         exc.status_code,

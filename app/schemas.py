@@ -6,8 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from app.details import check_details
 from app.settings import Severity
 
 Status = Literal["open", "acknowledged", "in_progress", "resolved", "closed", "reopened"]
@@ -19,6 +20,7 @@ MAX_MESSAGE_CHARS = 8_000
 # Printable text: no control characters except tab and newline in free text.
 _NAME = r"^[^\x00-\x1f\x7f]+$"
 _TEXT = r"^[^\x00-\x08\x0b-\x1f\x7f]*$"
+NAME_PATTERN = _NAME
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=_NAME)]
 Actor = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=_NAME)]
 Note = Annotated[str, StringConstraints(max_length=MAX_MESSAGE_CHARS, pattern=_TEXT)]
@@ -42,7 +44,10 @@ class AlertCreate(_Input):
     labels: dict[LabelKey, LabelValue] = Field(
         default_factory=dict, max_length=MAX_LABELS, examples=[{"mount": "/var"}]
     )
-    details: dict[str, Any] = Field(default_factory=dict)
+    details: Annotated[dict[str, Any], AfterValidator(check_details)] = Field(
+        default_factory=dict,
+        description="Free JSON: at most 10 levels deep and 64 KiB; no NUL characters, no NaN.",
+    )
     channels: list[Name] | None = Field(
         default=None,
         max_length=32,

@@ -13,6 +13,7 @@ from app.api.deps import NowDep, SessionDep, SettingsDep
 from app.errors import ERROR_RESPONSES
 from app.models import Alert
 from app.schemas import (
+    NAME_PATTERN,
     AlertAcknowledge,
     AlertCreate,
     AlertDetail,
@@ -82,8 +83,8 @@ async def list_alerts(
     session: SessionDep,
     status_: Annotated[list[Status] | None, Query(alias="status")] = None,
     severity: Annotated[list[Severity] | None, Query()] = None,
-    alert_type: Annotated[str | None, Query(max_length=200)] = None,
-    source: Annotated[str | None, Query(max_length=200)] = None,
+    alert_type: Annotated[str | None, Query(max_length=200, pattern=NAME_PATTERN)] = None,
+    source: Annotated[str | None, Query(max_length=200, pattern=NAME_PATTERN)] = None,
     since: Annotated[datetime | None, Query(description="first_seen_at >= since (ISO 8601)")] = None,
     until: Annotated[datetime | None, Query(description="first_seen_at < until (ISO 8601)")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
