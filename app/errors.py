@@ -149,6 +149,12 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    # Database and network failures are answered by the inner exception
+    # middleware, like any domain error: the catch-all below runs in
+    # Starlette's outermost middleware, which re-raises after answering, and
+    # uvicorn then drops the client's keep-alive connection with a traceback.
+    for outage in (sa_exc.SQLAlchemyError, OSError, TimeoutError):
+        app.add_exception_handler(outage, _unexpected)
     app.add_exception_handler(Exception, _unexpected)
 
 
