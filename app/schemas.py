@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import re
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 from app.details import check_details
 from app.settings import Severity
@@ -26,6 +35,27 @@ Actor = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, ma
 Note = Annotated[str, StringConstraints(max_length=MAX_MESSAGE_CHARS, pattern=_TEXT)]
 LabelKey = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=_NAME)]
 LabelValue = Annotated[str, StringConstraints(max_length=1_000, pattern=_NAME + "|^$")]
+
+_NUMBER = re.compile(r"[+-]?\d+(\.\d*)?([eE][+-]?\d+)?")
+
+
+def _not_a_number(value: object) -> object:
+    # Pydantic would read "1700000000" or "0.5" as a Unix time; a filter
+    # is an ISO 8601 date-time, as the spec says, or a clear 422.
+    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+        raise ValueError("use an ISO 8601 date-time with a time zone, e.g. 2026-01-05T09:00:00Z")
+    return value
+
+
+def _in_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("date-time out of range") from None
+
+
+# A query's point in time: ISO 8601 with a time zone, in range once in UTC.
+Moment = Annotated[AwareDatetime, BeforeValidator(_not_a_number), AfterValidator(_in_utc)]
 
 
 class _Input(BaseModel):

@@ -204,3 +204,12 @@ async def test_nul_in_path_and_actor_fields(service: Service) -> None:
     assert_error_shape(await service.client.post("/channels/%00/test"), 404)
     detail = (await service.client.get(f"/alerts/{alert_id}")).json()
     assert detail["status"] == "open" and detail["history"][-1]["kind"] != "acknowledged"
+
+
+@pytest.mark.parametrize(
+    "value", ["0.5", "1700000000", "2026-01-05T09:00:00", "2026-01-05", "0001-01-01T00:00:00+14:00"]
+)
+async def test_date_filters_need_iso_8601_with_a_zone_in_range(service: Service, value: str) -> None:
+    for name in ("since", "until"):
+        error = assert_error_shape(await service.client.get("/alerts", params={name: value}), 422)
+        assert error["field"] == name

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
@@ -23,6 +22,7 @@ from app.schemas import (
     AlertResolve,
     AlertStatusChange,
     AlertSubmitted,
+    Moment,
     NotificationRead,
     Status,
 )
@@ -85,8 +85,8 @@ async def list_alerts(
     severity: Annotated[list[Severity] | None, Query()] = None,
     alert_type: Annotated[str | None, Query(max_length=200, pattern=NAME_PATTERN)] = None,
     source: Annotated[str | None, Query(max_length=200, pattern=NAME_PATTERN)] = None,
-    since: Annotated[datetime | None, Query(description="first_seen_at >= since (ISO 8601)")] = None,
-    until: Annotated[datetime | None, Query(description="first_seen_at < until (ISO 8601)")] = None,
+    since: Annotated[Moment | None, Query(description="first_seen_at >= since (ISO 8601)")] = None,
+    until: Annotated[Moment | None, Query(description="first_seen_at < until (ISO 8601)")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[
         str | None, Query(max_length=200, description="next_cursor of the previous page")
