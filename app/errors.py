@@ -7,6 +7,7 @@ answered with a plain 500; a database that cannot be reached is a 503.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -104,7 +105,7 @@ async def _app_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 400 and exc.__cause__ is not None:
         # FastAPI's answer to a body it could not even parse: bytes that are
@@ -115,12 +116,29 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
             422, "validation_error", message, errors=[ErrorItem(field=None, message=message)]
         )
     codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+    headers = dict(exc.headers) if exc.headers else {}
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request.app, request.url.path) or headers.get("Allow", "")
     return error_response(
         exc.status_code,
         codes.get(exc.status_code, "http_error"),
         str(exc.detail),
-        headers=dict(exc.headers) if exc.headers else None,
+        headers=headers or None,
     )
+
+
+def _allowed_methods(app: FastAPI, path: str) -> str:
+    """Every method the spec documents for `path`. Starlette's own Allow names
+    only the first route matching the path, and GET /alerts and POST /alerts
+    are two routes."""
+    table: list[tuple[re.Pattern[str], list[str]]] | None = getattr(app.state, "allow_table", None)
+    if table is None:
+        table = []
+        for template, operations in app.openapi().get("paths", {}).items():
+            parts = ["[^/]+" if p.startswith("{") else re.escape(p) for p in template.split("/")]
+            table.append((re.compile("/".join(parts)), sorted(m.upper() for m in operations)))
+        app.state.allow_table = table
+    return ", ".join(sorted({m for pattern, methods in table if pattern.fullmatch(path) for m in methods}))
 
 
 def is_database_outage(exc: BaseException) -> bool:

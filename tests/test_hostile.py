@@ -213,3 +213,12 @@ async def test_date_filters_need_iso_8601_with_a_zone_in_range(service: Service,
     for name in ("since", "until"):
         error = assert_error_shape(await service.client.get("/alerts", params={name: value}), 422)
         assert error["field"] == name
+
+
+async def test_method_not_allowed_lists_every_method_of_the_path(service: Service) -> None:
+    response = await service.client.request("OPTIONS", "/alerts")
+    assert_error_shape(response, 405)
+    assert response.headers["Allow"] == "GET, POST"
+    response = await service.client.delete("/alerts/5f0c5d3c-8d8e-4d0e-9c7a-3c2b1a0f9e8d")
+    assert_error_shape(response, 405)
+    assert response.headers["Allow"] == "GET"
