@@ -41,6 +41,7 @@ def http_client() -> httpx.AsyncClient:
     # One pool for every outgoing call. TLS is verified; redirects are not
     # followed, so a target can only be a URL from the configuration.
     return httpx.AsyncClient(
+        verify=True,
         follow_redirects=False,
         limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
         headers={"User-Agent": "alert-service/0.1"},
