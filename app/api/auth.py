@@ -19,7 +19,8 @@ with every scope) and says so in a warning at each start. A missing or
 unknown key is 401, a key without the scope is 403, both in the one error
 shape. Each accepted caller then passes the per-key rate limit, when one is
 set. Keys themselves are never logged; refusals are, with the key's name when
-it is known and the client's address.
+it is known and the client's address; each authorized request is one
+`app.access` line with the key's name.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ from app.errors import ERROR_RESPONSES, AppError
 from app.settings import ApiKey, Settings
 
 log = logging.getLogger(__name__)
+# One line per authorized request, with the key's name: what shows whether an
+# old key is still in use during a rotation. Silenced by log_level=warning.
+access_log = logging.getLogger("app.access")
 
 Scope = Literal["alerts:write", "alerts:manage", "read", "admin"]
 SCOPES: tuple[Scope, ...] = ("alerts:write", "alerts:manage", "read", "admin")
@@ -152,6 +156,15 @@ def require_scope(
         if limiter is not None:
             limiter.check(caller.name if caller.name != ANONYMOUS else f"{ANONYMOUS}@{_client(request)}")
         request.state.caller = caller
+        access_log.info(
+            "request",
+            extra={
+                "method": request.method,
+                "path": request.url.path,
+                "client": _client(request),
+                "key_name": caller.name,
+            },
+        )
         return caller
 
     dependency.__name__ = f"require_{scope.replace(':', '_')}"
