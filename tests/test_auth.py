@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import re
 import subprocess
 import sys
 import tomllib
@@ -20,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 from fastapi import FastAPI
 
 from app.api.auth import SCOPES, MetricsAccess, find_key, hash_key
@@ -192,6 +194,8 @@ async def test_keys_never_reach_the_logs_but_refusals_do(
         "request refused: missing scope",
     ]
     assert refusals[1].__dict__["key_name"] == "only-read" and refusals[1].__dict__["scope"] == "alerts:write"
+    [access] = [r for r in caplog.records if r.name == "app.access"]
+    assert access.__dict__["key_name"] == "only-read" and access.__dict__["path"] == "/alerts"
 
 
 async def test_private_docs_need_a_read_key(service_factory: Any) -> None:
@@ -301,3 +305,18 @@ def test_keygen_prints_a_key_and_its_hash_ready_to_configure() -> None:
         [sys.executable, "-m", "app.keys"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout
     assert second.splitlines()[0] != lines[0]
+
+
+def test_compose_configures_keys_and_its_demo_key_works(monkeypatch: pytest.MonkeyPatch) -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    service = compose["services"]["alerts"]
+    inside = service["environment"]["ALERTS_CONFIG_FILE"]
+    [mount] = [v for v in service["volumes"] if v.split(":")[1] == inside]
+    config = ROOT / mount.split(":")[0]
+    monkeypatch.setenv("ALERTS_CONFIG_FILE", str(config))
+    settings = load_settings(database_url=service["environment"]["ALERTS_DATABASE_URL"])
+    assert [k.name for k in settings.api_keys] == ["demo-admin"]
+    demo_key = re.search(r"Bearer (\S+)'", config.read_text())
+    assert demo_key is not None and find_key(demo_key.group(1), settings.api_keys) is settings.api_keys[0]
+    assert settings.rate_limit_per_minute is None  # set by the compose environment, not the file
+    assert float(service["environment"]["ALERTS_RATE_LIMIT_PER_MINUTE"]) > 0
