@@ -189,5 +189,6 @@ class ServerProcess:
             self.proc.kill()
             self.proc.wait(timeout=5)
 
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-5000:] if self.log_path.exists() else ""
+    def log(self, tail: int | None = 5000) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return text[-tail:] if tail else text
