@@ -235,6 +235,15 @@ async def test_rate_limit_per_key_with_retry_after(service_factory: Any) -> None
         assert (await svc.client.get("/healthz")).status_code == 200
 
 
+async def test_rate_limit_in_open_mode_is_per_client_address(service_factory: Any) -> None:
+    async with service_factory(rate_limit_per_minute=1) as svc:
+        assert (await svc.client.get("/alerts")).status_code == 200
+        limited = await svc.client.get("/alerts")
+        assert_error_shape(limited, 429)
+        assert limited.headers["Retry-After"] == "60"
+    assert svc.app.state.rate_limiter._buckets.keys() == {"anonymous@127.0.0.1"}
+
+
 def test_token_bucket_refills_at_the_configured_rate() -> None:
     now = [100.0]
     limiter = RateLimiter(per_minute=60, burst=3, clock=lambda: now[0])
