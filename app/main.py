@@ -7,7 +7,6 @@ Stop: workers first (they use the rest), then the client, then the engine.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -17,7 +16,7 @@ from fastapi import FastAPI
 from app.api import alerts, channels, docs, escalation, health
 from app.api.body_limit import BodyLimitMiddleware
 from app.api.deps import utc_now
-from app.api.ratelimit import RateLimiter
+from app.api.ratelimit import limiter_for
 from app.db.engine import create_engine, create_sessionmaker
 from app.errors import install_error_handlers
 from app.logs import configure_logging
@@ -119,7 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.clock = utc_now
-    app.state.rate_limiter = rate_limiter(settings)
+    app.state.rate_limiter = limiter_for(settings)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.include_router(alerts.router)
@@ -129,10 +128,3 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if private_docs:
         app.include_router(docs.router)
     return app
-
-
-def rate_limiter(settings: Settings) -> RateLimiter | None:
-    if settings.rate_limit_per_minute is None:
-        return None
-    burst = settings.rate_limit_burst or max(1, math.ceil(settings.rate_limit_per_minute))
-    return RateLimiter(per_minute=settings.rate_limit_per_minute, burst=burst)

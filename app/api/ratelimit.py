@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from app.errors import AppError
+from app.settings import Settings
 
 MAX_BUCKETS = 10_000
 
@@ -64,3 +65,11 @@ class RateLimiter:
         # A bucket that would be full again carries no information: drop it.
         full_after = self.burst / self.rate
         self._buckets = {k: b for k, b in self._buckets.items() if now - b.updated < full_after}
+
+
+def limiter_for(settings: Settings) -> RateLimiter | None:
+    """The limiter the settings ask for; None when rate limiting is off."""
+    if settings.rate_limit_per_minute is None:
+        return None
+    burst = settings.rate_limit_burst or max(1, math.ceil(settings.rate_limit_per_minute))
+    return RateLimiter(per_minute=settings.rate_limit_per_minute, burst=burst)
