@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint fmt migrate openapi clean
+.PHONY: run test lint fmt migrate openapi keygen clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,12 @@ fmt: $(VENV)/.installed-dev
 
 openapi: $(VENV)/.installed
 	$(BIN)/python -m app.openapi > openapi/openapi.json
+
+# A new API key and the hash to configure; NAME=... and SCOPES="read alerts:manage" are optional.
+NAME ?= my-service
+SCOPES ?= alerts:write
+keygen: $(VENV)/.installed
+	@$(BIN)/python -m app.keys --name "$(NAME)" $(foreach s,$(SCOPES),--scope $(s))
 
 clean:
 	rm -rf $(VENV) alerts.db alerts.db-shm alerts.db-wal

@@ -13,9 +13,10 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 
-from app.api import alerts, channels, escalation, health, integrations, metrics, silences, stats
+from app.api import alerts, channels, docs, escalation, health, integrations, metrics, silences, stats
 from app.api.body_limit import BodyLimitMiddleware
 from app.api.deps import utc_now
+from app.api.ratelimit import limiter_for
 from app.db.engine import create_engine, create_sessionmaker
 from app.errors import install_error_handlers
 from app.logs import configure_logging
@@ -42,6 +43,7 @@ def http_client() -> httpx.AsyncClient:
     # One pool for every outgoing call. TLS is verified; redirects are not
     # followed, so a target can only be a URL from the configuration.
     return httpx.AsyncClient(
+        verify=True,
         follow_redirects=False,
         limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
         headers={"User-Agent": "alert-service/0.1"},
@@ -54,7 +56,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings.database_url)
+        engine = create_engine(
+            settings.database_url,
+            connect_timeout=settings.database_connect_timeout_seconds,
+            statement_timeout=settings.database_statement_timeout_seconds,
+        )
         app.state.engine = engine
         app.state.sessionmaker = sessionmaker = create_sessionmaker(engine)
         # Same pool; each statement commits itself (the one-statement ingest).
@@ -104,7 +110,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         silence_worker = PeriodicWorker("silences", release_silences, interval=settings.silence_check_seconds)
         app.state.wake_silences = silence_worker.wake
         silence_worker.start()
-        log.info("alert service started", extra={"database": engine.url.render_as_string(hide_password=True)})
+        log.info(
+            "alert service started",
+            extra={
+                "database": engine.url.render_as_string(hide_password=True),
+                "api_keys": [key.name for key in settings.api_keys],
+            },
+        )
+        if not settings.api_keys:
+            log.warning("no api_keys configured: the API is open to every caller")
         try:
             yield
         finally:
@@ -116,14 +130,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await client.aclose()
             await engine.dispose()
 
+    # With keys configured and public_docs off, the spec and the docs pages
+    # are served by app.api.docs behind a `read` key instead.
+    private_docs = bool(settings.api_keys) and not settings.public_docs
     app = FastAPI(
         title="Alert service",
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        openapi_url=None if private_docs else "/openapi.json",
+        docs_url=None if private_docs else "/docs",
+        redoc_url=None if private_docs else "/redoc",
     )
     app.state.settings = settings
     app.state.clock = utc_now
+    app.state.rate_limiter = limiter_for(settings)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetricsMiddleware)
@@ -135,4 +156,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(silences.router)
     app.include_router(integrations.router)
     app.include_router(health.router)
+    if private_docs:
+        app.include_router(docs.router)
     return app

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import re
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
+from app.details import check_details
 from app.settings import Severity
 
 Status = Literal["open", "acknowledged", "in_progress", "resolved", "closed", "reopened"]
@@ -19,11 +29,33 @@ MAX_MESSAGE_CHARS = 8_000
 # Printable text: no control characters except tab and newline in free text.
 _NAME = r"^[^\x00-\x1f\x7f]+$"
 _TEXT = r"^[^\x00-\x08\x0b-\x1f\x7f]*$"
+NAME_PATTERN = _NAME
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=_NAME)]
 Actor = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=_NAME)]
 Note = Annotated[str, StringConstraints(max_length=MAX_MESSAGE_CHARS, pattern=_TEXT)]
 LabelKey = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=_NAME)]
 LabelValue = Annotated[str, StringConstraints(max_length=1_000, pattern=_NAME + "|^$")]
+
+_NUMBER = re.compile(r"[+-]?\d+(\.\d*)?([eE][+-]?\d+)?")
+
+
+def _not_a_number(value: object) -> object:
+    # Pydantic would read "1700000000" or "0.5" as a Unix time; a filter
+    # is an ISO 8601 date-time, as the spec says, or a clear 422.
+    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+        raise ValueError("use an ISO 8601 date-time with a time zone, e.g. 2026-01-05T09:00:00Z")
+    return value
+
+
+def _in_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("date-time out of range") from None
+
+
+# A query's point in time: ISO 8601 with a time zone, in range once in UTC.
+Moment = Annotated[AwareDatetime, BeforeValidator(_not_a_number), AfterValidator(_in_utc)]
 
 
 class _Input(BaseModel):
@@ -42,7 +74,10 @@ class AlertCreate(_Input):
     labels: dict[LabelKey, LabelValue] = Field(
         default_factory=dict, max_length=MAX_LABELS, examples=[{"mount": "/var"}]
     )
-    details: dict[str, Any] = Field(default_factory=dict)
+    details: Annotated[dict[str, Any], AfterValidator(check_details)] = Field(
+        default_factory=dict,
+        description="Free JSON: at most 10 levels deep and 64 KiB; no NUL characters, no NaN.",
+    )
     channels: list[Name] | None = Field(
         default=None,
         max_length=32,

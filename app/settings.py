@@ -181,6 +181,12 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "text"] = "json"
     api_keys: list[ApiKey] = Field(default_factory=list)
+    public_docs: bool = True
+    public_metrics: bool = False
+    rate_limit_per_minute: PositiveFloat | None = None
+    rate_limit_burst: int | None = Field(default=None, ge=1)
+    database_connect_timeout_seconds: PositiveFloat = 5.0
+    database_statement_timeout_seconds: PositiveFloat = 30.0
     channels: dict[str, ChannelConfig] = Field(
         default_factory=dict,
         validate_default=True,
@@ -205,6 +211,17 @@ class Settings(BaseSettings):
     def _console_always_declared(cls, value: dict[str, ChannelConfig]) -> dict[str, ChannelConfig]:
         # The console needs no configuration, so it is always there to route to.
         return {"console": ConsoleChannel(type="console"), **value}
+
+    @field_validator("api_keys", mode="after")
+    @classmethod
+    def _keys_distinct(cls, value: list[ApiKey]) -> list[ApiKey]:
+        for i, key in enumerate(value):
+            for earlier in value[:i]:
+                if key.name == earlier.name:
+                    raise ValueError(f"api_keys[{i}]: name {key.name!r} is used twice")
+                if key.hash == earlier.hash:
+                    raise ValueError(f"api_keys[{i}]: the same hash as {earlier.name!r}")
+        return value
 
     @model_validator(mode="after")
     def _channels_exist(self) -> Settings:

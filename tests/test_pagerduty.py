@@ -183,6 +183,8 @@ async def test_routing_key_selects_a_configured_key(service_factory) -> None:  #
         {"name": "dashboards", "hash": hashed("read-only-key"), "scopes": ["read"]},
     ]
     async with service_factory(api_keys=keys) as svc:
+        # Reading the result back needs a key; the PagerDuty endpoint itself reads only the body.
+        svc.client.headers["Authorization"] = "Bearer read-only-key"
         status, answer = await send(svc, event(routing_key="not-a-key"))
         assert (status, answer["errors"]) == (400, ["Invalid routing key"])
         status, answer = await send(svc, event(routing_key="read-only-key"))

@@ -10,13 +10,14 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Query, Request, Response, status
-from pydantic import AwareDatetime
 
+from app.api.auth import AUTH_RESPONSES, ManageAccess, ReadAccess, WriteAccess
 from app.api.deps import NowDep, SessionDep, SettingsDep
 from app.errors import ERROR_RESPONSES
 from app.metrics import SUBMISSIONS, observe_move
 from app.models import Alert, Silence
 from app.schemas import (
+    NAME_PATTERN,
     AlertAcknowledge,
     AlertCreate,
     AlertDetail,
@@ -26,6 +27,7 @@ from app.schemas import (
     AlertResolve,
     AlertStatusChange,
     AlertSubmitted,
+    Moment,
     NotificationRead,
     Status,
 )
@@ -35,7 +37,9 @@ from app.settings import Severity
 log = logging.getLogger(__name__)
 
 router = APIRouter(
-    prefix="/alerts", tags=["alerts"], responses={422: ERROR_RESPONSES[422], 503: ERROR_RESPONSES[503]}
+    prefix="/alerts",
+    tags=["alerts"],
+    responses={**AUTH_RESPONSES, 422: ERROR_RESPONSES[422], 503: ERROR_RESPONSES[503]},
 )
 
 
@@ -53,6 +57,7 @@ def _wake_delivery(request: Request) -> None:
 
 @router.post(
     "",
+    dependencies=[WriteAccess],
     response_model=AlertSubmitted,
     status_code=status.HTTP_201_CREATED,
     summary="Submit an alert",
@@ -114,20 +119,16 @@ def _submitted(
     )
 
 
-@router.get("", response_model=AlertPage, summary="List alerts, newest first")
+@router.get("", dependencies=[ReadAccess], response_model=AlertPage, summary="List alerts, newest first")
 async def list_alerts(
     session: SessionDep,
     now: NowDep,
     status_: Annotated[list[Status] | None, Query(alias="status")] = None,
     severity: Annotated[list[Severity] | None, Query()] = None,
-    alert_type: Annotated[str | None, Query(max_length=200)] = None,
-    source: Annotated[str | None, Query(max_length=200)] = None,
-    since: Annotated[
-        AwareDatetime | None, Query(description="first_seen_at >= since (ISO 8601, with a zone)")
-    ] = None,
-    until: Annotated[
-        AwareDatetime | None, Query(description="first_seen_at < until (ISO 8601, with a zone)")
-    ] = None,
+    alert_type: Annotated[str | None, Query(max_length=200, pattern=NAME_PATTERN)] = None,
+    source: Annotated[str | None, Query(max_length=200, pattern=NAME_PATTERN)] = None,
+    since: Annotated[Moment | None, Query(description="first_seen_at >= since (ISO 8601)")] = None,
+    until: Annotated[Moment | None, Query(description="first_seen_at < until (ISO 8601)")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[
         str | None, Query(max_length=200, description="next_cursor of the previous page")
@@ -149,6 +150,7 @@ async def list_alerts(
 
 @router.get(
     "/{alert_id}",
+    dependencies=[ReadAccess],
     response_model=AlertDetail,
     summary="One alert with its history and notifications",
     responses={404: ERROR_RESPONSES[404]},
@@ -183,6 +185,7 @@ def _changed(request: Request, alert: Alert, active: Sequence[Silence], now: dat
 
 @router.patch(
     "/{alert_id}/acknowledge",
+    dependencies=[ManageAccess],
     response_model=AlertRead,
     summary="Acknowledge: stops escalation",
     responses=_CHANGE_RESPONSES,
@@ -205,6 +208,7 @@ async def acknowledge_alert(
 
 @router.patch(
     "/{alert_id}/resolve",
+    dependencies=[ManageAccess],
     response_model=AlertRead,
     summary="Resolve, recording who and how long it took",
     responses=_CHANGE_RESPONSES,
@@ -232,6 +236,7 @@ async def resolve_alert(
 
 @router.patch(
     "/{alert_id}/status",
+    dependencies=[ManageAccess],
     response_model=AlertRead,
     summary="Any allowed lifecycle move",
     responses=_CHANGE_RESPONSES,

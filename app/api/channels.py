@@ -4,16 +4,24 @@ from dataclasses import asdict
 
 from fastapi import APIRouter, Request, status
 
+from app.api.auth import AUTH_RESPONSES, ManageAccess, ReadAccess
 from app.api.deps import NowDep, SessionDep, SettingsDep
 from app.errors import ERROR_RESPONSES, NotFound
 from app.schemas import ChannelRead, ChannelTestQueued
 from app.services import outbox
 from app.services.channels import channel_figures
 
-router = APIRouter(prefix="/channels", tags=["channels"], responses={503: ERROR_RESPONSES[503]})
+router = APIRouter(
+    prefix="/channels", tags=["channels"], responses={**AUTH_RESPONSES, 503: ERROR_RESPONSES[503]}
+)
 
 
-@router.get("", response_model=list[ChannelRead], summary="Configured channels and their delivery figures")
+@router.get(
+    "",
+    dependencies=[ReadAccess],
+    response_model=list[ChannelRead],
+    summary="Configured channels and their delivery figures",
+)
 async def list_channels(session: SessionDep, settings: SettingsDep) -> list[ChannelRead]:
     async with session.begin():
         figures = await channel_figures(session, settings)
@@ -22,6 +30,7 @@ async def list_channels(session: SessionDep, settings: SettingsDep) -> list[Chan
 
 @router.post(
     "/{name}/test",
+    dependencies=[ManageAccess],
     response_model=ChannelTestQueued,
     status_code=status.HTTP_202_ACCEPTED,
     summary="Queue a test notification to one channel",

@@ -4,22 +4,29 @@ from dataclasses import asdict
 
 from fastapi import APIRouter, Request
 
+from app.api.auth import AUTH_RESPONSES, ManageAccess, ReadAccess
 from app.api.deps import NowDep, SessionDep, SettingsDep
 from app.errors import ERROR_RESPONSES
 from app.metrics import count_steps
 from app.schemas import EscalationPolicyRead, EscalationStepRead, EscalationTickRead
 from app.services.escalation import escalate_due
 
-router = APIRouter(prefix="/escalation", tags=["escalation"])
+router = APIRouter(prefix="/escalation", tags=["escalation"], responses=AUTH_RESPONSES)
 
 
-@router.get("/policy", response_model=EscalationPolicyRead, summary="The escalation policy in force")
+@router.get(
+    "/policy",
+    dependencies=[ReadAccess],
+    response_model=EscalationPolicyRead,
+    summary="The escalation policy in force",
+)
 async def get_policy(settings: SettingsDep) -> EscalationPolicyRead:
     return EscalationPolicyRead.model_validate(settings.escalation.model_dump())
 
 
 @router.post(
     "/tick",
+    dependencies=[ManageAccess],
     response_model=EscalationTickRead,
     summary="Run one escalation tick now",
     description="What the periodic ticker does every `escalation_interval_seconds`, on demand.",

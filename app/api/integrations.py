@@ -15,13 +15,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
+from app.api.auth import AUTH_RESPONSES, WriteAccess
 from app.api.deps import NowDep, SessionDep, SettingsDep
 from app.errors import ERROR_RESPONSES
 from app.integrations import alertmanager as am
 from app.integrations import pagerduty as pd
 from app.services import integrations
 
-router = APIRouter(prefix="/integrations", tags=["integrations"])
+router = APIRouter(prefix="/integrations", tags=["integrations"], responses=AUTH_RESPONSES)
 
 
 def _wake_delivery(request: Request) -> None:
@@ -33,6 +34,7 @@ def _wake_delivery(request: Request) -> None:
 @router.post(
     "/alertmanager",
     response_model=am.AlertmanagerReceipt,
+    dependencies=[WriteAccess],
     summary="Alertmanager webhook receiver",
     description=(
         "Point an Alertmanager `webhook_configs` receiver here (Grafana's webhook contact point "

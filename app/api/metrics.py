@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
+from app.api.auth import AUTH_RESPONSES, MetricsAccess
 from app.api.deps import SessionDep
 from app.metrics import CONTENT_TYPE, database_gauges, render
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], dependencies=[MetricsAccess], responses=AUTH_RESPONSES)
 
 
 @router.get(

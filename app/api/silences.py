@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
+from app.api.auth import AUTH_RESPONSES, ManageAccess, ReadAccess
 from app.api.deps import NowDep, SessionDep, SettingsDep
 from app.errors import ERROR_RESPONSES
 from app.models import Silence
@@ -14,7 +15,9 @@ from app.schemas import SilenceCreate, SilenceRead, SilenceState
 from app.services import silences
 
 router = APIRouter(
-    prefix="/silences", tags=["silences"], responses={422: ERROR_RESPONSES[422], 503: ERROR_RESPONSES[503]}
+    prefix="/silences",
+    tags=["silences"],
+    responses={**AUTH_RESPONSES, 422: ERROR_RESPONSES[422], 503: ERROR_RESPONSES[503]},
 )
 
 
@@ -27,6 +30,7 @@ def _read(silence: Silence, now: NowDep) -> SilenceRead:
     "",
     response_model=SilenceRead,
     status_code=status.HTTP_201_CREATED,
+    dependencies=[ManageAccess],
     summary="Create a silence",
     description=(
         "Alerts matching every matcher while the silence is in force are still recorded, "
@@ -44,7 +48,9 @@ async def create_silence(
     return _read(silence, now)
 
 
-@router.get("", response_model=list[SilenceRead], summary="List silences, newest first")
+@router.get(
+    "", dependencies=[ReadAccess], response_model=list[SilenceRead], summary="List silences, newest first"
+)
 async def list_silences(
     session: SessionDep,
     now: NowDep,
@@ -57,7 +63,11 @@ async def list_silences(
 
 
 @router.get(
-    "/{silence_id}", response_model=SilenceRead, summary="One silence", responses={404: ERROR_RESPONSES[404]}
+    "/{silence_id}",
+    dependencies=[ReadAccess],
+    response_model=SilenceRead,
+    summary="One silence",
+    responses={404: ERROR_RESPONSES[404]},
 )
 async def get_silence(silence_id: uuid.UUID, session: SessionDep, now: NowDep) -> SilenceRead:
     async with session.begin():
@@ -68,6 +78,7 @@ async def get_silence(silence_id: uuid.UUID, session: SessionDep, now: NowDep) -
 @router.delete(
     "/{silence_id}",
     response_model=SilenceRead,
+    dependencies=[ManageAccess],
     summary="Expire a silence now",
     description="Ends the silence and releases what it held: still-active alerts notify once.",
     responses={404: ERROR_RESPONSES[404], 409: ERROR_RESPONSES[409]},

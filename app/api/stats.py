@@ -1,16 +1,16 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from app.api.auth import AUTH_RESPONSES, ReadAccess
 from app.api.deps import NowDep, SessionDep, SettingsDep
 from app.errors import ERROR_RESPONSES
-from app.schemas import StatsRead
+from app.schemas import NAME_PATTERN, Moment, StatsRead
 from app.services.stats import StatsQuery, compute
 
-router = APIRouter(tags=["stats"])
+router = APIRouter(tags=["stats"], dependencies=[ReadAccess], responses=AUTH_RESPONSES)
 
 
 @router.get(
@@ -25,10 +25,10 @@ async def get_stats(
     session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
-    since: Annotated[datetime | None, Query(description="ISO 8601, inclusive")] = None,
-    until: Annotated[datetime | None, Query(description="ISO 8601, exclusive")] = None,
-    alert_type: Annotated[str | None, Query(max_length=200)] = None,
-    source: Annotated[str | None, Query(max_length=200)] = None,
+    since: Annotated[Moment | None, Query(description="ISO 8601 with a zone, inclusive")] = None,
+    until: Annotated[Moment | None, Query(description="ISO 8601 with a zone, exclusive")] = None,
+    alert_type: Annotated[str | None, Query(max_length=200, pattern=NAME_PATTERN)] = None,
+    source: Annotated[str | None, Query(max_length=200, pattern=NAME_PATTERN)] = None,
 ) -> StatsRead:
     query = StatsQuery(since=since, until=until, alert_type=alert_type, source=source)
     async with session.begin():

@@ -20,27 +20,36 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
 PG_CONNECT_TIMEOUT_SECONDS = 5.0
-PG_STATEMENT_TIMEOUT_MS = 30_000
+PG_STATEMENT_TIMEOUT_SECONDS = 30.0
 
 
-def create_engine(database_url: str, *, pool_size: int = 20) -> AsyncEngine:
+def create_engine(
+    database_url: str,
+    *,
+    pool_size: int = 20,
+    connect_timeout: float = PG_CONNECT_TIMEOUT_SECONDS,
+    statement_timeout: float = PG_STATEMENT_TIMEOUT_SECONDS,
+) -> AsyncEngine:
     if database_url.startswith("sqlite"):
         return _sqlite_engine(database_url)
+    # command_timeout is the client's own deadline: it also fires when the
+    # server (or the network to it) has gone silent, which the server-side
+    # statement_timeout cannot see.
     return create_async_engine(
         database_url,
         pool_size=pool_size,
         # Few overflow connections: they are closed when returned, and a
         # burst that keeps opening them pays a connect (and TLS set-up) each.
         max_overflow=5,
-        pool_timeout=10,
+        pool_timeout=connect_timeout * 2,
         # No pre-ping: it costs a round trip on every checkout. A connection
-        # that died is invalidated by the error it raises (a 503 for that
-        # one request) and replaced on the next checkout.
+        # that died raises a disconnect error, which invalidates the pool's
+        # older connections too; that one request gets a 503.
         connect_args={
-            "timeout": PG_CONNECT_TIMEOUT_SECONDS,
-            "command_timeout": PG_STATEMENT_TIMEOUT_MS / 1000,
+            "timeout": connect_timeout,
+            "command_timeout": statement_timeout,
             "server_settings": {
-                "statement_timeout": str(PG_STATEMENT_TIMEOUT_MS),
+                "statement_timeout": str(int(statement_timeout * 1000)),
                 "application_name": "alert-service",
             },
         },

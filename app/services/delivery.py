@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.errors import is_database_outage
 from app.metrics import DELIVERY_SECONDS, NOTIFICATIONS
 from app.models import Alert
 from app.models import Notification as OutboxRow
@@ -264,8 +265,13 @@ class Dispatcher:
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("recording a delivery failed", exc_info=task.exception())
+        error = None if task.cancelled() else task.exception()
+        if error is not None and is_database_outage(error):
+            # The row stays `sending`; when its lease expires it is claimed
+            # again, so the attempt is repeated rather than lost.
+            log.warning("recording a delivery result failed: database unavailable (%s)", type(error).__name__)
+        elif error is not None:
+            log.error("recording a delivery failed", exc_info=error)
         self._on_slot_free()
 
     async def _deliver(self, claimed: Claimed) -> None:
