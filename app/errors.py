@@ -10,6 +10,7 @@ import logging
 import re
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -145,7 +146,18 @@ def is_database_outage(exc: BaseException) -> bool:
     """True for failures that mean the database cannot be reached right now."""
     if isinstance(exc, sa_exc.DBAPIError):
         return exc.connection_invalidated or isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError)
-    return isinstance(exc, OSError | TimeoutError | sa_exc.TimeoutError)
+    # asyncpg's own errors come from the ingest pool, which bypasses SQLAlchemy.
+    return isinstance(
+        exc,
+        OSError
+        | TimeoutError
+        | sa_exc.TimeoutError
+        | asyncpg.PostgresConnectionError
+        | asyncpg.InterfaceError
+        | asyncpg.CannotConnectNowError
+        | asyncpg.QueryCanceledError
+        | asyncpg.TooManyConnectionsError,
+    )
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -17,6 +17,7 @@ from app.api import alerts, channels, docs, escalation, health, integrations, me
 from app.api.body_limit import BodyLimitMiddleware
 from app.api.deps import utc_now
 from app.api.ratelimit import limiter_for
+from app.db import pg_ingest
 from app.db.engine import create_engine, create_sessionmaker
 from app.errors import install_error_handlers
 from app.logs import configure_logging
@@ -60,11 +61,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.database_url,
             connect_timeout=settings.database_connect_timeout_seconds,
             statement_timeout=settings.database_statement_timeout_seconds,
+            pool_size=settings.database_pool_size,
         )
         app.state.engine = engine
         app.state.sessionmaker = sessionmaker = create_sessionmaker(engine)
-        # Same pool; each statement commits itself (the one-statement ingest).
-        app.state.autocommit_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        # PostgreSQL: the one-statement ingest has a pool of its own (db/pg_ingest.py).
+        ingest_pool = (
+            None
+            if settings.is_sqlite
+            else await pg_ingest.create_pool(settings, size=settings.database_pool_size)
+        )
+        app.state.ingest_pool = ingest_pool
         client = http_client()
         app.state.notifiers = notifiers = build_notifiers(settings, client)
         delivery_worker: PeriodicWorker | None = None
@@ -128,6 +135,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await delivery_worker.stop()
             await dispatcher.stop()
             await client.aclose()
+            if ingest_pool is not None:
+                await ingest_pool.close()
             await engine.dispose()
 
     # With keys configured and public_docs off, the spec and the docs pages

@@ -185,6 +185,7 @@ class Settings(BaseSettings):
     public_metrics: bool = False
     rate_limit_per_minute: PositiveFloat | None = None
     rate_limit_burst: int | None = Field(default=None, ge=1)
+    database_pool_size: int = Field(default=20, ge=1, le=500)
     database_connect_timeout_seconds: PositiveFloat = 5.0
     database_statement_timeout_seconds: PositiveFloat = 30.0
     channels: dict[str, ChannelConfig] = Field(

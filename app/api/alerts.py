@@ -74,8 +74,9 @@ def _wake_delivery(request: Request) -> None:
 async def submit_alert(body: AlertCreate, request: Request, settings: SettingsDep, now: NowDep) -> Response:
     if settings.enable_deduplication and not settings.is_sqlite:
         # PostgreSQL: one statement, one round trip (db/pg_ingest.py).
-        async with request.app.state.autocommit_engine.connect() as connection:
-            fast = await alerts.submit_in_one_statement(connection, data=body, settings=settings, now=now)
+        fast = await alerts.submit_in_one_statement(
+            request.app.state.ingest_pool, data=body, settings=settings, now=now
+        )
         if fast is not None:
             return _submitted(request, fast.alert, fast.outcome, fast.notify_reason, woke=fast.queued > 0)
     async with request.app.state.sessionmaker() as session, session.begin():

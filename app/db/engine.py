@@ -38,9 +38,10 @@ def create_engine(
     return create_async_engine(
         database_url,
         pool_size=pool_size,
-        # Few overflow connections: they are closed when returned, and a
-        # burst that keeps opening them pays a connect (and TLS set-up) each.
-        max_overflow=5,
+        # No overflow: overflow connections are closed when returned, so a
+        # burst would pay a connect (and TLS set-up) per request. Requests
+        # past the pool wait for a connection instead.
+        max_overflow=0,
         pool_timeout=connect_timeout * 2,
         # No pre-ping: it costs a round trip on every checkout. A connection
         # that died raises a disconnect error, which invalidates the pool's

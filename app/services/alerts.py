@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import asyncpg
 from sqlalchemy import Select, case, select, tuple_
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import pg_ingest
 from app.errors import InvalidInput, NotFound
@@ -122,7 +123,7 @@ class FastSubmission:
 
 
 async def submit_in_one_statement(
-    connection: AsyncConnection, *, data: AlertCreate, settings: Settings, now: datetime
+    pool: asyncpg.Pool, *, data: AlertCreate, settings: Settings, now: datetime
 ) -> FastSubmission | None:
     """PostgreSQL only: the whole submission as one autocommitted statement
     (db/pg_ingest.py). None when the general path must handle it (a recently
@@ -149,7 +150,7 @@ async def submit_in_one_statement(
         escalated_at=None,
     )
     row = await pg_ingest.upsert(
-        connection, values=values, next_escalation_at=first_due, settings=settings, now=now
+        pool, values=values, next_escalation_at=first_due, settings=settings, now=now
     )
     if row is None:
         return None
