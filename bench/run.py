@@ -17,10 +17,10 @@ import asyncio
 import os
 from typing import Any
 
-from bench import ingest_bench
+from bench import delivery_bench, escalation_bench, ingest_bench, stats_bench
 from bench.common import fresh_database, write_result
 from bench.postgres import private_postgres
-from bench.service import running_service
+from bench.service import rss_mib, running_service
 
 PARTS = ("ingest", "escalation", "delivery", "stats", "memory")
 
@@ -46,12 +46,43 @@ def ingest(url: str, workers: int) -> dict[str, Any]:
     return results
 
 
+def memory(url: str, workers: int) -> dict[str, Any]:
+    """Worker RSS after 10^4 alerts and after BENCH_MEMORY_ALERTS (default
+    10^6) alerts created through the API (the create shape, the one that
+    grows tables and indexes)."""
+    target = int(os.environ.get("BENCH_MEMORY_ALERTS", "1000000"))
+    fresh_database(url)
+    checkpoints: dict[str, list[float]] = {}
+    with running_service(url, workers=workers) as service:
+        created = 0
+        for mark in (10_000, target):
+            while created < mark:
+                seconds = max(2, min(60, int((mark - created) / 400) + 1))
+                created += ingest_bench.wrk(service.url, "create", seconds=seconds)["requests"]
+            checkpoints[str(mark)] = [round(rss_mib(pid)[0], 1) for pid in service.worker_pids()]
+            print(f"memory   after {created:>9,} alerts: worker RSS {checkpoints[str(mark)]} MiB")
+    first, last = checkpoints["10000"], checkpoints[str(target)]
+    growth = max(b / a for a, b in zip(first, last, strict=False)) - 1
+    print(f"memory   growth from 10^4 to {target:,} alerts: {growth:+.1%} (largest worker)")
+    return {"rss_mib": checkpoints, "growth": round(growth, 3), "alerts": target}
+
+
 def main() -> None:
     only = [p for p in os.environ.get("BENCH_ONLY", ",".join(PARTS)).split(",") if p]
     workers = int(os.environ.get("BENCH_WORKERS", "2"))
     with private_postgres() as url:
         if "ingest" in only:
             ingest(url, workers)
+        if "escalation" in only:
+            fresh_database(url)
+            write_result("escalation", escalation_bench.main(url))
+        if "delivery" in only:
+            fresh_database(url)
+            write_result("delivery", delivery_bench.main(url))
+        if "memory" in only:
+            write_result("memory", memory(url, workers))
+        if "stats" in only:
+            stats_bench.main(url=url)
 
 
 if __name__ == "__main__":

@@ -36,8 +36,8 @@ async def time_stats(url: str) -> list[float]:
     return samples
 
 
-def main(sizes: tuple[int, ...] = SIZES) -> dict[str, float]:
-    url = fresh_database()
+def main(sizes: tuple[int, ...] = SIZES, url: str | None = None) -> dict[str, float]:
+    url = fresh_database(url) if url else fresh_database()
     figures: dict[str, float] = {}
     for size in sizes:
         started = time.perf_counter()

@@ -222,7 +222,10 @@ async def test_kill_9_mid_delivery_then_restart_delivers_every_notification(
 
     rows = await notification_rows(client, base, alert_ids)
     statuses = sorted(r["status"] for r in rows)
-    assert statuses.count("sending") == 2 and statuses.count("pending") == 6, statuses
+    # Two in flight (the concurrency), possibly a few more claimed ahead, the
+    # rest waiting; none delivered yet.
+    assert len(statuses) == 8 and set(statuses) == {"sending", "pending"}, statuses
+    assert statuses.count("sending") >= 2, statuses
 
     server.kill()
     http_receiver.answer()  # the receiver is quick again

@@ -23,6 +23,7 @@ import logging
 import random
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -223,10 +224,12 @@ def _ms_since(started: float) -> float:
 class Dispatcher:
     """Keeps up to `delivery_concurrency` attempts in flight.
 
-    `run_once` claims as many due rows as there are free slots and starts a
-    task for each; each task records its own result the moment it finishes.
-    A slow or hanging channel therefore holds only its own slots: the others
-    keep flowing.
+    Each task records its own result the moment it finishes, so a slow or
+    hanging channel holds only its own slots: the others keep flowing. The
+    next claimed row starts the moment a slot frees, from a small queue of
+    rows claimed ahead (at most one more round). Claiming in batches, when
+    that queue runs half empty, keeps the slots full under a burst; claiming
+    one row per freed slot made every send wait for a claim transaction.
     """
 
     def __init__(
@@ -244,24 +247,35 @@ class Dispatcher:
         self._clock = clock
         self._on_slot_free = on_slot_free
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._queue: deque[Claimed] = deque()
 
     @property
     def in_flight(self) -> int:
         return len(self._in_flight)
 
     async def run_once(self) -> int:
-        free = self._settings.delivery_concurrency - len(self._in_flight)
-        if free <= 0:
-            return 0
-        async with self._sessionmaker() as session, session.begin():
-            claimed = await claim_due(
-                session, now=self._clock(), limit=free, lease_seconds=self._settings.delivery_lease_seconds
-            )
-        for row in claimed:
+        """Claim a batch when the queue is half empty; start what fits."""
+        concurrency = self._settings.delivery_concurrency
+        room = 2 * concurrency - len(self._in_flight) - len(self._queue)
+        claimed: list[Claimed] = []
+        if room > 0 and len(self._queue) <= concurrency // 2:
+            async with self._sessionmaker() as session, session.begin():
+                claimed = await claim_due(
+                    session,
+                    now=self._clock(),
+                    limit=room,
+                    lease_seconds=self._settings.delivery_lease_seconds,
+                )
+            self._queue.extend(claimed)
+        self._start_queued()
+        return len(claimed)
+
+    def _start_queued(self) -> None:
+        while self._queue and len(self._in_flight) < self._settings.delivery_concurrency:
+            row = self._queue.popleft()
             task = asyncio.create_task(self._deliver(row), name=f"deliver-{row.id}")
             self._in_flight.add(task)
             task.add_done_callback(self._done)
-        return len(claimed)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)
@@ -272,7 +286,9 @@ class Dispatcher:
             log.warning("recording a delivery result failed: database unavailable (%s)", type(error).__name__)
         elif error is not None:
             log.error("recording a delivery failed", exc_info=error)
-        self._on_slot_free()
+        self._start_queued()
+        if len(self._queue) <= self._settings.delivery_concurrency // 2:
+            self._on_slot_free()  # time to claim the next batch
 
     async def _deliver(self, claimed: Claimed) -> None:
         result = await attempt(
@@ -329,8 +345,11 @@ class Dispatcher:
             await asyncio.gather(*list(self._in_flight), return_exceptions=True)
 
     async def stop(self, grace_seconds: float = 5.0) -> None:
-        """Let attempts in flight finish for a moment, then cancel the rest:
-        their rows return to `pending` when the lease expires."""
+        """Let attempts in flight finish for a moment, then cancel the rest.
+        Their rows, and those claimed ahead but not started, are claimed again
+        when their lease expires (by this process after a restart, or by a
+        replica)."""
+        self._queue.clear()
         if not self._in_flight:
             return
         _, pending = await asyncio.wait(list(self._in_flight), timeout=grace_seconds)
