@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint fmt migrate openapi keygen clean
+.PHONY: run test lint fmt migrate openapi keygen bench clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,12 @@ NAME ?= my-service
 SCOPES ?= alerts:write
 keygen: $(VENV)/.installed
 	@$(BIN)/python -m app.keys --name "$(NAME)" $(foreach s,$(SCOPES),--scope $(s))
+
+# The performance suite (bench/README.md): needs wrk and PostgreSQL's server
+# binaries (Debian: wrk, postgresql); installs wrk when run as root.
+bench: $(VENV)/.installed-dev
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk; } || { echo "install wrk first"; exit 1; }
+	$(BIN)/python -m bench.run
 
 clean:
 	rm -rf $(VENV) alerts.db alerts.db-shm alerts.db-wal

@@ -91,7 +91,8 @@ async def run(url: str) -> dict[str, float]:
         async with app.router.lifespan_context(app):
             started = time.perf_counter()
             app.state.wake_delivery()
-            while await conn.fetchval("SELECT count(*) FROM notifications WHERE status = 'sent'") < COUNT:
+            # Polling the database is the measurement: it is where "sent" is true.
+            while await conn.fetchval("SELECT count(*) FROM notifications WHERE status = 'sent'") < COUNT:  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
             elapsed = time.perf_counter() - started
     finally:
