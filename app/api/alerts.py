@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Query, Request, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.auth import AUTH_RESPONSES, ManageAccess, ReadAccess, WriteAccess
 from app.api.deps import NowDep, SessionDep, SettingsDep
@@ -32,7 +33,7 @@ from app.schemas import (
     Status,
 )
 from app.services import alerts, silence_match
-from app.settings import Severity
+from app.settings import Settings, Severity
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +174,26 @@ async def get_alert(alert_id: uuid.UUID, session: SessionDep, now: NowDep) -> Al
 _CHANGE_RESPONSES: dict[int | str, dict[str, Any]] = {404: ERROR_RESPONSES[404], 409: ERROR_RESPONSES[409]}
 
 
+async def _move(
+    request: Request,
+    session: AsyncSession,
+    settings: Settings,
+    now: datetime,
+    *,
+    alert_id: uuid.UUID,
+    status: str,
+    by: str,
+    note: str | None,
+) -> AlertRead:
+    """One lifecycle move in its own transaction, answered with the alert."""
+    async with session.begin():
+        alert = await alerts.change_status(
+            session, alert_id=alert_id, status=status, by=by, note=note, settings=settings, now=now
+        )
+        active = await silence_match.active(session, now=now)
+    return _changed(request, alert, active, now)
+
+
 def _changed(request: Request, alert: Alert, active: Sequence[Silence], now: datetime) -> AlertRead:
     observe_move(alert, now=now)
     log.info(
@@ -199,12 +220,9 @@ async def acknowledge_alert(
     settings: SettingsDep,
     now: NowDep,
 ) -> AlertRead:
-    async with session.begin():
-        alert = await alerts.acknowledge(
-            session, alert_id=alert_id, by=body.by, note=body.note, settings=settings, now=now
-        )
-        active = await silence_match.active(session, now=now)
-    return _changed(request, alert, active, now)
+    return await _move(
+        request, session, settings, now, alert_id=alert_id, status="acknowledged", by=body.by, note=body.note
+    )
 
 
 @router.patch(
@@ -222,17 +240,16 @@ async def resolve_alert(
     settings: SettingsDep,
     now: NowDep,
 ) -> AlertRead:
-    async with session.begin():
-        alert = await alerts.resolve(
-            session,
-            alert_id=alert_id,
-            resolved_by=body.resolved_by,
-            notes=body.notes,
-            settings=settings,
-            now=now,
-        )
-        active = await silence_match.active(session, now=now)
-    return _changed(request, alert, active, now)
+    return await _move(
+        request,
+        session,
+        settings,
+        now,
+        alert_id=alert_id,
+        status="resolved",
+        by=body.resolved_by,
+        note=body.notes,
+    )
 
 
 @router.patch(
@@ -250,15 +267,6 @@ async def change_alert_status(
     settings: SettingsDep,
     now: NowDep,
 ) -> AlertRead:
-    async with session.begin():
-        alert = await alerts.change_status(
-            session,
-            alert_id=alert_id,
-            status=body.status,
-            by=body.by,
-            note=body.note,
-            settings=settings,
-            now=now,
-        )
-        active = await silence_match.active(session, now=now)
-    return _changed(request, alert, active, now)
+    return await _move(
+        request, session, settings, now, alert_id=alert_id, status=body.status, by=body.by, note=body.note
+    )

@@ -8,6 +8,7 @@ delete of rows already deleted by another replica deletes nothing.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
@@ -75,27 +76,32 @@ async def purge(session: AsyncSession, *, now: datetime, after: timedelta, batch
     return len(ids)
 
 
+async def _in_batches(
+    sessionmaker: async_sessionmaker[AsyncSession], batch: Callable[[AsyncSession], Awaitable[int]]
+) -> int:
+    """Run `batch` in a transaction of its own until it does less than a full batch."""
+    total = 0
+    while True:
+        async with sessionmaker() as session, session.begin():
+            done = await batch(session)
+        total += done
+        if done < BATCH:
+            return total
+
+
 async def run(
     sessionmaker: async_sessionmaker[AsyncSession], *, settings: Settings, now: datetime
 ) -> tuple[int, int]:
     """One housekeeping pass, a transaction per batch; returns (closed, deleted)."""
     closed = deleted = 0
     if settings.auto_close_hours:
-        after = timedelta(hours=settings.auto_close_hours)
-        while True:
-            async with sessionmaker() as session, session.begin():
-                n = await auto_close(session, now=now, after=after)
-            closed += n
-            if n < BATCH:
-                break
+        close_after = timedelta(hours=settings.auto_close_hours)
+        closed = await _in_batches(
+            sessionmaker, lambda session: auto_close(session, now=now, after=close_after)
+        )
     if settings.retention_days:
-        after = timedelta(days=settings.retention_days)
-        while True:
-            async with sessionmaker() as session, session.begin():
-                n = await purge(session, now=now, after=after)
-            deleted += n
-            if n < BATCH:
-                break
+        keep_for = timedelta(days=settings.retention_days)
+        deleted = await _in_batches(sessionmaker, lambda session: purge(session, now=now, after=keep_for))
     if closed or deleted:
         log.info("housekeeping", extra={"closed": closed, "deleted": deleted})
     return closed, deleted
