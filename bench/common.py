@@ -16,15 +16,13 @@ import asyncpg
 from alembic import command
 from alembic.config import Config
 
+from app.db.pg_ingest import plain_dsn
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 BENCH_URL = os.environ.get(
     "ALERTS_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@localhost:5432/alerts_bench"
 )
-
-
-def plain_dsn(url: str) -> str:
-    return url.replace("postgresql+asyncpg://", "postgresql://")
 
 
 async def _recreate(url: str) -> None:

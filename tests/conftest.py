@@ -30,6 +30,7 @@ from alembic.config import Config
 from fastapi import FastAPI
 from sqlalchemy import text
 
+from app.db.pg_ingest import plain_dsn
 from app.main import create_app
 from app.settings import Settings, load_settings
 from tests.live import LiveService, run_service
@@ -49,12 +50,8 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def _plain_pg_dsn(url: str) -> str:
-    return url.replace("postgresql+asyncpg://", "postgresql://")
-
-
 async def _reset_pg_schema(url: str) -> None:
-    conn = await asyncpg.connect(_plain_pg_dsn(url), timeout=5)
+    conn = await asyncpg.connect(plain_dsn(url), timeout=5)
     try:
         await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
     finally:

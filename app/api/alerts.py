@@ -50,12 +50,6 @@ def _read(alert: Alert, active: Sequence[Silence]) -> AlertRead:
     return AlertRead.model_validate(alert).model_copy(update={"silenced": bool(ids), "silenced_by": ids})
 
 
-def _wake_delivery(request: Request) -> None:
-    wake = getattr(request.app.state, "wake_delivery", None)
-    if wake is not None:
-        wake()
-
-
 @router.post(
     "",
     dependencies=[WriteAccess],
@@ -96,7 +90,7 @@ def _submitted(
     """The answer to a submission, serialised once with orjson: on the hot
     path the row goes straight to bytes, with no model in between."""
     if woke:
-        _wake_delivery(request)
+        request.app.state.wake_delivery()
     SUBMISSIONS.labels(outcome).inc()
     log.info(
         "alert %s",
@@ -201,7 +195,7 @@ def _changed(request: Request, alert: Alert, active: Sequence[Silence], now: dat
         alert.status,
         extra={"alert_id": str(alert.id), "fingerprint": alert.fingerprint, "outcome": alert.status},
     )
-    _wake_delivery(request)
+    request.app.state.wake_delivery()
     return _read(alert, active)
 
 

@@ -25,12 +25,6 @@ from app.services import integrations
 router = APIRouter(prefix="/integrations", tags=["integrations"], responses=AUTH_RESPONSES)
 
 
-def _wake_delivery(request: Request) -> None:
-    wake = getattr(request.app.state, "wake_delivery", None)
-    if wake is not None:
-        wake()
-
-
 @router.post(
     "/alertmanager",
     response_model=am.AlertmanagerReceipt,
@@ -59,7 +53,7 @@ async def alertmanager_webhook(
         results, _ = await integrations.apply_alertmanager(
             session, hook=hook, channels=chosen, settings=settings, now=now
         )
-    _wake_delivery(request)
+    request.app.state.wake_delivery()
     return am.AlertmanagerReceipt(
         received=len(hook.alerts), truncated_alerts=hook.truncatedAlerts, results=results
     )
@@ -114,7 +108,7 @@ async def pagerduty_enqueue(
 ) -> pd.PagerDutyAccepted:
     async with session.begin():
         dedup_key = await integrations.apply_pagerduty(session, event=event, settings=settings, now=now)
-    _wake_delivery(request)
+    request.app.state.wake_delivery()
     return pd.PagerDutyAccepted(dedup_key=dedup_key)
 
 
