@@ -100,6 +100,10 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def _app_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
+    return app_error_response(exc)
+
+
+def app_error_response(exc: AppError) -> JSONResponse:
     item = ErrorItem(field=exc.field, message=exc.message)
     return error_response(
         exc.status_code, exc.code, exc.message, field=exc.field, errors=[item], headers=exc.headers
@@ -161,6 +165,11 @@ def is_database_outage(exc: BaseException) -> bool:
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    return unexpected_error_response(request, exc)
+
+
+def unexpected_error_response(request: Request, exc: Exception) -> JSONResponse:
+    """503 for a database outage, else a logged 500 without the trace."""
     if is_database_outage(exc):
         log.warning(
             "database unavailable during %s %s: %s", request.method, request.url.path, type(exc).__name__

@@ -16,9 +16,11 @@ from fastapi import FastAPI
 from app.api import alerts, channels, docs, escalation, health, integrations, metrics, silences, stats
 from app.api.body_limit import BodyLimitMiddleware
 from app.api.deps import utc_now
+from app.api.fast_submit import FastSubmit
 from app.api.ratelimit import limiter_for
 from app.db import pg_ingest
 from app.db.engine import create_engine, create_sessionmaker
+from app.db.group_commit import IngestWriter
 from app.errors import install_error_handlers
 from app.logs import configure_logging
 from app.metrics import RequestMetricsMiddleware, count_steps
@@ -65,13 +67,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.engine = engine
         app.state.sessionmaker = sessionmaker = create_sessionmaker(engine)
-        # PostgreSQL: the one-statement ingest has a pool of its own (db/pg_ingest.py).
+        # PostgreSQL: the one-statement ingest has a pool of its own
+        # (db/pg_ingest.py), written through by group commit (db/group_commit.py).
         ingest_pool = (
             None
             if settings.is_sqlite
             else await pg_ingest.create_pool(settings, size=settings.database_pool_size)
         )
-        app.state.ingest_pool = ingest_pool
+        app.state.ingest_writer = ingest_writer = (
+            None
+            if ingest_pool is None
+            else IngestWriter(ingest_pool, settings=settings, in_flight=settings.ingest_statements_in_flight)
+        )
         client = http_client()
         app.state.notifiers = notifiers = build_notifiers(settings, client)
         delivery_worker: PeriodicWorker | None = None
@@ -135,6 +142,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await delivery_worker.stop()
             await dispatcher.stop()
             await client.aclose()
+            if ingest_writer is not None:
+                await ingest_writer.close()
             if ingest_pool is not None:
                 await ingest_pool.close()
             await engine.dispose()
@@ -155,6 +164,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.clock = utc_now
     app.state.rate_limiter = limiter_for(settings)
     install_error_handlers(app)
+    # Innermost first: POST /alerts on PostgreSQL is answered inside the body
+    # limit and the request metrics, before the framework (api/fast_submit.py).
+    app.add_middleware(FastSubmit)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetricsMiddleware)
     app.include_router(alerts.router)

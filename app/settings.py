@@ -186,6 +186,9 @@ class Settings(BaseSettings):
     rate_limit_per_minute: PositiveFloat | None = None
     rate_limit_burst: int | None = Field(default=None, ge=1)
     database_pool_size: int = Field(default=20, ge=1, le=500)
+    # PostgreSQL ingest: statements under way at once per process; submissions
+    # arriving meanwhile share the next one (db/group_commit.py).
+    ingest_statements_in_flight: int = Field(default=4, ge=1, le=500)
     database_connect_timeout_seconds: PositiveFloat = 5.0
     database_statement_timeout_seconds: PositiveFloat = 30.0
     channels: dict[str, ChannelConfig] = Field(

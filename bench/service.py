@@ -33,14 +33,16 @@ class RunningService:
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
         pids = [int(p) for p in children.read_text().split()] if children.exists() else []
         # With one worker uvicorn serves in the master process itself.
-        return [p for p in pids if _is_python(p)] or [self.process.pid]
+        return [p for p in pids if _is_worker(p)] or [self.process.pid]
 
 
-def _is_python(pid: int) -> bool:
+def _is_worker(pid: int) -> bool:
+    """A uvicorn worker: a Python child that is not multiprocessing's resource tracker."""
     try:
-        return "python" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
     except OSError:
         return False
+    return "python" in command and "resource_tracker" not in command
 
 
 def rss_mib(pid: int) -> tuple[float, float]:

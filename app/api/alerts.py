@@ -70,38 +70,40 @@ async def submit_alert(body: AlertCreate, request: Request, settings: SettingsDe
     if settings.enable_deduplication and not settings.is_sqlite:
         # PostgreSQL: one statement, one round trip (db/pg_ingest.py).
         fast = await alerts.submit_in_one_statement(
-            request.app.state.ingest_pool, data=body, settings=settings, now=now
+            request.app.state.ingest_writer, data=body, settings=settings, now=now
         )
         if fast is not None:
-            return _submitted(request, fast.alert, fast.outcome, fast.notify_reason, woke=fast.queued > 0)
+            return submitted(request, fast.alert, fast.outcome, fast.notify_reason, woke=fast.queued > 0)
     async with request.app.state.sessionmaker() as session, session.begin():
         result = await alerts.submit(session, data=body, settings=settings, now=now)
         active = await silence_match.active(session, now=now)
     row = _read(result.alert, active).model_dump()
-    return _submitted(request, row, result.outcome, result.notify_reason, woke=bool(result.notifications))
+    return submitted(request, row, result.outcome, result.notify_reason, woke=bool(result.notifications))
 
 
 _ALERT_FIELDS = tuple(AlertRead.model_fields)
 
 
-def _submitted(
+def submitted(
     request: Request, row: dict[str, Any], outcome: str, reason: str | None, *, woke: bool
 ) -> Response:
-    """The answer to a submission, serialised once with orjson: on the hot
-    path the row goes straight to bytes, with no model in between."""
+    """The answer to a submission (here and in api/fast_submit.py),
+    serialised once with orjson: on the hot path the row goes straight to
+    bytes, with no model in between."""
     if woke:
         request.app.state.wake_delivery()
     SUBMISSIONS.labels(outcome).inc()
-    log.info(
-        "alert %s",
-        outcome,
-        extra={
-            "alert_id": str(row["id"]),
-            "fingerprint": row["fingerprint"],
-            "outcome": outcome,
-            "notify_reason": reason,
-        },
-    )
+    if log.isEnabledFor(logging.INFO):
+        log.info(
+            "alert %s",
+            outcome,
+            extra={
+                "alert_id": str(row["id"]),
+                "fingerprint": row["fingerprint"],
+                "outcome": outcome,
+                "notify_reason": reason,
+            },
+        )
     payload = {name: row[name] for name in _ALERT_FIELDS} | {
         "outcome": outcome,
         "notified": reason is not None,

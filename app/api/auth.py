@@ -103,18 +103,51 @@ def _presented(bearer: HTTPAuthorizationCredentials | None, header: str | None) 
     return header or None
 
 
-def authenticate(request: Request, presented: str | None) -> Caller:
-    settings: Settings = request.app.state.settings
+def presented_key(authorization: str | None, api_key: str | None) -> str | None:
+    """The key in raw header values, read as the two security schemes read it."""
+    scheme, _, credentials = (authorization or "").partition(" ")
+    if scheme.lower() == "bearer" and credentials:
+        return credentials
+    return api_key or None
+
+
+def caller_for(settings: Settings, presented: str | None) -> Caller | None:
+    """The caller a presented key makes: anonymous with every scope when no
+    key is configured; None for a missing or unknown key."""
     if not settings.api_keys:
         return Caller(ANONYMOUS, frozenset(SCOPES))
+    key = None if presented is None else find_key(presented, settings.api_keys)
+    return None if key is None else Caller(key.name, frozenset(key.scopes))
+
+
+def authenticate(request: Request, presented: str | None) -> Caller:
+    caller = caller_for(request.app.state.settings, presented)
+    if caller is not None:
+        return caller
     if presented is None:
         _refuse(request, "no key")
         raise Unauthorized("an API key is required: `Authorization: Bearer <key>` or `X-API-Key`")
-    key = find_key(presented, settings.api_keys)
-    if key is None:
-        _refuse(request, "unknown key")
-        raise Unauthorized("unknown API key")
-    return Caller(key.name, frozenset(key.scopes))
+    _refuse(request, "unknown key")
+    raise Unauthorized("unknown API key")
+
+
+def admit(request: Request, caller: Caller) -> None:
+    """Let an authorized caller in: charge its rate limit (RateLimited when
+    it is spent), remember it on the request, write the access line."""
+    limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
+    if limiter is not None:
+        limiter.check(caller.name if caller.name != ANONYMOUS else f"{ANONYMOUS}@{_client(request)}")
+    request.state.caller = caller
+    if access_log.isEnabledFor(logging.INFO):
+        access_log.info(
+            "request",
+            extra={
+                "method": request.method,
+                "path": request.url.path,
+                "client": _client(request),
+                "key_name": caller.name,
+            },
+        )
 
 
 def _refuse(request: Request, reason: str, *, key: str | None = None, scope: str | None = None) -> None:
@@ -145,6 +178,9 @@ def require_scope(
         bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
         header: Annotated[str | None, Depends(_header)],
     ) -> Caller:
+        admitted: Caller | None = getattr(request.state, "caller", None)
+        if admitted is not None and admitted.may(scope):
+            return admitted  # let in once already (api/fast_submit.py): charged and logged then
         settings: Settings = request.app.state.settings
         if open_when is not None and open_when(settings):
             return Caller(ANONYMOUS, frozenset({scope}))
@@ -152,19 +188,7 @@ def require_scope(
         if not caller.may(scope):
             _refuse(request, "missing scope", key=caller.name, scope=scope)
             raise Forbidden(f"key {caller.name!r} lacks the {scope!r} scope", field="scope")
-        limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
-        if limiter is not None:
-            limiter.check(caller.name if caller.name != ANONYMOUS else f"{ANONYMOUS}@{_client(request)}")
-        request.state.caller = caller
-        access_log.info(
-            "request",
-            extra={
-                "method": request.method,
-                "path": request.url.path,
-                "client": _client(request),
-                "key_name": caller.name,
-            },
-        )
+        admit(request, caller)
         return caller
 
     dependency.__name__ = f"require_{scope.replace(':', '_')}"

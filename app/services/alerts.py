@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import asyncpg
 from sqlalchemy import Select, case, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import pg_ingest
+from app.db.group_commit import IngestWriter
 from app.errors import InvalidInput, NotFound
 from app.models import ACTIVE_STATUSES, Alert, AlertEvent, Notification
 from app.schemas import AlertCreate
@@ -123,34 +123,34 @@ class FastSubmission:
 
 
 async def submit_in_one_statement(
-    pool: asyncpg.Pool, *, data: AlertCreate, settings: Settings, now: datetime
+    writer: IngestWriter, *, data: AlertCreate, settings: Settings, now: datetime
 ) -> FastSubmission | None:
-    """PostgreSQL only: the whole submission as one autocommitted statement
-    (db/pg_ingest.py). None when the general path must handle it (a recently
+    """PostgreSQL only: the whole submission in one autocommitted statement,
+    shared with the submissions made at the same moment (db/group_commit.py,
+    db/pg_ingest.py). None when the general path must handle it (a recently
     ended alert to reopen, or a silence in force)."""
-    channels = _check_channels(data.channels, settings)
-    values = {
-        "fp": fingerprint(
-            alert_type=data.alert_type, source=data.source, labels=data.labels, dedup_key=data.dedup_key
-        ),
-        "alert_type": data.alert_type,
-        "severity": data.severity,
-        "message": data.message,
-        "source": data.source,
-        "labels": data.labels,
-        "details": data.details,
-        "channels": channels,
-    }
-    first_due = escalation.next_due(
-        settings.escalation,
-        status="open",
-        severity=data.severity,
-        level=1,
-        triggered_at=now,
-        escalated_at=None,
-    )
-    row = await pg_ingest.upsert(
-        pool, values=values, next_escalation_at=first_due, settings=settings, now=now
+    row = await writer.write(
+        pg_ingest.Pending(
+            fingerprint=fingerprint(
+                alert_type=data.alert_type, source=data.source, labels=data.labels, dedup_key=data.dedup_key
+            ),
+            now=now,
+            alert_type=data.alert_type,
+            severity=data.severity,
+            message=data.message,
+            source=data.source,
+            labels=data.labels,
+            details=data.details,
+            channels=_check_channels(data.channels, settings),
+            next_escalation_at=escalation.next_due(
+                settings.escalation,
+                status="open",
+                severity=data.severity,
+                level=1,
+                triggered_at=now,
+                escalated_at=None,
+            ),
+        )
     )
     if row is None:
         return None
@@ -165,7 +165,7 @@ def _latest_by_fingerprint(fp: str) -> Select[Alert]:
     return (
         select(Alert)
         .where(Alert.fingerprint == fp, Alert.deduplicated.is_(True))
-        .order_by(active_first, Alert.last_seen_at.desc())
+        .order_by(active_first, Alert.first_seen_at.desc())
         .limit(1)
         .with_for_update()
         .execution_options(populate_existing=True)

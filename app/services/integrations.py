@@ -39,7 +39,7 @@ async def latest(session: AsyncSession, key: str) -> Alert | None:
     return await session.scalar(
         select(Alert)
         .where(Alert.fingerprint == key)
-        .order_by(active_first, Alert.last_seen_at.desc())
+        .order_by(active_first, Alert.first_seen_at.desc())
         .limit(1)
     )
 
