@@ -4,6 +4,9 @@ The job runs every `interval` seconds, or at once when woken (a commit that
 queued notifications wakes the delivery worker). A failing run is logged and
 retried with backoff up to `max_backoff`, so a database outage neither kills
 the worker nor spins it; the first successful run restores the interval.
+Stopping lets a run under way finish (up to `grace` seconds) rather than
+cancel it inside its transaction, which would leave the connection to be
+cleaned up after the loop has gone.
 """
 
 from __future__ import annotations
@@ -33,27 +36,34 @@ class PeriodicWorker:
         self._max_backoff = max_backoff
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self.runs = 0
         self.failures = 0
 
     def start(self) -> None:
         if self._task is None:
+            self._stopping = False
             self._task = asyncio.create_task(self._loop(), name=f"worker-{self.name}")
 
     def wake(self) -> None:
         self._wake.set()
 
-    async def stop(self) -> None:
+    async def stop(self, *, grace: float = 5.0) -> None:
         if self._task is None:
             return
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        self._stopping = True
+        self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), grace)
+        except TimeoutError:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
         self._task = None
 
     async def _loop(self) -> None:
         delay = self._interval
-        while True:
+        while not self._stopping:
             self._wake.clear()
             try:
                 await self._job()
@@ -71,6 +81,8 @@ class PeriodicWorker:
                     )
                 else:
                     log.exception("%s: run failed; retrying in %.1fs", self.name, delay)
+            if self._stopping:
+                break
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):
                     await self._wake.wait()
