@@ -14,7 +14,7 @@ async def test_new_alert_is_created_with_location_and_fingerprint(service: Servi
     assert response.status_code == 201
     data = response.json()
     assert data["outcome"] == "created" and data["notified"] is True
-    assert response.headers["location"].endswith(f"/alerts/{data['id']}")
+    assert response.headers["location"] == f"http://alerts.test/alerts/{data['id']}"
     canonical = json.dumps(
         {"alert_type": "disk_full", "source": "db-1", "labels": {"env": "prod", "mount": "/var"}},
         sort_keys=True,

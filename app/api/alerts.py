@@ -113,7 +113,10 @@ def submitted(
         orjson.dumps(payload, default=str, option=orjson.OPT_UTC_Z),  # default: asyncpg's UUID
         status_code=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         media_type="application/json",
-        headers={"Location": str(request.url_for("get_alert", alert_id=row["id"]))} if created else None,
+        # GET /alerts/{id}, built here: url_for would walk every route per answer.
+        headers={"Location": f"{str(request.base_url).rstrip('/')}{router.prefix}/{row['id']}"}
+        if created
+        else None,
     )
 
 
