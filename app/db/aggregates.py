@@ -4,8 +4,10 @@ SQLite has no percentile function, and PostgreSQL's percentile_cont sorts
 every row each time. Both databases can instead read the value at a rank
 straight from an index (ORDER BY value OFFSET rank LIMIT 2 over a partial
 index on the column): with the count already known from the aggregate pass,
-each percentile is one short index-only walk. The result is interpolated
-exactly as percentile_cont does.
+each percentile is one index-only walk. The walk starts from whichever end of
+the index is nearer the rank (a p95 of a million rows steps over fifty
+thousand entries, not 950 thousand), so only a median walks half the index.
+The result is interpolated exactly as percentile_cont does.
 """
 
 from __future__ import annotations
@@ -32,14 +34,20 @@ async def percentiles(
     `where` (from `source` when the conditions span a join)."""
     if count == 0:
         return [None for _ in fractions]
-    statement = select(value).where(*where, value.is_not(None)).order_by(value)
+    rows = select(value).where(*where, value.is_not(None))
     if source is not None:
-        statement = statement.select_from(source)
+        rows = rows.select_from(source)
     results: list[float | None] = []
     for fraction in fractions:
         position = fraction * (count - 1)
         lower = math.floor(position)
-        neighbours = [float(v) for v in await session.scalars(statement.limit(2).offset(lower))]
+        if lower < count / 2:  # ranks lower and lower + 1, counted from the bottom
+            bottom = rows.order_by(value).offset(lower).limit(2)
+            neighbours = [float(v) for v in await session.scalars(bottom)]
+        else:  # the same two ranks, counted from the top
+            above = count - 2 - lower  # rows above rank lower + 1; -1 when lower is the top
+            top = rows.order_by(value.desc()).offset(max(above, 0)).limit(2 if above >= 0 else 1)
+            neighbours = [float(v) for v in await session.scalars(top)][::-1]
         if not neighbours:  # rows vanished since the count: nothing to report
             results.append(None)
             continue

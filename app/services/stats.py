@@ -5,10 +5,13 @@ by their time and notifications by their creation time. The filters
 alert_type and source narrow all three to the matching alerts.
 
 Cost: one grouped pass over the alerts (by status, severity and type: a few
-thousand groups at most, folded here) gives every count, sum and mean;
-percentiles are read at their rank from partial indexes (db/aggregates.py);
-events and notifications are read through partial indexes as well. See
-bench/stats_bench.py for the figures on a million alerts.
+thousand groups at most, folded here) gives every count, sum and mean.
+Percentiles are read at their rank from partial indexes (db/aggregates.py);
+events and notifications are read through partial indexes as well. No
+covering index for the pass: it would hold columns every duplicate changes
+(occurrences, last_seen_at), and so cost the ingest path an index entry per
+duplicate instead of an in-place update. See bench/stats_bench.py for the
+figures on a million alerts.
 """
 
 from __future__ import annotations
@@ -91,7 +94,7 @@ async def compute(
         "alerts": {
             "total": total,
             "active": sum(sums["by_status"][s] for s in ACTIVE_STATUSES),
-            "resolved": sums["resolved"],
+            "resolved": sums["resolution_count"],
             "by_status": {status: sums["by_status"][status] for status in STATUSES},
             "by_severity": {severity: sums["by_severity"][severity] for severity in SEVERITIES},
             "by_type": dict(sorted(types[:TOP_TYPES], key=lambda kv: (-kv[1], kv[0]))),
@@ -127,8 +130,10 @@ async def _alert_sums(
     session: AsyncSession, where: list[ColumnElement[bool]], *, window_start: datetime
 ) -> dict[str, Any]:
     """One grouped pass: the groups are status x severity x type, so the
-    database returns a few thousand rows at most, folded here."""
-    live = Alert.status.in_(ACTIVE_STATUSES) & (Alert.last_seen_at >= window_start)
+    database returns a few thousand rows at most, folded here. What the
+    group key already tells (is the status active?) is decided here, not per
+    row; resolved_at and resolution_minutes are set and
+    cleared together (services/lifecycle.py), so one count serves both."""
     rows = await session.execute(
         select(
             Alert.status,
@@ -137,19 +142,18 @@ async def _alert_sums(
             func.count(),
             func.coalesce(func.sum(Alert.occurrences), 0),
             func.coalesce(func.sum(Alert.suppressed_count), 0),
-            func.count(Alert.resolved_at),
             func.coalesce(func.sum(Alert.resolution_minutes), 0.0),
             func.count(Alert.resolution_minutes),
             func.coalesce(func.sum(Alert.acknowledge_minutes), 0.0),
             func.count(Alert.acknowledge_minutes),
-            func.count().filter(live),
+            func.count().filter(Alert.last_seen_at >= window_start),
             *(func.count().filter(Alert.max_escalation_level >= level) for level in LEVELS),
         )
         .where(*where)
         .group_by(Alert.status, Alert.severity, Alert.alert_type)
     )
     sums: dict[str, Any] = {
-        "total": 0, "submissions": 0, "suppressed": 0, "resolved": 0, "resolution_sum": 0.0,
+        "total": 0, "submissions": 0, "suppressed": 0, "resolution_sum": 0.0,
         "resolution_count": 0, "ack_sum": 0.0, "ack_count": 0, "live": 0,
         "by_status": Counter(), "by_severity": Counter(), "by_type": Counter(), "reached": Counter(),
     }  # fmt: skip
@@ -160,23 +164,21 @@ async def _alert_sums(
         n,
         occ,
         supp,
-        res_n,
         res_sum,
         res_count,
         ack_sum,
         ack_count,
-        live_n,
+        recent,
         *reached,
     ) in rows:
         sums["total"] += n
         sums["submissions"] += int(occ)
         sums["suppressed"] += int(supp)
-        sums["resolved"] += res_n
         sums["resolution_sum"] += float(res_sum or 0)
         sums["resolution_count"] += res_count
         sums["ack_sum"] += float(ack_sum or 0)
         sums["ack_count"] += ack_count
-        sums["live"] += live_n
+        sums["live"] += recent if status in ACTIVE_STATUSES else 0
         sums["by_status"][status] += n
         sums["by_severity"][severity] += n
         sums["by_type"][alert_type] += n
