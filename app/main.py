@@ -26,7 +26,7 @@ from app.logs import configure_logging
 from app.metrics import RequestMetricsMiddleware, count_steps
 from app.notifiers.registry import build_notifiers
 from app.services import housekeeping
-from app.services.delivery import Dispatcher
+from app.services.dispatcher import Dispatcher
 from app.services.escalation import escalate_due
 from app.services.silences import release_ended
 from app.settings import Settings, load_settings

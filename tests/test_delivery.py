@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 
 from app.db.engine import create_engine, create_sessionmaker
-from app.services.delivery import Dispatcher, claim_due
+from app.services.delivery import claim_due
+from app.services.dispatcher import Dispatcher
 from tests.conftest import Service, StartSmtp, make_settings
 from tests.helpers import create_alert, wait_for
 from tests.peers import HttpReceiver

@@ -1,15 +1,20 @@
-"""Delivery of outbox rows: claim, send under bounds, record the result.
+"""Delivery of outbox rows: claim, attempt, record the result (the loop that
+runs them, with its bounds and batches, is services/dispatcher.py).
 
 Claiming marks rows `sending` with a lease and counts the attempt, in one
 short transaction (FOR UPDATE SKIP LOCKED on PostgreSQL, so replicas never
 claim the same row; SQLite serializes writers instead). Sending happens
-outside any transaction. Each result is recorded in its own transaction,
-guarded by the lease it was claimed with, so a worker whose lease expired
-and whose row was claimed again cannot overwrite the newer attempt.
+outside any transaction. Results are recorded in batches: whatever attempts
+finished while the previous batch was being written go into the next
+transaction, one set-wise UPDATE for the sent rows. A row is marked sent only
+by that transaction, after its send succeeded; every update is guarded by
+the lease the row was claimed with, so a worker whose lease expired and whose
+row was claimed again cannot overwrite the newer attempt.
 
-A row whose lease expires (the worker crashed or hung) is claimable again:
-delivery is at least once, and webhooks carry the notification id as an
-idempotency key so that receivers can drop the rare duplicate.
+A row whose lease expires (the worker crashed or hung, or died between the
+send and the write of its batch) is claimable again: delivery is at least
+once, and webhooks carry the notification id as an idempotency key so that
+receivers can drop the rare duplicate.
 
 Backoff is computed here rather than with a retry library: the retries are
 not a loop in this process but a `next_attempt_at` stored on the row, and the
@@ -19,27 +24,23 @@ formula is one line.
 from __future__ import annotations
 
 import asyncio
-import logging
+import functools
 import random
 import time
 import uuid
-from collections import deque
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import ColumnElement, Update, bindparam, or_, select, union_all, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.errors import is_database_outage
-from app.metrics import DELIVERY_SECONDS, NOTIFICATIONS
 from app.models import Alert
 from app.models import Notification as OutboxRow
 from app.notifiers.base import DeliveryError, Notification, Notifier
 from app.schemas import AlertRead
 from app.settings import Settings
-
-log = logging.getLogger(__name__)
 
 MAX_ERROR_CHARS = 1_000
 
@@ -123,23 +124,80 @@ def _ours(claimed: Claimed) -> ColumnElement[bool]:
     )
 
 
-async def record_sent(session: AsyncSession, *, claimed: Claimed, now: datetime, duration_ms: float) -> bool:
-    result = await session.execute(
+# Rows per statement: within SQLite's 500 terms of a compound SELECT and
+# both databases' bound-parameter limits.
+RECORD_CHUNK = 200
+
+
+@functools.cache
+def _mark_sent(size: int) -> Update:
+    """UPDATE ... FROM (one SELECT of bound values per row, UNION ALL): the
+    same SQL for every batch of a size, so its compilation is cached, unlike
+    a VALUES list, and both databases accept it."""
+    rows = [
+        select(
+            bindparam(f"id_{i}", type_=OutboxRow.id.type).label("id"),
+            bindparam(f"lease_{i}", type_=OutboxRow.lease_until.type).label("lease_until"),
+            bindparam(f"ms_{i}", type_=OutboxRow.duration_ms.type).label("duration_ms"),
+        )
+        for i in range(size)
+    ]
+    batch = (union_all(*rows) if size > 1 else rows[0]).cte("batch")
+    return (
         update(OutboxRow)
-        .where(_ours(claimed))
-        .values(status="sent", sent_at=now, duration_ms=duration_ms, lease_until=None, last_error=None)
+        .where(
+            OutboxRow.id == batch.c.id,
+            OutboxRow.status == "sending",
+            OutboxRow.lease_until == batch.c.lease_until,
+        )
+        .values(
+            status="sent",
+            sent_at=bindparam("now", type_=OutboxRow.sent_at.type),
+            duration_ms=batch.c.duration_ms,
+            lease_until=None,
+            last_error=None,
+        )
+        .returning(OutboxRow.id, OutboxRow.alert_id)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        return False
-    if claimed.alert_id is not None:
+
+
+async def record_sent(
+    session: AsyncSession, *, sent: Sequence[tuple[Claimed, float]], now: datetime
+) -> set[uuid.UUID]:
+    """Mark sent the rows whose (claimed row, duration in ms) pairs are given,
+    in one statement per RECORD_CHUNK; returns the ids that were still ours,
+    which are the ones marked."""
+    marked: list[tuple[uuid.UUID, uuid.UUID | None]] = []
+    for first in range(0, len(sent), RECORD_CHUNK):
+        chunk = sent[first : first + RECORD_CHUNK]
+        params: dict[str, object] = {"now": now}
+        for i, (claimed, duration_ms) in enumerate(chunk):
+            params |= {f"id_{i}": claimed.id, f"lease_{i}": claimed.lease_until, f"ms_{i}": duration_ms}
+        result = await session.execute(_mark_sent(len(chunk)), params)
+        marked += [(row_id, alert_id) for row_id, alert_id in result]
+    await _count_sent(session, Counter(alert_id for _, alert_id in marked if alert_id is not None))
+    return {row_id for row_id, _ in marked}
+
+
+async def _count_sent(session: AsyncSession, per_alert: Counter[uuid.UUID]) -> None:
+    if not per_alert:
+        return
+    # Lock the alerts in one order first: two workers recording batches that
+    # share alerts would otherwise lock them in scan order and could deadlock.
+    await session.execute(
+        select(Alert.id).where(Alert.id.in_(per_alert)).order_by(Alert.id).with_for_update()
+    )
+    by_count: dict[int, list[uuid.UUID]] = {}
+    for alert_id, count in per_alert.items():
+        by_count.setdefault(count, []).append(alert_id)
+    for count, alert_ids in by_count.items():
         await session.execute(
             update(Alert)
-            .where(Alert.id == claimed.alert_id)
-            .values(notifications_sent=Alert.notifications_sent + 1)
+            .where(Alert.id.in_(alert_ids))
+            .values(notifications_sent=Alert.notifications_sent + count)
             .execution_options(synchronize_session=False)
         )
-    return True
 
 
 async def record_failure(
@@ -219,140 +277,3 @@ async def attempt(claimed: Claimed, notifier: Notifier | None, *, timeout: float
 
 def _ms_since(started: float) -> float:
     return (time.perf_counter() - started) * 1000.0
-
-
-class Dispatcher:
-    """Keeps up to `delivery_concurrency` attempts in flight.
-
-    Each task records its own result the moment it finishes, so a slow or
-    hanging channel holds only its own slots: the others keep flowing. The
-    next claimed row starts the moment a slot frees, from a small queue of
-    rows claimed ahead (at most one more round). Claiming in batches, when
-    that queue runs half empty, keeps the slots full under a burst; claiming
-    one row per freed slot made every send wait for a claim transaction.
-    """
-
-    def __init__(
-        self,
-        *,
-        sessionmaker: async_sessionmaker[AsyncSession],
-        notifiers: dict[str, Notifier],
-        settings: Settings,
-        clock: Callable[[], datetime],
-        on_slot_free: Callable[[], None] = lambda: None,
-    ) -> None:
-        self._sessionmaker = sessionmaker
-        self._notifiers = notifiers
-        self._settings = settings
-        self._clock = clock
-        self._on_slot_free = on_slot_free
-        self._in_flight: set[asyncio.Task[None]] = set()
-        self._queue: deque[Claimed] = deque()
-
-    @property
-    def in_flight(self) -> int:
-        return len(self._in_flight)
-
-    async def run_once(self) -> int:
-        """Claim a batch when the queue is half empty; start what fits."""
-        concurrency = self._settings.delivery_concurrency
-        room = 2 * concurrency - len(self._in_flight) - len(self._queue)
-        claimed: list[Claimed] = []
-        if room > 0 and len(self._queue) <= concurrency // 2:
-            async with self._sessionmaker() as session, session.begin():
-                claimed = await claim_due(
-                    session,
-                    now=self._clock(),
-                    limit=room,
-                    lease_seconds=self._settings.delivery_lease_seconds,
-                )
-            self._queue.extend(claimed)
-        self._start_queued()
-        return len(claimed)
-
-    def _start_queued(self) -> None:
-        while self._queue and len(self._in_flight) < self._settings.delivery_concurrency:
-            row = self._queue.popleft()
-            task = asyncio.create_task(self._deliver(row), name=f"deliver-{row.id}")
-            self._in_flight.add(task)
-            task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._in_flight.discard(task)
-        error = None if task.cancelled() else task.exception()
-        if error is not None and is_database_outage(error):
-            # The row stays `sending`; when its lease expires it is claimed
-            # again, so the attempt is repeated rather than lost.
-            log.warning("recording a delivery result failed: database unavailable (%s)", type(error).__name__)
-        elif error is not None:
-            log.error("recording a delivery failed", exc_info=error)
-        self._start_queued()
-        if len(self._queue) <= self._settings.delivery_concurrency // 2:
-            self._on_slot_free()  # time to claim the next batch
-
-    async def _deliver(self, claimed: Claimed) -> None:
-        result = await attempt(
-            claimed,
-            self._notifiers.get(claimed.channel),
-            timeout=channel_timeout(self._settings, claimed.channel),
-            public_url=self._settings.public_url,
-        )
-        async with self._sessionmaker() as session, session.begin():
-            now = self._clock()
-            outcome: str | None
-            if result.ok:
-                recorded = await record_sent(
-                    session, claimed=claimed, now=now, duration_ms=result.duration_ms
-                )
-                outcome = "sent" if recorded else None
-            else:
-                outcome = await record_failure(
-                    session,
-                    claimed=claimed,
-                    error=result.error or "unknown error",
-                    now=now,
-                    settings=self._settings,
-                    duration_ms=result.duration_ms,
-                    retry_after=result.retry_after,
-                    permanent=result.permanent,
-                )
-        DELIVERY_SECONDS.labels(claimed.channel).observe(result.duration_ms / 1000.0)
-        if outcome is None:
-            # Our lease ran out mid-attempt and the row was claimed again:
-            # the newer attempt owns the row and its result.
-            log.warning(
-                "delivery lease lost", extra={"notification_id": str(claimed.id), "channel": claimed.channel}
-            )
-            return
-        NOTIFICATIONS.labels(claimed.channel, "retry" if outcome == "pending" else outcome).inc()
-        log.info(
-            "delivery %s",
-            outcome,
-            extra={
-                "notification_id": str(claimed.id),
-                "alert_id": str(claimed.alert_id) if claimed.alert_id else None,
-                "channel": claimed.channel,
-                "reason": claimed.reason,
-                "attempt": claimed.attempts,
-                "outcome": outcome,
-                "error": result.error,
-            },
-        )
-
-    async def drain(self) -> None:
-        """Wait for every attempt in flight (tests, and a graceful stop)."""
-        while self._in_flight:
-            await asyncio.gather(*list(self._in_flight), return_exceptions=True)
-
-    async def stop(self, grace_seconds: float = 5.0) -> None:
-        """Let attempts in flight finish for a moment, then cancel the rest.
-        Their rows, and those claimed ahead but not started, are claimed again
-        when their lease expires (by this process after a restart, or by a
-        replica)."""
-        self._queue.clear()
-        if not self._in_flight:
-            return
-        _, pending = await asyncio.wait(list(self._in_flight), timeout=grace_seconds)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)

@@ -1,0 +1,212 @@
+"""The delivery loop: claim ahead, keep attempts in flight, record in batches.
+
+Up to `delivery_concurrency` attempts are in flight; a slow or hanging
+channel holds only its own slots, the others keep flowing. The next claimed
+row starts the moment a slot frees, from a small queue of rows claimed ahead
+(at most one more round). Claiming in batches, when that queue runs half
+empty, keeps the slots full under a burst; claiming one row per freed slot
+made every send wait for a claim transaction.
+
+A finished attempt frees its slot at once and hands its result to one
+writer, which records everything that finished while it wrote the previous
+batch in one transaction (group commit: one result at a time when traffic
+is light, larger batches when it is not, and no timer to tune). One
+transaction per result cost more CPU than the send itself. Until its batch
+commits a row stays `sending` under its lease, so a crash in between means
+the row is sent again after the lease, never dropped; a batch that fails to
+commit is left the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.errors import is_database_outage
+from app.metrics import DELIVERY_SECONDS, NOTIFICATIONS
+from app.notifiers.base import Notifier
+from app.services.delivery import (
+    Attempt,
+    Claimed,
+    attempt,
+    channel_timeout,
+    claim_due,
+    record_failure,
+    record_sent,
+)
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        notifiers: dict[str, Notifier],
+        settings: Settings,
+        clock: Callable[[], datetime],
+        on_slot_free: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._notifiers = notifiers
+        self._settings = settings
+        self._clock = clock
+        self._on_slot_free = on_slot_free
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._queue: deque[Claimed] = deque()
+        self._finished: list[tuple[Claimed, Attempt]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    async def run_once(self) -> int:
+        """Claim a batch when the queue is half empty; start what fits.
+        Results not yet recorded count against the room, so a database that
+        falls behind slows the claiming instead of piling up results."""
+        concurrency = self._settings.delivery_concurrency
+        room = 2 * concurrency - len(self._in_flight) - len(self._queue) - len(self._finished)
+        claimed: list[Claimed] = []
+        if room > 0 and len(self._queue) <= concurrency // 2:
+            async with self._sessionmaker() as session, session.begin():
+                claimed = await claim_due(
+                    session,
+                    now=self._clock(),
+                    limit=room,
+                    lease_seconds=self._settings.delivery_lease_seconds,
+                )
+            self._queue.extend(claimed)
+        self._start_queued()
+        return len(claimed)
+
+    def _start_queued(self) -> None:
+        while self._queue and len(self._in_flight) < self._settings.delivery_concurrency:
+            row = self._queue.popleft()
+            task = asyncio.create_task(self._deliver(row), name=f"deliver-{row.id}")
+            self._in_flight.add(task)
+            task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        error = None if task.cancelled() else task.exception()
+        if error is not None:
+            log.error("a delivery attempt failed unexpectedly", exc_info=error)
+        self._start_queued()
+        if len(self._queue) <= self._settings.delivery_concurrency // 2:
+            self._on_slot_free()  # time to claim the next batch
+
+    async def _deliver(self, claimed: Claimed) -> None:
+        result = await attempt(
+            claimed,
+            self._notifiers.get(claimed.channel),
+            timeout=channel_timeout(self._settings, claimed.channel),
+            public_url=self._settings.public_url,
+        )
+        DELIVERY_SECONDS.labels(claimed.channel).observe(result.duration_ms / 1000.0)
+        self._finished.append((claimed, result))
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write(), name="delivery-results")
+
+    async def _write(self) -> None:
+        """Record finished attempts until none are left, a batch at a time."""
+        try:
+            while self._finished:
+                batch, self._finished = self._finished, []
+                try:
+                    outcomes = await self._record(batch)
+                except Exception as exc:  # the rows stay `sending`: sent again after their lease
+                    if is_database_outage(exc):
+                        log.warning(
+                            "recording %d delivery results failed: database unavailable (%s)",
+                            len(batch),
+                            type(exc).__name__,
+                        )
+                    else:
+                        log.error("recording %d delivery results failed", len(batch), exc_info=exc)
+                    continue
+                for (claimed, result), outcome in zip(batch, outcomes, strict=True):
+                    _report(claimed, result, outcome)
+        finally:
+            self._writer = None
+
+    async def _record(self, batch: list[tuple[Claimed, Attempt]]) -> list[str | None]:
+        """One transaction for the batch; per result its new status, or None
+        when its lease was lost."""
+        async with self._sessionmaker() as session, session.begin():
+            now = self._clock()
+            marked = await record_sent(
+                session,
+                sent=[(claimed, result.duration_ms) for claimed, result in batch if result.ok],
+                now=now,
+            )
+            outcomes: list[str | None] = []
+            for claimed, result in batch:
+                if result.ok:
+                    outcomes.append("sent" if claimed.id in marked else None)
+                    continue
+                outcomes.append(
+                    await record_failure(
+                        session,
+                        claimed=claimed,
+                        error=result.error or "unknown error",
+                        now=now,
+                        settings=self._settings,
+                        duration_ms=result.duration_ms,
+                        retry_after=result.retry_after,
+                        permanent=result.permanent,
+                    )
+                )
+        return outcomes
+
+    async def drain(self) -> None:
+        """Wait for every attempt in flight and for its result to be recorded
+        (tests, and a graceful stop)."""
+        while self._in_flight or self._writer is not None:
+            waiting = [*self._in_flight, *([self._writer] if self._writer else [])]
+            await asyncio.gather(*waiting, return_exceptions=True)
+
+    async def stop(self, grace_seconds: float = 5.0) -> None:
+        """Let attempts in flight finish for a moment, then cancel the rest,
+        and record what finished. The cancelled rows, and those claimed
+        ahead but not started, are claimed again when their lease expires (by
+        this process after a restart, or by a replica)."""
+        self._queue.clear()
+        if self._in_flight:
+            _, pending = await asyncio.wait(list(self._in_flight), timeout=grace_seconds)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        if self._writer is not None:
+            await asyncio.gather(self._writer, return_exceptions=True)
+
+
+def _report(claimed: Claimed, result: Attempt, outcome: str | None) -> None:
+    if outcome is None:
+        # Our lease ran out mid-attempt and the row was claimed again: the
+        # newer attempt owns the row and its result.
+        log.warning(
+            "delivery lease lost", extra={"notification_id": str(claimed.id), "channel": claimed.channel}
+        )
+        return
+    NOTIFICATIONS.labels(claimed.channel, "retry" if outcome == "pending" else outcome).inc()
+    log.info(
+        "delivery %s",
+        outcome,
+        extra={
+            "notification_id": str(claimed.id),
+            "alert_id": str(claimed.alert_id) if claimed.alert_id else None,
+            "channel": claimed.channel,
+            "reason": claimed.reason,
+            "attempt": claimed.attempts,
+            "outcome": outcome,
+            "error": result.error,
+        },
+    )
