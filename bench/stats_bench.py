@@ -22,7 +22,7 @@ RUNS = 5
 
 
 async def time_stats(url: str) -> list[float]:
-    app = create_app(load_settings(database_url=url, enable_escalation=False))
+    app = create_app(load_settings(database_url=url, enable_escalation=False, log_level="warning"))
     samples = []
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
