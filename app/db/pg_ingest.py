@@ -231,14 +231,9 @@ def _schedule(settings: Settings, severity: str) -> list[float | None]:
     return [*after, *repeat]
 
 
-async def upsert_many(
-    pool: asyncpg.Pool, batch: Sequence[Pending], *, settings: Settings
-) -> dict[str, dict[str, Any]]:
-    """Run the statement for submissions of distinct fingerprints; the alert
-    row of each (with `inserted` and `queued`) by fingerprint. A fingerprint
-    missing from the answer is one the general path must handle."""
-    rows = await pool.fetch(
-        SQL,
+def arguments(batch: Sequence[Pending], *, settings: Settings) -> list[Any]:
+    """The statement's parameters for a batch, in order."""
+    return [
         timedelta(minutes=settings.dedup_window_minutes),
         settings.escalation.name,
         settings.suppression_threshold,
@@ -256,5 +251,14 @@ async def upsert_many(
         [_json(item.details) for item in batch],
         [_json(item.channels) for item in batch],
         [item.next_escalation_at for item in batch],
-    )
+    ]
+
+
+async def upsert_many(
+    pool: asyncpg.Pool, batch: Sequence[Pending], *, settings: Settings
+) -> dict[str, dict[str, Any]]:
+    """Run the statement for submissions of distinct fingerprints; the alert
+    row of each (with `inserted` and `queued`) by fingerprint. A fingerprint
+    missing from the answer is one the general path must handle."""
+    rows = await pool.fetch(SQL, *arguments(batch, settings=settings))
     return {row["fingerprint"]: dict(row) for row in rows}
