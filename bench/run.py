@@ -53,18 +53,24 @@ def memory(url: str, workers: int) -> dict[str, Any]:
     target = int(os.environ.get("BENCH_MEMORY_ALERTS", "1000000"))
     fresh_database(url)
     checkpoints: dict[str, list[float]] = {}
+    peaks: dict[str, list[float]] = {}
     with running_service(url, workers=workers) as service:
         created = 0
         for mark in (10_000, target):
             while created < mark:
                 seconds = max(2, min(60, int((mark - created) / 400) + 1))
                 created += ingest_bench.wrk(service.url, "create", seconds=seconds)["requests"]
-            checkpoints[str(mark)] = [round(rss_mib(pid)[0], 1) for pid in service.worker_pids()]
-            print(f"memory   after {created:>9,} alerts: worker RSS {checkpoints[str(mark)]} MiB")
+            rss = [rss_mib(pid) for pid in service.worker_pids()]
+            checkpoints[str(mark)] = [round(now, 1) for now, _ in rss]
+            peaks[str(mark)] = [round(peak, 1) for _, peak in rss]
+            print(
+                f"memory   after {created:>9,} alerts: worker RSS {checkpoints[str(mark)]} MiB"
+                f" (peak {peaks[str(mark)]} MiB)"
+            )
     first, last = checkpoints["10000"], checkpoints[str(target)]
     growth = max(b / a for a, b in zip(first, last, strict=False)) - 1
     print(f"memory   growth from 10^4 to {target:,} alerts: {growth:+.1%} (largest worker)")
-    return {"rss_mib": checkpoints, "growth": round(growth, 3), "alerts": target}
+    return {"rss_mib": checkpoints, "peak_rss_mib": peaks, "growth": round(growth, 3), "alerts": target}
 
 
 def main() -> None:
