@@ -25,6 +25,7 @@ from app.errors import install_error_handlers
 from app.logs import configure_logging
 from app.metrics import RequestMetricsMiddleware, count_steps
 from app.notifiers.registry import build_notifiers
+from app.runtime import tune_gc
 from app.services import housekeeping
 from app.services.dispatcher import Dispatcher
 from app.services.escalation import escalate_due
@@ -133,6 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         if not settings.api_keys:
             log.warning("no api_keys configured: the API is open to every caller")
+        tune_gc()  # app/runtime.py: once per process, after startup
         try:
             yield
         finally:
