@@ -91,3 +91,15 @@ async def test_a_failed_batch_is_written_again_one_by_one(
         assert failed, "no statement carried more than one submission"
         assert [r.status_code for r in responses] == [201] * 20
         assert len(await _stored(svc)) == 20
+
+
+async def test_a_burst_of_one_alert_longer_than_the_queue_scan_is_all_counted(
+    service_factory: ServiceFactory,
+) -> None:
+    async with service_factory() as svc:
+        # 300 duplicates of one alert and a few others behind them.
+        bodies = [alert_body() for _ in range(300)] + [alert_body(source=f"other-{n}") for n in range(5)]
+        responses = await asyncio.gather(*(svc.client.post("/alerts", json=body) for body in bodies))
+        assert all(r.status_code in (200, 201) for r in responses)
+        stored = await _stored(svc)
+        assert sorted(n for n, _ in stored.values()) == [1, 1, 1, 1, 1, 300]

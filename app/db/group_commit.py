@@ -74,7 +74,9 @@ class IngestWriter:
         batch: list[Entry] = []
         later: list[Entry] = []
         seen: set[str] = set()
-        while self._queue and len(batch) < MAX_BATCH:
+        # A burst of one alert leaves a queue of its duplicates: look no
+        # further than a few batches' worth for other fingerprints.
+        while self._queue and len(batch) < MAX_BATCH and len(later) < 4 * MAX_BATCH:
             entry = self._queue.popleft()
             if entry[0].fingerprint in seen:
                 later.append(entry)
@@ -84,9 +86,7 @@ class IngestWriter:
         self._queue.extendleft(reversed(later))
         return batch
 
-    async def _run(
-        self, batch: list[tuple[pg_ingest.Pending, asyncio.Future[dict[str, Any] | None]]]
-    ) -> None:
+    async def _run(self, batch: list[Entry]) -> None:
         try:
             rows = await pg_ingest.upsert_many(self.pool, [item for item, _ in batch], settings=self.settings)
         except Exception as exc:
