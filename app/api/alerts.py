@@ -67,13 +67,8 @@ def _read(alert: Alert, active: Sequence[Silence]) -> AlertRead:
     },
 )
 async def submit_alert(body: AlertCreate, request: Request, settings: SettingsDep, now: NowDep) -> Response:
-    if settings.enable_deduplication and not settings.is_sqlite:
-        # PostgreSQL: one statement, one round trip (db/pg_ingest.py).
-        fast = await alerts.submit_in_one_statement(
-            request.app.state.ingest_writer, data=body, settings=settings, now=now
-        )
-        if fast is not None:
-            return submitted(request, fast.alert, fast.outcome, fast.notify_reason, woke=fast.queued > 0)
+    # On PostgreSQL the one-statement path has been tried below the framework
+    # (api/fast_submit.py); what reaches this route takes the general path.
     async with request.app.state.sessionmaker() as session, session.begin():
         result = await alerts.submit(session, data=body, settings=settings, now=now)
         active = await silence_match.active(session, now=now)

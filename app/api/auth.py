@@ -97,12 +97,6 @@ def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _presented(bearer: HTTPAuthorizationCredentials | None, header: str | None) -> str | None:
-    if bearer is not None and bearer.credentials:
-        return bearer.credentials
-    return header or None
-
-
 def presented_key(authorization: str | None, api_key: str | None) -> str | None:
     """The key in raw header values, read as the two security schemes read it."""
     scheme, _, credentials = (authorization or "").partition(" ")
@@ -175,8 +169,10 @@ def require_scope(
 
     async def dependency(
         request: Request,
-        bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-        header: Annotated[str | None, Depends(_header)],
+        # Declared for the OpenAPI spec (and Swagger UI's Authorize button);
+        # the key itself is read by presented_key, as api/fast_submit.py reads it.
+        _bearer_scheme: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+        _header_scheme: Annotated[str | None, Depends(_header)],
     ) -> Caller:
         admitted: Caller | None = getattr(request.state, "caller", None)
         if admitted is not None and admitted.may(scope):
@@ -184,7 +180,8 @@ def require_scope(
         settings: Settings = request.app.state.settings
         if open_when is not None and open_when(settings):
             return Caller(ANONYMOUS, frozenset({scope}))
-        caller = authenticate(request, _presented(bearer, header))
+        presented = presented_key(request.headers.get("authorization"), request.headers.get("x-api-key"))
+        caller = authenticate(request, presented)
         if not caller.may(scope):
             _refuse(request, "missing scope", key=caller.name, scope=scope)
             raise Forbidden(f"key {caller.name!r} lacks the {scope!r} scope", field="scope")
