@@ -45,10 +45,6 @@ class Submission:
     notify_reason: str | None
     notifications: list[Notification]
 
-    @property
-    def notified(self) -> bool:
-        return self.notify_reason is not None
-
 
 def _event(
     alert: Alert,
@@ -116,10 +112,6 @@ class FastSubmission:
     outcome: str
     notify_reason: str | None
     queued: int
-
-    @property
-    def notified(self) -> bool:
-        return self.notify_reason is not None
 
 
 async def submit_in_one_statement(
