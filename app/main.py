@@ -11,12 +11,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from app.api import alerts, channels, docs, escalation, health, integrations, metrics, silences, stats
 from app.api.body_limit import BodyLimitMiddleware
 from app.api.deps import utc_now
 from app.api.fast_submit import FastSubmit
+from app.api.query_params import refuse_repeated_query_params
 from app.api.ratelimit import limiter_for
 from app.db import pg_ingest
 from app.db.engine import create_engine, create_sessionmaker
@@ -158,6 +159,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        dependencies=[Depends(refuse_repeated_query_params)],
         openapi_url=None if private_docs else "/openapi.json",
         docs_url=None if private_docs else "/docs",
         redoc_url=None if private_docs else "/redoc",

@@ -59,3 +59,22 @@ async def test_bad_cursor_and_bad_filter_name_the_parameter(service: Service) ->
     assert response.status_code == 422 and response.json()["field"] == "limit"
     response = await service.client.get("/alerts", params={"since": "2026-01-01T00:00:00"})
     assert response.status_code == 422 and response.json()["field"] == "since"
+
+
+async def test_a_single_valued_parameter_given_twice_is_refused_a_list_one_is_not(service: Service) -> None:
+    web = await create_alert(service.client, source="web-1", alert_type="http_5xx", severity="low")
+    db = await create_alert(service.client, source="db-1", alert_type="disk_full", severity="critical")
+    for path, name in [
+        ("/alerts", "alert_type"),
+        ("/alerts", "limit"),
+        ("/stats", "source"),
+        ("/silences", "limit"),
+    ]:
+        response = await service.client.get(path, params=[(name, "1"), (name, "2")])
+        assert response.status_code == 422, (path, response.text)
+        assert response.json()["field"] == name
+    # list parameters still take several values, and one value of a scalar is fine
+    response = await service.client.get("/alerts", params=[("severity", "critical"), ("severity", "high")])
+    assert response.status_code == 200 and {a["id"] for a in response.json()["items"]} == {db["id"]}
+    response = await service.client.get("/alerts", params={"alert_type": "http_5xx"})
+    assert response.status_code == 200 and [a["id"] for a in response.json()["items"]] == [web["id"]]
