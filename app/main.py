@@ -28,7 +28,7 @@ from app.metrics import RequestMetricsMiddleware, count_steps
 from app.notifiers.registry import build_notifiers
 from app.runtime import tune_gc
 from app.services import housekeeping
-from app.services.dispatcher import Dispatcher
+from app.services.dispatcher import INGEST_WAKE_DELAY, Dispatcher
 from app.services.escalation import escalate_due
 from app.services.silences import release_ended
 from app.settings import Settings, load_settings
@@ -97,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.dispatcher = dispatcher
         app.state.delivery_worker = delivery_worker
         app.state.wake_delivery = delivery_worker.wake
+        app.state.wake_delivery_soon = lambda: delivery_worker.wake_soon(INGEST_WAKE_DELAY)
         delivery_worker.start()
 
         async def tick() -> None:

@@ -1,9 +1,11 @@
 """A small periodic task: start, stop, wake, and log failures.
 
-The job runs every `interval` seconds, or at once when woken (a commit that
-queued notifications wakes the delivery worker). A failing run is logged and
-retried with backoff up to `max_backoff`, so a database outage neither kills
-the worker nor spins it; the first successful run restores the interval.
+The job runs every `interval` seconds, or at once when woken (an
+acknowledgement that queued notifications wakes the delivery worker), or
+shortly after when woken soon (submissions, whose wakes within the delay
+share one run). A failing run is logged and retried with backoff up to
+`max_backoff`, so a database outage neither kills the worker nor spins it;
+the first successful run restores the interval.
 Stopping lets a run under way finish (up to `grace` seconds) rather than
 cancel it inside its transaction, which would leave the connection to be
 cleaned up after the loop has gone.
@@ -37,6 +39,7 @@ class PeriodicWorker:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._soon: asyncio.TimerHandle | None = None
         self.runs = 0
         self.failures = 0
 
@@ -48,10 +51,22 @@ class PeriodicWorker:
     def wake(self) -> None:
         self._wake.set()
 
+    def wake_soon(self, delay: float) -> None:
+        """Wake after `delay` seconds; wakes asked for meanwhile share it."""
+        if self._soon is None:
+            self._soon = asyncio.get_running_loop().call_later(delay, self._woken_soon)
+
+    def _woken_soon(self) -> None:
+        self._soon = None
+        self._wake.set()
+
     async def stop(self, *, grace: float = 5.0) -> None:
         if self._task is None:
             return
         self._stopping = True
+        if self._soon is not None:
+            self._soon.cancel()
+            self._soon = None
         self._wake.set()
         try:
             await asyncio.wait_for(asyncio.shield(self._task), grace)

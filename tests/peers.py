@@ -53,6 +53,10 @@ class Reply:
 
 class _QuietServer(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog is 5: a burst of new connections (one
+    # per request, HTTP/1.0) then overflows it and the kernel resets some,
+    # which no real receiver does. Listen like a real server.
+    request_queue_size = 128
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # a client that gave up mid-reply is expected here, not a failure

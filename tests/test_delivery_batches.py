@@ -145,3 +145,78 @@ async def test_a_batch_that_fails_to_commit_is_sent_again_after_the_lease(
         assert row.status == "sent" and row.attempts == 2
         assert len(http_receiver.requests) == 2  # at least once: sent again, never dropped
         assert await sent_counts(svc) == {uuid.UUID(alert["id"]): 1}
+
+
+async def test_submissions_that_queue_notifications_share_one_claim(
+    service_factory, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Each submission wakes delivery `INGEST_WAKE_DELAY` later, and the wakes
+    of one window share a run: a burst is claimed in one go, not a claim per
+    notification."""
+    import app.main
+
+    monkeypatch.setattr(app.main, "INGEST_WAKE_DELAY", 1.0)  # the whole burst in one window
+    claims: list[int] = []
+
+    async def spy(session: Any, **kwargs: Any) -> list[delivery.Claimed]:
+        claimed = await claim_due(session, **kwargs)
+        claims.append(len(claimed))
+        return claimed
+
+    monkeypatch.setattr(dispatcher, "claim_due", spy)
+    receiver = HttpReceiver()
+    try:
+        async with service_factory(
+            channels={"hook": webhook(receiver.url)}, default_channels=["hook"], delivery_poll_seconds=3600
+        ) as svc:
+
+            async def started() -> bool:
+                return svc.app.state.delivery_worker.runs >= 1  # its first run, at start
+
+            await wait_for(started)
+            for i in range(10):
+                await create_alert(svc.client, source=f"host-{i}")
+
+            async def delivered() -> bool:
+                return len(receiver.requests) == 10
+
+            await wait_for(delivered)
+            await svc.app.state.dispatcher.drain()
+            assert [n for n in claims if n] == [10], claims
+            assert all(row.status == "sent" for row in await outbox(svc))
+    finally:
+        receiver.close()
+
+
+async def test_a_freed_slot_claims_again_only_after_a_claim_that_filled_its_room(
+    service_factory,
+) -> None:  # type: ignore[no-untyped-def]
+    receiver = HttpReceiver()
+    try:
+        async with service_factory(
+            channels={"hook": webhook(receiver.url)},
+            default_channels=["hook"],
+            delivery_concurrency=4,
+            delivery_poll_seconds=3600,
+        ) as svc:
+            await svc.app.state.delivery_worker.stop()
+            freed: list[int] = []
+            worker = Dispatcher(
+                sessionmaker=svc.app.state.sessionmaker,
+                notifiers=svc.app.state.notifiers,
+                settings=svc.settings,
+                clock=svc.clock,
+                on_slot_free=lambda: freed.append(1),
+            )
+            for i in range(3):
+                await create_alert(svc.client, source=f"few-{i}")
+            assert await worker.run_once() == 3  # room for 8: nothing more can be waiting
+            await worker.drain()
+            assert freed == [] and len(receiver.requests) == 3
+            for i in range(20):
+                await create_alert(svc.client, source=f"many-{i}")
+            assert await worker.run_once() == 8  # the room filled: more may be waiting
+            await worker.drain()
+            assert freed and len(receiver.requests) == 11
+    finally:
+        receiver.close()

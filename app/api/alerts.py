@@ -86,7 +86,7 @@ def submitted(
     serialised once with orjson: on the hot path the row goes straight to
     bytes, with no model in between."""
     if woke:
-        request.app.state.wake_delivery()
+        request.app.state.wake_delivery_soon()
     SUBMISSIONS.labels(outcome).inc()
     if log.isEnabledFor(logging.INFO):
         log.info(

@@ -72,34 +72,50 @@ def backoff_seconds(attempts: int, *, base: float, cap: float, retry_after: floa
 async def claim_due(
     session: AsyncSession, *, now: datetime, limit: int, lease_seconds: float
 ) -> list[Claimed]:
+    """Claim up to `limit` due rows: one UPDATE ... RETURNING whose subquery
+    picks them (FOR UPDATE SKIP LOCKED on PostgreSQL), then one read of
+    their alerts. Claiming runs for every few notifications under a burst,
+    so it is two statements, not a read, a write and a read again."""
     due = or_(
         (OutboxRow.status == "pending") & (OutboxRow.next_attempt_at <= now),
         (OutboxRow.status == "sending") & (OutboxRow.lease_until <= now),
     )
-    ids = list(
-        await session.scalars(
-            select(OutboxRow.id)
-            .where(due)
-            .order_by(OutboxRow.next_attempt_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
+    picked = (
+        select(OutboxRow.id)
+        .where(due)
+        .order_by(OutboxRow.next_attempt_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
     )
-    if not ids:
-        return []
     lease_until = now + timedelta(seconds=lease_seconds)
-    await session.execute(
+    result = await session.execute(
         update(OutboxRow)
-        .where(OutboxRow.id.in_(ids))
+        .where(OutboxRow.id.in_(picked.scalar_subquery()))
         .values(status="sending", lease_until=lease_until, attempts=OutboxRow.attempts + 1)
+        .returning(
+            OutboxRow.id,
+            OutboxRow.alert_id,
+            OutboxRow.channel,
+            OutboxRow.reason,
+            OutboxRow.level,
+            OutboxRow.attempts,
+            OutboxRow.created_at,
+            OutboxRow.next_attempt_at,
+        )
         .execution_options(synchronize_session=False)
     )
-    rows = list(await session.scalars(select(OutboxRow).where(OutboxRow.id.in_(ids))))
+    rows = sorted(result, key=lambda row: row.next_attempt_at)  # RETURNING keeps no order
+    if not rows:
+        return []
     alert_ids = {row.alert_id for row in rows if row.alert_id is not None}
-    alerts = {
-        alert.id: AlertRead.model_validate(alert).model_dump(mode="json")
-        for alert in await session.scalars(select(Alert).where(Alert.id.in_(alert_ids)))
-    }
+    alerts = (
+        {
+            alert.id: AlertRead.model_validate(alert).model_dump(mode="json")
+            for alert in await session.scalars(select(Alert).where(Alert.id.in_(alert_ids)))
+        }
+        if alert_ids
+        else {}
+    )
     return [
         Claimed(
             id=row.id,
@@ -185,8 +201,13 @@ async def _count_sent(session: AsyncSession, per_alert: Counter[uuid.UUID]) -> N
         return
     # Lock the alerts in one order first: two workers recording batches that
     # share alerts would otherwise lock them in scan order and could deadlock.
+    # It is the ingest statement's order (by fingerprint, db/pg_ingest.py), so
+    # a batch of duplicates and a batch of results cannot deadlock either.
     await session.execute(
-        select(Alert.id).where(Alert.id.in_(per_alert)).order_by(Alert.id).with_for_update()
+        select(Alert.id)
+        .where(Alert.id.in_(per_alert))
+        .order_by(Alert.fingerprint, Alert.id)
+        .with_for_update()
     )
     by_count: dict[int, list[uuid.UUID]] = {}
     for alert_id, count in per_alert.items():
