@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from app.db import pg_ingest
 from app.db.engine import create_engine, create_sessionmaker
 from app.services.delivery import claim_due
 from app.services.dispatcher import Dispatcher
@@ -287,8 +288,9 @@ async def test_one_alert_reaches_all_four_channels(
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("one_statement", [True, False], ids=["one-statement", "orm"])
 async def test_two_workers_on_postgres_deliver_every_row_exactly_once(
-    clean_database: str, http_receiver: HttpReceiver
+    clean_database: str, http_receiver: HttpReceiver, one_statement: bool
 ) -> None:
     settings = make_settings(
         clean_database,
@@ -310,8 +312,12 @@ async def test_two_workers_on_postgres_deliver_every_row_exactly_once(
                     "/alerts", json={"alert_type": "t", "severity": "low", "message": "m", "source": f"s{i}"}
                 )
                 assert response.status_code == 201
-    # Two independent workers, each with its own engine, racing over the rows.
+    # Two independent workers, each with its own engine (and pool for the
+    # one-statement claims and results), racing over the rows.
     engines = [create_engine(clean_database), create_engine(clean_database)]
+    pools = (
+        [await pg_ingest.create_pool(settings, size=2) for _ in engines] if one_statement else [None, None]
+    )
     try:
         from app.main import http_client
         from app.notifiers.registry import build_notifiers
@@ -324,8 +330,9 @@ async def test_two_workers_on_postgres_deliver_every_row_exactly_once(
                     notifiers=notifiers,
                     settings=settings,
                     clock=_utc_now,
+                    pool=pool,
                 )
-                for e in engines
+                for e, pool in zip(engines, pools, strict=True)
             ]
 
             async def run(worker: Dispatcher) -> int:
@@ -340,6 +347,9 @@ async def test_two_workers_on_postgres_deliver_every_row_exactly_once(
     finally:
         for engine in engines:
             await engine.dispose()
+        for pool in pools:
+            if pool is not None:
+                await pool.close()
     ids = [r.headers["idempotency-key"] for r in http_receiver.requests]
     assert len(ids) == 100 and len(set(ids)) == 100
     assert sum(counts) == 100 and all(c > 0 for c in counts), counts

@@ -12,11 +12,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from app.db import pg_delivery
+from app.db.pg_delivery import mark_sent
 from app.errors import is_database_outage
 from app.models import Alert
 from app.models import Notification as OutboxRow
 from app.services import delivery, dispatcher
-from app.services.delivery import claim_due, record_sent
+from app.services.delivery import claim_due, claim_due_in_one_statement, record_sent
 from app.services.dispatcher import Dispatcher
 from tests.conftest import Service
 from tests.helpers import create_alert, wait_for
@@ -49,7 +51,12 @@ async def test_a_burst_is_recorded_in_batches_and_failures_are_still_retried(
         batch_sizes.append(len(sent))
         return await record_sent(session, sent=sent, now=now)
 
+    async def spy_pg(pool: Any, sent: Any, *, now: Any) -> set[uuid.UUID]:
+        batch_sizes.append(len(sent))
+        return await mark_sent(pool, sent, now=now)
+
     monkeypatch.setattr(dispatcher, "record_sent", spy)
+    monkeypatch.setattr(pg_delivery, "mark_sent", spy_pg)
     try:
         async with service_factory(
             channels={"good": webhook(good.url), "bad": webhook(bad.url)},
@@ -84,6 +91,24 @@ async def test_a_burst_is_recorded_in_batches_and_failures_are_still_retried(
         bad.close()
 
 
+async def claim(svc: Service, *, limit: int) -> list[delivery.Claimed]:
+    """A claim as the service's dispatcher makes it: one statement on
+    PostgreSQL (db/pg_delivery.py), the ORM on SQLite."""
+    writer = svc.app.state.ingest_writer
+    if writer is not None:
+        return await claim_due_in_one_statement(writer.pool, now=svc.clock.now, limit=limit, lease_seconds=60)
+    async with svc.app.state.sessionmaker() as session, session.begin():
+        return await claim_due(session, now=svc.clock.now, limit=limit, lease_seconds=60)
+
+
+async def record(svc: Service, sent: list[tuple[delivery.Claimed, float]]) -> set[uuid.UUID]:
+    writer = svc.app.state.ingest_writer
+    if writer is not None:
+        return await mark_sent(writer.pool, [(c.id, c.lease_until, ms) for c, ms in sent], now=svc.clock.now)
+    async with svc.app.state.sessionmaker() as session, session.begin():
+        return await record_sent(session, sent=sent, now=svc.clock.now)
+
+
 async def test_a_lost_lease_is_respected_row_by_row(service_factory) -> None:  # type: ignore[no-untyped-def]
     async with service_factory(
         channels={"hooks": webhook("http://127.0.0.1:9/")},
@@ -91,22 +116,20 @@ async def test_a_lost_lease_is_respected_row_by_row(service_factory) -> None:  #
         delivery_poll_seconds=3600,
     ) as svc:
         await svc.app.state.delivery_worker.stop()
-        for i in range(3):
-            await create_alert(svc.client, source=f"host-{i}")
-        sessionmaker = svc.app.state.sessionmaker
-        async with sessionmaker() as session, session.begin():
-            old = await claim_due(session, now=svc.clock.now, limit=10, lease_seconds=60)
+        alerts = {uuid.UUID((await create_alert(svc.client, source=f"host-{i}"))["id"]) for i in range(3)}
+        old = await claim(svc, limit=10)
+        assert {c.alert_id for c in old} == alerts and all(c.attempts == 1 for c in old)
+        assert all(c.alert is not None and c.alert["id"] == str(c.alert_id) for c in old)
+        assert await claim(svc, limit=10) == []  # leased
         svc.clock.advance(seconds=61)  # the old worker hung: another claims one row again
-        async with sessionmaker() as session, session.begin():
-            [new] = await claim_due(session, now=svc.clock.now, limit=1, lease_seconds=60)
-        async with sessionmaker() as session, session.begin():
-            marked = await record_sent(session, sent=[(c, 5.0) for c in old], now=svc.clock.now)
+        [new] = await claim(svc, limit=1)
+        assert new.attempts == 2
+        marked = await record(svc, [(c, 5.0) for c in old])
         assert marked == {c.id for c in old} - {new.id}
         counts = await sent_counts(svc)
         assert counts[new.alert_id] == 0  # type: ignore[index]
         assert sorted(counts.values()) == [0, 1, 1]
-        async with sessionmaker() as session, session.begin():
-            assert await record_sent(session, sent=[(new, 7.0)], now=svc.clock.now) == {new.id}
+        assert await record(svc, [(new, 7.0)]) == {new.id}
         rows = {row.id: row for row in await outbox(svc)}
         assert all(row.status == "sent" for row in rows.values())
         assert rows[new.id].duration_ms == 7.0 and rows[new.id].attempts == 2
@@ -125,7 +148,13 @@ async def test_a_batch_that_fails_to_commit_is_sent_again_after_the_lease(
             raise failures.pop()
         return await delivery.record_sent(session, sent=sent, now=now)
 
+    async def flaky_pg(pool: Any, sent: Any, *, now: Any) -> set[uuid.UUID]:
+        if failures:
+            raise failures.pop()
+        return await mark_sent(pool, sent, now=now)
+
     monkeypatch.setattr(dispatcher, "record_sent", flaky)
+    monkeypatch.setattr(pg_delivery, "mark_sent", flaky_pg)
     assert is_database_outage(ConnectionResetError())
     async with service_factory(
         channels={"hooks": webhook(http_receiver.url)}, default_channels=["hooks"], delivery_poll_seconds=3600
@@ -163,7 +192,13 @@ async def test_submissions_that_queue_notifications_share_one_claim(
         claims.append(len(claimed))
         return claimed
 
+    async def spy_pg(pool: Any, **kwargs: Any) -> list[delivery.Claimed]:
+        claimed = await claim_due_in_one_statement(pool, **kwargs)
+        claims.append(len(claimed))
+        return claimed
+
     monkeypatch.setattr(dispatcher, "claim_due", spy)
+    monkeypatch.setattr(dispatcher, "claim_due_in_one_statement", spy_pg)
     receiver = HttpReceiver()
     try:
         async with service_factory(

@@ -29,13 +29,16 @@ import random
 import time
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
+import asyncpg
 from sqlalchemy import ColumnElement, Update, bindparam, or_, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import pg_delivery
 from app.models import Alert
 from app.models import Notification as OutboxRow
 from app.notifiers.base import DeliveryError, Notification, Notifier
@@ -104,32 +107,40 @@ async def claim_due(
         )
         .execution_options(synchronize_session=False)
     )
-    rows = sorted(result, key=lambda row: row.next_attempt_at)  # RETURNING keeps no order
+    rows = sorted(result.mappings(), key=lambda row: row["next_attempt_at"])  # RETURNING keeps no order
     if not rows:
         return []
-    alert_ids = {row.alert_id for row in rows if row.alert_id is not None}
+    alert_ids = {row["alert_id"] for row in rows if row["alert_id"] is not None}
     alerts = (
-        {
-            alert.id: AlertRead.model_validate(alert).model_dump(mode="json")
-            for alert in await session.scalars(select(Alert).where(Alert.id.in_(alert_ids)))
-        }
+        {alert.id: alert for alert in await session.scalars(select(Alert).where(Alert.id.in_(alert_ids)))}
         if alert_ids
         else {}
     )
-    return [
-        Claimed(
-            id=row.id,
-            alert_id=row.alert_id,
-            channel=row.channel,
-            reason=row.reason,
-            level=row.level,
-            attempts=row.attempts,
-            created_at=row.created_at,
-            lease_until=lease_until,
-            alert=alerts.get(row.alert_id) if row.alert_id else None,
-        )
-        for row in rows
-    ]
+    return [_claimed(row, lease_until, alerts.get(row["alert_id"])) for row in rows]
+
+
+async def claim_due_in_one_statement(
+    pool: asyncpg.Pool, *, now: datetime, limit: int, lease_seconds: float
+) -> list[Claimed]:
+    """claim_due on PostgreSQL, in one statement on the asyncpg pool
+    (db/pg_delivery.py)."""
+    lease_until, rows = await pg_delivery.claim(pool, now=now, limit=limit, lease_seconds=lease_seconds)
+    return [_claimed(row, lease_until, alert) for row, alert in rows]
+
+
+def _claimed(row: Mapping[Any, Any], lease_until: datetime, alert: object | None) -> Claimed:
+    """A claimed row and its alert (an ORM row or a mapping of its columns)."""
+    return Claimed(
+        id=row["id"],
+        alert_id=row["alert_id"],
+        channel=row["channel"],
+        reason=row["reason"],
+        level=row["level"],
+        attempts=row["attempts"],
+        created_at=row["created_at"],
+        lease_until=lease_until,
+        alert=None if alert is None else AlertRead.model_validate(alert).model_dump(mode="json"),
+    )
 
 
 def _ours(claimed: Claimed) -> ColumnElement[bool]:

@@ -26,12 +26,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.db import pg_delivery
 from app.errors import is_database_outage
 from app.metrics import DELIVERY_SECONDS, NOTIFICATIONS
 from app.notifiers.base import Notifier
@@ -41,6 +44,7 @@ from app.services.delivery import (
     attempt,
     channel_timeout,
     claim_due,
+    claim_due_in_one_statement,
     record_failure,
     record_sent,
 )
@@ -64,8 +68,10 @@ class Dispatcher:
         settings: Settings,
         clock: Callable[[], datetime],
         on_slot_free: Callable[[], None] = lambda: None,
+        pool: asyncpg.Pool | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
+        self._pool = pool  # PostgreSQL: claims and sent results in one statement each
         self._notifiers = notifiers
         self._settings = settings
         self._clock = clock
@@ -88,17 +94,20 @@ class Dispatcher:
         room = 2 * concurrency - len(self._in_flight) - len(self._queue) - len(self._finished)
         claimed: list[Claimed] = []
         if room > 0 and len(self._queue) <= concurrency // 2:
-            async with self._sessionmaker() as session, session.begin():
-                claimed = await claim_due(
-                    session,
-                    now=self._clock(),
-                    limit=room,
-                    lease_seconds=self._settings.delivery_lease_seconds,
-                )
+            claimed = await self._claim(room)
             self._queue.extend(claimed)
             self._more_due = len(claimed) == room
         self._start_queued()
         return len(claimed)
+
+    async def _claim(self, limit: int) -> list[Claimed]:
+        lease_seconds = self._settings.delivery_lease_seconds
+        if self._pool is not None:
+            return await claim_due_in_one_statement(
+                self._pool, now=self._clock(), limit=limit, lease_seconds=lease_seconds
+            )
+        async with self._sessionmaker() as session, session.begin():
+            return await claim_due(session, now=self._clock(), limit=limit, lease_seconds=lease_seconds)
 
     def _start_queued(self) -> None:
         while self._queue and len(self._in_flight) < self._settings.delivery_concurrency:
@@ -151,22 +160,24 @@ class Dispatcher:
             self._writer = None
 
     async def _record(self, batch: list[tuple[Claimed, Attempt]]) -> list[str | None]:
-        """One transaction for the batch; per result its new status, or None
-        when its lease was lost."""
-        async with self._sessionmaker() as session, session.begin():
-            now = self._clock()
-            marked = await record_sent(
-                session,
-                sent=[(claimed, result.duration_ms) for claimed, result in batch if result.ok],
-                now=now,
+        """Record a batch; per result its new status, or None when its lease
+        was lost. Sent rows in one statement on PostgreSQL, else in the
+        transaction that records the failures."""
+        now = self._clock()
+        sent = [(claimed, result.duration_ms) for claimed, result in batch if result.ok]
+        failed = [(claimed, result) for claimed, result in batch if not result.ok]
+        marked: set[uuid.UUID] = set()
+        if self._pool is not None:
+            marked = await pg_delivery.mark_sent(
+                self._pool, [(claimed.id, claimed.lease_until, ms) for claimed, ms in sent], now=now
             )
-            outcomes: list[str | None] = []
-            for claimed, result in batch:
-                if result.ok:
-                    outcomes.append("sent" if claimed.id in marked else None)
-                    continue
-                outcomes.append(
-                    await record_failure(
+        statuses: dict[uuid.UUID, str | None] = {}
+        if self._pool is None or failed:
+            async with self._sessionmaker() as session, session.begin():
+                if self._pool is None:
+                    marked = await record_sent(session, sent=sent, now=now)
+                for claimed, result in failed:
+                    statuses[claimed.id] = await record_failure(
                         session,
                         claimed=claimed,
                         error=result.error or "unknown error",
@@ -176,8 +187,10 @@ class Dispatcher:
                         retry_after=result.retry_after,
                         permanent=result.permanent,
                     )
-                )
-        return outcomes
+        return [
+            ("sent" if claimed.id in marked else None) if result.ok else statuses[claimed.id]
+            for claimed, result in batch
+        ]
 
     async def drain(self) -> None:
         """Wait for every attempt in flight and for its result to be recorded
