@@ -1,6 +1,6 @@
 """The plan of the ingest statement for a batch of 16 submissions (8 duplicates
 of active alerts, 8 new alerts), EXPLAIN ANALYZE in a transaction that is
-rolled back. Run it on a database seeded by bench/seed.py:
+rolled back, planned as the service plans it (a generic plan). Run it on a database seeded by bench/seed.py:
 
     python -m bench.explain postgresql+asyncpg://postgres@127.0.0.1:5432/alerts_bench
 """
@@ -46,6 +46,8 @@ async def explain(url: str) -> str:
             )
             for fingerprint, source in sorted(identities)
         ]
+        # The plan the service runs: its pool plans once (generic plans).
+        await conn.execute("SET plan_cache_mode = force_generic_plan")
         async with conn.transaction():
             plan = await conn.fetch(
                 "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) " + pg_ingest.SQL,

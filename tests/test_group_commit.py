@@ -103,3 +103,31 @@ async def test_a_burst_of_one_alert_longer_than_the_queue_scan_is_all_counted(
         assert all(r.status_code in (200, 201) for r in responses)
         stored = await _stored(svc)
         assert sorted(n for n, _ in stored.values()) == [1, 1, 1, 1, 1, 300]
+
+
+async def test_the_statements_are_planned_once_per_connection(service_factory: ServiceFactory) -> None:
+    """Generic plans: with custom ones PostgreSQL planned the ingest statement
+    at every execution, and planning cost more than running it."""
+    async with service_factory() as svc:
+        pool: asyncpg.Pool = svc.app.state.ingest_writer.pool
+        async with pool.acquire() as connection:
+            assert await connection.fetchval("SHOW plan_cache_mode") == "force_generic_plan"
+            for n in range(7):  # past the five runs after which PostgreSQL weighs custom plans
+                pending = pg_ingest.Pending(
+                    fingerprint=f"plan-{n % 2}",
+                    now=svc.clock.now,
+                    alert_type="plan",
+                    severity="low",
+                    message="m",
+                    source=f"plan-{n % 2}",
+                    labels={},
+                    details={},
+                    channels=[],
+                    next_escalation_at=None,
+                )
+                await connection.fetch(pg_ingest.SQL, *pg_ingest.arguments([pending], settings=svc.settings))
+            [plans] = await connection.fetch(
+                "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement = $1",
+                pg_ingest.SQL,
+            )
+        assert plans["custom_plans"] == 0 and plans["generic_plans"] >= 1, dict(plans)
