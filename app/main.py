@@ -9,14 +9,26 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 from fastapi import Depends, FastAPI
+from starlette.types import Receive, Scope, Send
 
-from app.api import alerts, channels, docs, escalation, health, integrations, metrics, silences, stats
+from app.api import (
+    alerts,
+    channels,
+    docs,
+    escalation,
+    fast_submit,
+    health,
+    integrations,
+    metrics,
+    silences,
+    stats,
+)
 from app.api.body_limit import BodyLimitMiddleware
 from app.api.deps import utc_now
-from app.api.fast_submit import FastSubmit
 from app.api.query_params import refuse_repeated_query_params
 from app.api.ratelimit import limiter_for
 from app.db import pg_ingest
@@ -53,6 +65,23 @@ def http_client() -> httpx.AsyncClient:
         limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
         headers={"User-Agent": "alert-service/0.1"},
     )
+
+
+class AlertService(FastAPI):
+    """FastAPI, with POST /alerts handed first to api/fast_submit.py, which
+    answers the common case on PostgreSQL in front of every middleware and
+    passes anything else on to the application as usual."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._fast_submit = fast_submit.FastSubmit(super().__call__)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if fast_submit.handles(scope):
+            scope["app"] = self
+            await self._fast_submit(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -156,7 +185,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # With keys configured and public_docs off, the spec and the docs pages
     # are served by app.api.docs behind a `read` key instead.
     private_docs = bool(settings.api_keys) and not settings.public_docs
-    app = FastAPI(
+    app = AlertService(
         title="Alert service",
         version="0.1.0",
         description=DESCRIPTION,
@@ -170,9 +199,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.clock = utc_now
     app.state.rate_limiter = limiter_for(settings)
     install_error_handlers(app)
-    # Innermost first: POST /alerts on PostgreSQL is answered inside the body
-    # limit and the request metrics, before the framework (api/fast_submit.py).
-    app.add_middleware(FastSubmit)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetricsMiddleware)
     app.include_router(alerts.router)

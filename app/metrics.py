@@ -103,9 +103,6 @@ def render(gauges: list[GaugeMetricFamily]) -> bytes:
     return process + generate_latest(scrape)
 
 
-ROUTE_TEMPLATE = "app.route_template"
-
-
 class RequestMetricsMiddleware:
     """Times every HTTP request, labelled by route template (not raw path,
     which would make one series per alert id)."""
@@ -129,9 +126,7 @@ class RequestMetricsMiddleware:
         try:
             await self.app(scope, receive, recording_send)
         finally:
-            # The matched route's template, or the one a layer below the router
-            # names when it answers itself (api/fast_submit.py).
-            template = scope.get(ROUTE_TEMPLATE) or getattr(scope.get("route"), "path", "unmatched")
+            template = getattr(scope.get("route"), "path", "unmatched")
             REQUEST_SECONDS.labels(scope["method"], template, str(status)).observe(
                 time.perf_counter() - started
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 
 import httpx
@@ -70,6 +71,15 @@ async def test_oversized_body_is_413_and_nothing_is_stored(service: Service) -> 
     assert_error_shape(response, 413)
     assert (await service.client.get("/alerts")).json()["items"] == []
     assert (await service.client.get("/healthz")).json() == {"status": "ok", "database": None}
+
+    async def small():  # type: ignore[no-untyped-def]
+        yield json.dumps(alert_body()).encode()
+
+    # A chunked submission within the limit is taken like any other.
+    response = await service.client.post(
+        "/alerts", content=small(), headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 201, response.text
 
 
 async def test_unknown_route_is_404_in_the_same_shape(service: Service) -> None:

@@ -1,32 +1,37 @@
-"""POST /alerts on PostgreSQL, answered beneath the framework.
+"""POST /alerts on PostgreSQL, answered in front of the framework.
 
 A burst of submissions is when the service must not fall over. On
 PostgreSQL a submission is one statement (db/pg_ingest.py); what remains is
 Python per request, and FastAPI's routing, dependency resolution and body
-handling were the larger part of it (profiled under load). This ASGI layer
-answers the common case itself: a caller the keys let in, a JSON body the
-model accepts, a submission the one statement takes. It applies the same
-rules, rate limit, answer, metrics and logs as the route in api/alerts.py.
+handling, then its and our middleware layers, were the larger part of it
+(profiled under load). The application hands `POST /alerts` to this layer
+before any of them (main.py), and it answers the common case itself: a body
+within the size limit, a caller the keys let in, a JSON body the model
+accepts, a submission the one statement takes. It applies the same rules,
+rate limit, answer, request metrics and logs as the route in api/alerts.py.
 
-Everything else goes on to that route unchanged, with the body replayed: no
-key or a bad one, a body the model refuses, a recently ended alert to
-reopen, a silence in force, SQLite. So every error keeps its one shape and
-is made in one place. A caller let in here is remembered on the request, so
-a replayed submission is not charged to the rate limit twice.
+Everything else goes on to the whole application unchanged, with the body
+replayed: no key or a bad one, no Content-Length or one over the limit, a
+body the model refuses, a recently ended alert to reopen, a silence in
+force, SQLite. So every error keeps its one shape and is made in one place.
+A caller let in here is remembered on the request, so a replayed submission
+is not charged to the rate limit twice.
 """
 
 from __future__ import annotations
 
 import email.message
+import time
 
 from pydantic import ValidationError
 from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.alerts import submitted
 from app.api.auth import admit, caller_for, presented_key
 from app.errors import AppError, app_error_response, unexpected_error_response
-from app.metrics import ROUTE_TEMPLATE
+from app.metrics import REQUEST_SECONDS
 from app.schemas import AlertCreate
 from app.services import alerts
 from app.settings import Settings
@@ -34,20 +39,27 @@ from app.settings import Settings
 PATH = "/alerts"
 
 
+def handles(scope: Scope) -> bool:
+    return bool(scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == PATH)
+
+
 class FastSubmit:
     def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+        self.app = app  # the whole application, for everything this layer does not answer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != PATH:
-            await self.app(scope, receive, send)
-            return
+        started = time.perf_counter()
         request = Request(scope, receive)
         state = request.app.state
         settings: Settings = state.settings
         writer = getattr(state, "ingest_writer", None)
         headers = request.headers
-        if writer is None or not settings.enable_deduplication or not _is_json(headers.get("content-type")):
+        if (
+            writer is None
+            or not settings.enable_deduplication
+            or not _is_json(headers.get("content-type"))
+            or not _within(headers.get("content-length"), settings.max_body_bytes)
+        ):
             await self.app(scope, receive, send)
             return
         caller = caller_for(settings, presented_key(headers.get("authorization"), headers.get("x-api-key")))
@@ -57,29 +69,29 @@ class FastSubmit:
         try:
             body = await request.body()
         except ClientDisconnect:
-            return  # the client went away, or the body limit has answered 413
+            return  # the client went away
         try:
             data = AlertCreate.model_validate_json(body)
         except ValidationError:
             await self.app(scope, _replaying(body, receive), send)  # the route's 422
             return
-        scope[ROUTE_TEMPLATE] = PATH  # the request metrics' label
+        response: Response
         try:
             admit(request, caller)
             fast = await alerts.submit_in_one_statement(
                 writer, data=data, settings=settings, now=state.clock()
             )
         except AppError as exc:
-            await app_error_response(exc)(scope, receive, send)
-            return
+            response = app_error_response(exc)
         except Exception as exc:
-            await unexpected_error_response(request, exc)(scope, receive, send)
-            return
-        if fast is None:
-            await self.app(scope, _replaying(body, receive), send)  # the general path
-            return
-        response = submitted(request, fast.alert, fast.outcome, fast.notify_reason, woke=fast.queued > 0)
+            response = unexpected_error_response(request, exc)
+        else:
+            if fast is None:
+                await self.app(scope, _replaying(body, receive), send)  # the general path
+                return
+            response = submitted(request, fast.alert, fast.outcome, fast.notify_reason, woke=fast.queued > 0)
         await response(scope, receive, send)
+        REQUEST_SECONDS.labels("POST", PATH, str(response.status_code)).observe(time.perf_counter() - started)
 
 
 def _is_json(content_type: str | None) -> bool:
@@ -93,6 +105,12 @@ def _is_json(content_type: str | None) -> bool:
     return message.get_content_maintype() == "application" and (
         subtype == "json" or subtype.endswith("+json")
     )
+
+
+def _within(content_length: str | None, limit: int) -> bool:
+    """A declared length within the body limit; without one (a chunked
+    upload) the application's body limit counts the bytes instead."""
+    return content_length is not None and content_length.isdigit() and int(content_length) <= limit
 
 
 def _replaying(body: bytes, receive: Receive) -> Receive:
