@@ -20,6 +20,10 @@ transaction per result cost more CPU than the send itself. Until its batch
 commits a row stays `sending` under its lease, so a crash in between means
 the row is sent again after the lease, never dropped; a batch that fails to
 commit is left the same way.
+
+On PostgreSQL the claim and the sent results are one statement each on the
+asyncpg pool (db/pg_delivery.py); failed attempts, which are rare, are
+recorded through the ORM as on SQLite.
 """
 
 from __future__ import annotations
