@@ -1,6 +1,8 @@
-"""The plan of the ingest statement for a batch of 16 submissions (8 duplicates
-of active alerts, 8 new alerts), EXPLAIN ANALYZE in a transaction that is
-rolled back, planned as the service plans it (a generic plan). Run it on a database seeded by bench/seed.py:
+"""The plans of the ingest statement for a batch of 16 submissions (8
+duplicates of active alerts, 8 new alerts) and of the delivery claim, as the
+service runs them: generic plans of prepared statements, captured with
+auto_explain (EXPLAIN would plan them for the values given), in a
+transaction that is rolled back. Run it on a database seeded by bench/seed.py:
 
     python -m bench.explain postgresql+asyncpg://postgres@127.0.0.1:5432/alerts_bench
 """
@@ -8,12 +10,13 @@ rolled back, planned as the service plans it (a generic plan). Run it on a datab
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from app.db import pg_ingest
+from app.db import pg_delivery, pg_ingest
 from app.settings import load_settings
 from bench.common import plain_dsn
 
@@ -46,23 +49,33 @@ async def explain(url: str) -> str:
             )
             for fingerprint, source in sorted(identities)
         ]
-        # The plan the service runs: its pool plans once (generic plans).
-        await conn.execute("SET plan_cache_mode = force_generic_plan")
-        async with conn.transaction():
-            plan = await conn.fetch(
-                "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) " + pg_ingest.SQL,
-                *pg_ingest.arguments(batch, settings=settings),
-            )
-            raise _Rollback(plan)
-    except _Rollback as done:
-        return "\n".join(row[0] for row in done.plan)
+        plans: list[str] = []
+        conn.add_log_listener(lambda _, message: plans.append(message.message))
+        await conn.execute(
+            "LOAD 'auto_explain'; SET auto_explain.log_min_duration = 0;"
+            " SET auto_explain.log_analyze = on; SET auto_explain.log_timing = off;"
+            " SET auto_explain.log_format = text; SET client_min_messages = log;"
+            " SET plan_cache_mode = force_generic_plan"  # as the service's pool does
+        )
+        transaction = conn.transaction()
+        await transaction.start()
+        try:
+            await conn.fetch(pg_ingest.SQL, *pg_ingest.arguments(batch, settings=settings))
+            await conn.fetch(pg_delivery.CLAIM, now, 32, now + timedelta(seconds=60))
+        finally:
+            await transaction.rollback()
+        await asyncio.sleep(0.1)  # the last log message
+        ours = [m for m in plans if any(sql.strip()[:40] in m for sql in (pg_ingest.SQL, pg_delivery.CLAIM))]
+        return "\n\n".join(_plan_only(message) for message in ours)
     finally:
         await conn.close()
 
 
-class _Rollback(Exception):
-    def __init__(self, plan: list[asyncpg.Record]) -> None:
-        self.plan = plan
+def _plan_only(message: str) -> str:
+    """auto_explain's message without its duration, query text and costs."""
+    lines = message.splitlines()
+    start = next(i for i, line in enumerate(lines) if line and not line[0].isspace() and "(cost=" in line)
+    return "\n".join(re.sub(r"  \(cost=[^)]*\)", "", line) for line in lines[start:])
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ import asyncpg
 
 from app.db.pg_ingest import RETURNED
 
-_ALERT = ", ".join(f"a.{column} AS alert_{column}" for column in RETURNED)
+_ALERT = ", ".join(f"a.{column} AS a_{column}" for column in RETURNED)
 
 CLAIM = f"""
 WITH picked AS (
@@ -82,7 +82,7 @@ async def claim(
     lease_until = now + timedelta(seconds=lease_seconds)
     rows = await pool.fetch(CLAIM, now, limit, lease_until)
     return lease_until, [
-        (row, None if row["alert_id"] is None else {c: row[f"alert_{c}"] for c in RETURNED}) for row in rows
+        (row, None if row["alert_id"] is None else {c: row[f"a_{c}"] for c in RETURNED}) for row in rows
     ]
 
 
