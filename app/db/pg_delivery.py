@@ -64,7 +64,7 @@ WITH batch AS (
     SELECT a.id FROM alerts a
     WHERE a.id IN (SELECT alert_id FROM marked)
     ORDER BY a.fingerprint, a.id
-    FOR UPDATE
+    FOR NO KEY UPDATE  -- the lock the UPDATE below takes, taken first in this order
 ), counted AS (
     UPDATE alerts a SET notifications_sent = a.notifications_sent + m.sent
     FROM (SELECT alert_id, count(*) AS sent FROM marked GROUP BY alert_id) m, locked l
