@@ -11,6 +11,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.errors import error_response
 
 
+def declared_too_large(declared: str | bytes, max_bytes: int) -> bool:
+    """A Content-Length the limit refuses: over it, or not a length at all."""
+    return not declared.isdigit() or int(declared) > max_bytes
+
+
 class BodyLimitMiddleware:
     def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
         self.app = app
@@ -21,7 +26,7 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+        if declared is not None and declared_too_large(declared, self.max_bytes):
             await self._reject(scope, receive, send)
             return
         received = 0

@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.alerts import submitted
 from app.api.auth import admit, caller_for, presented_key
+from app.api.body_limit import declared_too_large
 from app.errors import AppError, app_error_response, unexpected_error_response
 from app.metrics import REQUEST_SECONDS
 from app.schemas import AlertCreate
@@ -58,7 +59,7 @@ class FastSubmit:
             writer is None
             or not settings.enable_deduplication
             or not _is_json(headers.get("content-type"))
-            or not _within(headers.get("content-length"), settings.max_body_bytes)
+            or not _declared_within(headers.get("content-length"), settings.max_body_bytes)
         ):
             await self.app(scope, receive, send)
             return
@@ -107,10 +108,10 @@ def _is_json(content_type: str | None) -> bool:
     )
 
 
-def _within(content_length: str | None, limit: int) -> bool:
-    """A declared length within the body limit; without one (a chunked
+def _declared_within(content_length: str | None, max_bytes: int) -> bool:
+    """A declared length the body limit accepts; without one (a chunked
     upload) the application's body limit counts the bytes instead."""
-    return content_length is not None and content_length.isdigit() and int(content_length) <= limit
+    return content_length is not None and not declared_too_large(content_length, max_bytes)
 
 
 def _replaying(body: bytes, receive: Receive) -> Receive:
