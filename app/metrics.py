@@ -103,6 +103,11 @@ def render(gauges: list[GaugeMetricFamily]) -> bytes:
     return process + generate_latest(scrape)
 
 
+def observe_request(method: str, template: str, status: int, started: float) -> None:
+    """One HTTP request's time, from `started` (time.perf_counter())."""
+    REQUEST_SECONDS.labels(method, template, str(status)).observe(time.perf_counter() - started)
+
+
 class RequestMetricsMiddleware:
     """Times every HTTP request, labelled by route template (not raw path,
     which would make one series per alert id)."""
@@ -126,7 +131,6 @@ class RequestMetricsMiddleware:
         try:
             await self.app(scope, receive, recording_send)
         finally:
-            template = getattr(scope.get("route"), "path", "unmatched")
-            REQUEST_SECONDS.labels(scope["method"], template, str(status)).observe(
-                time.perf_counter() - started
+            observe_request(
+                scope["method"], getattr(scope.get("route"), "path", "unmatched"), status, started
             )

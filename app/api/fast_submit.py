@@ -32,7 +32,7 @@ from app.api.alerts import submitted
 from app.api.auth import admit, caller_for, presented_key
 from app.api.body_limit import declared_too_large
 from app.errors import AppError, app_error_response, unexpected_error_response
-from app.metrics import REQUEST_SECONDS
+from app.metrics import observe_request
 from app.schemas import AlertCreate
 from app.services import alerts
 from app.settings import Settings
@@ -92,7 +92,7 @@ class FastSubmit:
                 return
             response = submitted(request, fast.alert, fast.outcome, fast.notify_reason, woke=fast.queued > 0)
         await response(scope, receive, send)
-        REQUEST_SECONDS.labels("POST", PATH, str(response.status_code)).observe(time.perf_counter() - started)
+        observe_request("POST", PATH, response.status_code, started)
 
 
 def _is_json(content_type: str | None) -> bool:
