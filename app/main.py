@@ -29,20 +29,21 @@ from app.api import (
 )
 from app.api.body_limit import BodyLimitMiddleware
 from app.api.deps import utc_now
+from app.api.errors import install_error_handlers
 from app.api.query_params import refuse_repeated_query_params
 from app.api.ratelimit import limiter_for
+from app.api.request_metrics import RequestMetricsMiddleware
 from app.db import pg_ingest
 from app.db.engine import create_engine, create_sessionmaker
-from app.db.group_commit import IngestWriter
-from app.errors import install_error_handlers
+from app.db.orm_store import OrmStore
+from app.db.pg_store import PgStore
+from app.jobs import Jobs
 from app.logs import configure_logging
-from app.metrics import RequestMetricsMiddleware, count_steps
+from app.metrics import INGEST_BATCH, count_steps
 from app.notifiers.registry import build_notifiers
 from app.runtime import tune_gc
-from app.services import housekeeping
 from app.services.dispatcher import INGEST_WAKE_DELAY, Dispatcher
-from app.services.escalation import escalate_due
-from app.services.silences import release_ended
+from app.services.submit import held_by
 from app.settings import Settings, load_settings
 from app.workers import PeriodicWorker
 
@@ -69,7 +70,7 @@ def http_client() -> httpx.AsyncClient:
 
 class AlertService(FastAPI):
     """FastAPI, with POST /alerts handed first to api/fast_submit.py, which
-    answers the common case on PostgreSQL in front of every middleware and
+    answers the common case in front of every middleware and
     passes anything else on to the application as usual."""
 
     def __init__(self, **kwargs: Any) -> None:
@@ -98,28 +99,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.engine = engine
         app.state.sessionmaker = sessionmaker = create_sessionmaker(engine)
-        # PostgreSQL: the one-statement ingest has a pool of its own
-        # (db/pg_ingest.py), written through by group commit (db/group_commit.py).
-        ingest_pool = (
-            None
+        # The store of the hot paths (db/store.py), chosen once: on
+        # PostgreSQL one statement each on an asyncpg pool of its own, with
+        # the ORM store for what those statements leave to it.
+        general = OrmStore(sessionmaker, hold=held_by)
+        app.state.store = store = (
+            general
             if settings.is_sqlite
-            else await pg_ingest.create_pool(settings, size=settings.database_pool_size)
-        )
-        app.state.ingest_writer = ingest_writer = (
-            None
-            if ingest_pool is None
-            else IngestWriter(ingest_pool, settings=settings, in_flight=settings.ingest_statements_in_flight)
+            else PgStore(
+                await pg_ingest.create_pool(settings, size=settings.database_pool_size),
+                general,
+                in_flight=settings.ingest_statements_in_flight,
+                on_batch=INGEST_BATCH.observe,
+            )
         )
         client = http_client()
         app.state.notifiers = notifiers = build_notifiers(settings, client)
         delivery_worker: PeriodicWorker | None = None
         dispatcher = Dispatcher(
-            sessionmaker=sessionmaker,
+            store=store,
             notifiers=notifiers,
             settings=settings,
             clock=lambda: app.state.clock(),
             on_slot_free=lambda: delivery_worker.wake() if delivery_worker else None,
-            pool=ingest_pool,
         )
         delivery_worker = PeriodicWorker(
             "delivery", dispatcher.run_once, interval=settings.delivery_poll_seconds
@@ -130,31 +132,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.wake_delivery_soon = lambda: delivery_worker.wake_soon(INGEST_WAKE_DELAY)
         delivery_worker.start()
 
-        async def tick() -> None:
-            async with sessionmaker() as session, session.begin():
-                steps = await escalate_due(session, now=app.state.clock(), settings=settings)
-            count_steps(steps)
-            if any(step.notifications for step in steps):
-                delivery_worker.wake()
-
-        ticker = PeriodicWorker("escalation", tick, interval=settings.escalation_interval_seconds)
+        jobs = Jobs(
+            sessionmaker,
+            settings=settings,
+            clock=lambda: app.state.clock(),
+            wake_delivery=delivery_worker.wake,
+            on_steps=count_steps,
+        )
+        ticker = PeriodicWorker("escalation", jobs.escalate, interval=settings.escalation_interval_seconds)
         if settings.enable_escalation:
             ticker.start()
-
-        async def keep_house() -> None:
-            await housekeeping.run(sessionmaker, settings=settings, now=app.state.clock())
-
-        janitor = PeriodicWorker("housekeeping", keep_house, interval=settings.housekeeping_interval_seconds)
+        janitor = PeriodicWorker(
+            "housekeeping", jobs.keep_house, interval=settings.housekeeping_interval_seconds
+        )
         if settings.auto_close_hours or settings.retention_days:
             janitor.start()
-
-        async def release_silences() -> None:
-            async with sessionmaker() as session, session.begin():
-                released = await release_ended(session, settings=settings, now=app.state.clock())
-            if released:
-                delivery_worker.wake()
-
-        silence_worker = PeriodicWorker("silences", release_silences, interval=settings.silence_check_seconds)
+        silence_worker = PeriodicWorker(
+            "silences", jobs.release_silences, interval=settings.silence_check_seconds
+        )
         app.state.wake_silences = silence_worker.wake
         silence_worker.start()
         log.info(
@@ -176,10 +171,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await delivery_worker.stop()
             await dispatcher.stop()
             await client.aclose()
-            if ingest_writer is not None:
-                await ingest_writer.close()
-            if ingest_pool is not None:
-                await ingest_pool.close()
+            await store.close()
             await engine.dispose()
 
     # With keys configured and public_docs off, the spec and the docs pages

@@ -21,7 +21,6 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import REGISTRY, Collector
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.models import ACTIVE_STATUSES, Alert, Notification
 from app.services.escalation import Step
@@ -106,31 +105,3 @@ def render(gauges: list[GaugeMetricFamily]) -> bytes:
 def observe_request(method: str, template: str, status: int, started: float) -> None:
     """One HTTP request's time, from `started` (time.perf_counter())."""
     REQUEST_SECONDS.labels(method, template, str(status)).observe(time.perf_counter() - started)
-
-
-class RequestMetricsMiddleware:
-    """Times every HTTP request, labelled by route template (not raw path,
-    which would make one series per alert id)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def recording_send(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, recording_send)
-        finally:
-            observe_request(
-                scope["method"], getattr(scope.get("route"), "path", "unmatched"), status, started
-            )

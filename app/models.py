@@ -149,6 +149,19 @@ class Alert(Base):
         {"postgresql_with": {"fillfactor": 85}},
     )
 
+    def reopen(self, *, now: datetime) -> None:
+        """Back to active with a fresh escalation clock (level 1, no repeat
+        counted from before); the history keeps the past."""
+        self.status = "reopened"
+        self.triggered_at = now
+        self.escalation_level = 1
+        self.escalated_at = None
+        self.acknowledged_at = self.acknowledged_by = self.acknowledge_minutes = None
+        self.resolved_at = self.resolved_by = self.resolution_notes = None
+        self.resolution_minutes = None
+        self.closed_at = None
+        self.suppressed_streak = 0
+
 
 class AlertEvent(Base):
     """One entry of an alert's history: who did what, when, from which state."""

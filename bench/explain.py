@@ -10,6 +10,7 @@ transaction that is rolled back. Run it on a database seeded by bench/seed.py:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 import sys
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,8 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from app.db import pg_delivery, pg_ingest
+from app.schemas import AlertCreate
+from app.services.decisions import plan
 from app.settings import load_settings
 from bench.common import plain_dsn
 
@@ -35,17 +38,13 @@ async def explain(url: str) -> str:
         identities = [(row["fingerprint"], row["source"]) for row in active]
         identities += [(f"explain-new-{n}", f"new-{n}") for n in range(BATCH - len(identities))]
         batch = [
-            pg_ingest.Pending(
+            dataclasses.replace(
+                plan(
+                    AlertCreate(alert_type="explain", severity="low", message="explain", source=source),
+                    settings=settings,
+                    now=now,
+                ),
                 fingerprint=fingerprint,
-                now=now,
-                alert_type="explain",
-                severity="low",
-                message="explain",
-                source=source,
-                labels={},
-                details={},
-                channels=["console"],
-                next_escalation_at=None,
             )
             for fingerprint, source in sorted(identities)
         ]
@@ -60,7 +59,7 @@ async def explain(url: str) -> str:
         transaction = conn.transaction()
         await transaction.start()
         try:
-            await conn.fetch(pg_ingest.SQL, *pg_ingest.arguments(batch, settings=settings))
+            await conn.fetch(pg_ingest.SQL, *pg_ingest.arguments(batch))
             await conn.fetch(pg_delivery.CLAIM, now, 32, now + timedelta(seconds=60))
         finally:
             await transaction.rollback()

@@ -19,8 +19,11 @@ import pytest
 
 from app.db import pg_ingest
 from app.db.engine import create_engine, create_sessionmaker
-from app.services.delivery import claim_due
+from app.db.orm_store import OrmStore
+from app.db.pg_store import PgStore
+from app.db.store import Store
 from app.services.dispatcher import Dispatcher
+from app.services.submit import held_by
 from tests.conftest import Service, StartSmtp, make_settings
 from tests.helpers import create_alert, wait_for
 from tests.peers import HttpReceiver
@@ -186,11 +189,9 @@ async def test_rows_abandoned_by_a_dead_worker_are_delivered_after_the_lease(
         channels={"hooks": webhook(http_receiver.url)}, default_channels=["hooks"], delivery_poll_seconds=3600
     ) as svc:
         await svc.app.state.delivery_worker.stop()
-        sessionmaker = svc.app.state.sessionmaker
         # Stand in for a worker that claims, then dies before sending.
         alert = await create_alert(svc.client)
-        async with sessionmaker() as session, session.begin():
-            claimed = await claim_due(session, now=svc.clock.now, limit=10, lease_seconds=60)
+        claimed = await svc.app.state.store.claim(now=svc.clock.now, limit=10, lease_seconds=60)
         assert [c.alert_id for c in claimed] and (await notifications_of(svc, alert["id"]))[0][
             "status"
         ] == "sending"
@@ -315,9 +316,14 @@ async def test_two_workers_on_postgres_deliver_every_row_exactly_once(
     # Two independent workers, each with its own engine (and pool for the
     # one-statement claims and results), racing over the rows.
     engines = [create_engine(clean_database), create_engine(clean_database)]
-    pools = (
-        [await pg_ingest.create_pool(settings, size=2) for _ in engines] if one_statement else [None, None]
-    )
+    stores: list[Store] = []
+    for engine in engines:
+        general = OrmStore(create_sessionmaker(engine), hold=held_by)
+        stores.append(
+            PgStore(await pg_ingest.create_pool(settings, size=2), general, in_flight=1)
+            if one_statement
+            else general
+        )
     try:
         from app.main import http_client
         from app.notifiers.registry import build_notifiers
@@ -325,14 +331,8 @@ async def test_two_workers_on_postgres_deliver_every_row_exactly_once(
         async with http_client() as client:
             notifiers = build_notifiers(settings, client)
             workers = [
-                Dispatcher(
-                    sessionmaker=create_sessionmaker(e),
-                    notifiers=notifiers,
-                    settings=settings,
-                    clock=_utc_now,
-                    pool=pool,
-                )
-                for e, pool in zip(engines, pools, strict=True)
+                Dispatcher(store=store, notifiers=notifiers, settings=settings, clock=_utc_now)
+                for store in stores
             ]
 
             async def run(worker: Dispatcher) -> int:
@@ -345,11 +345,10 @@ async def test_two_workers_on_postgres_deliver_every_row_exactly_once(
 
             counts = await asyncio.gather(*(run(w) for w in workers))
     finally:
+        for store in stores:
+            await store.close()
         for engine in engines:
             await engine.dispose()
-        for pool in pools:
-            if pool is not None:
-                await pool.close()
     ids = [r.headers["idempotency-key"] for r in http_receiver.requests]
     assert len(ids) == 100 and len(set(ids)) == 100
     assert sum(counts) == 100 and all(c > 0 for c in counts), counts

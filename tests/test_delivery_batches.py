@@ -12,13 +12,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from app.db import pg_delivery
-from app.db.pg_delivery import mark_sent
+from app.db.store import ClaimedRow, Sent
 from app.errors import is_database_outage
 from app.models import Alert
 from app.models import Notification as OutboxRow
-from app.services import delivery, dispatcher
-from app.services.delivery import claim_due, claim_due_in_one_statement, record_sent
 from app.services.dispatcher import Dispatcher
 from tests.conftest import Service
 from tests.helpers import create_alert, wait_for
@@ -46,17 +43,6 @@ async def test_a_burst_is_recorded_in_batches_and_failures_are_still_retried(
     good.answer(delay=0.02)
     bad.answer(500)
     batch_sizes: list[int] = []
-
-    async def spy(session: Any, *, sent: Any, now: Any) -> set[uuid.UUID]:
-        batch_sizes.append(len(sent))
-        return await record_sent(session, sent=sent, now=now)
-
-    async def spy_pg(pool: Any, sent: Any, *, now: Any) -> set[uuid.UUID]:
-        batch_sizes.append(len(sent))
-        return await mark_sent(pool, sent, now=now)
-
-    monkeypatch.setattr(dispatcher, "record_sent", spy)
-    monkeypatch.setattr(pg_delivery, "mark_sent", spy_pg)
     try:
         async with service_factory(
             channels={"good": webhook(good.url), "bad": webhook(bad.url)},
@@ -65,6 +51,15 @@ async def test_a_burst_is_recorded_in_batches_and_failures_are_still_retried(
             delivery_poll_seconds=3600,
         ) as svc:
             await svc.app.state.delivery_worker.stop()
+            store = svc.app.state.store
+            real = store.record
+
+            async def spy(*, sent: Any, failed: Any, now: Any) -> dict[uuid.UUID, str | None]:
+                if sent:
+                    batch_sizes.append(len(sent))
+                return await real(sent=sent, failed=failed, now=now)
+
+            monkeypatch.setattr(store, "record", spy)
             alerts = [await create_alert(svc.client, source=f"host-{i}") for i in range(40)]
             worker: Dispatcher = svc.app.state.dispatcher
 
@@ -91,22 +86,19 @@ async def test_a_burst_is_recorded_in_batches_and_failures_are_still_retried(
         bad.close()
 
 
-async def claim(svc: Service, *, limit: int) -> list[delivery.Claimed]:
-    """A claim as the service's dispatcher makes it: one statement on
-    PostgreSQL (db/pg_delivery.py), the ORM on SQLite."""
-    writer = svc.app.state.ingest_writer
-    if writer is not None:
-        return await claim_due_in_one_statement(writer.pool, now=svc.clock.now, limit=limit, lease_seconds=60)
-    async with svc.app.state.sessionmaker() as session, session.begin():
-        return await claim_due(session, now=svc.clock.now, limit=limit, lease_seconds=60)
+async def claim(svc: Service, *, limit: int) -> list[ClaimedRow]:
+    """A claim as the service's dispatcher makes it, through its store."""
+    claimed: list[ClaimedRow] = await svc.app.state.store.claim(
+        now=svc.clock.now, limit=limit, lease_seconds=60
+    )
+    return claimed
 
 
-async def record(svc: Service, sent: list[tuple[delivery.Claimed, float]]) -> set[uuid.UUID]:
-    writer = svc.app.state.ingest_writer
-    if writer is not None:
-        return await mark_sent(writer.pool, [(c.id, c.lease_until, ms) for c, ms in sent], now=svc.clock.now)
-    async with svc.app.state.sessionmaker() as session, session.begin():
-        return await record_sent(session, sent=sent, now=svc.clock.now)
+async def record(svc: Service, sent: list[tuple[ClaimedRow, float]]) -> set[uuid.UUID]:
+    statuses = await svc.app.state.store.record(
+        sent=[Sent(row, ms) for row, ms in sent], failed=[], now=svc.clock.now
+    )
+    return {row_id for row_id, status in statuses.items() if status == "sent"}
 
 
 async def test_a_lost_lease_is_respected_row_by_row(service_factory) -> None:  # type: ignore[no-untyped-def]
@@ -119,7 +111,7 @@ async def test_a_lost_lease_is_respected_row_by_row(service_factory) -> None:  #
         alerts = {uuid.UUID((await create_alert(svc.client, source=f"host-{i}"))["id"]) for i in range(3)}
         old = await claim(svc, limit=10)
         assert {c.alert_id for c in old} == alerts and all(c.attempts == 1 for c in old)
-        assert all(c.alert is not None and c.alert["id"] == str(c.alert_id) for c in old)
+        assert all(c.alert is not None and c.alert["id"] == c.alert_id for c in old)
         assert await claim(svc, limit=10) == []  # leased
         svc.clock.advance(seconds=61)  # the old worker hung: another claims one row again
         [new] = await claim(svc, limit=1)
@@ -142,24 +134,20 @@ async def test_a_batch_that_fails_to_commit_is_sent_again_after_the_lease(
     # The database dropping away between the send and the write of its
     # result cannot be timed from outside, so the first write fails here.
     failures = [ConnectionResetError("database gone")]
-
-    async def flaky(session: Any, *, sent: Any, now: Any) -> set[uuid.UUID]:
-        if failures:
-            raise failures.pop()
-        return await delivery.record_sent(session, sent=sent, now=now)
-
-    async def flaky_pg(pool: Any, sent: Any, *, now: Any) -> set[uuid.UUID]:
-        if failures:
-            raise failures.pop()
-        return await mark_sent(pool, sent, now=now)
-
-    monkeypatch.setattr(dispatcher, "record_sent", flaky)
-    monkeypatch.setattr(pg_delivery, "mark_sent", flaky_pg)
     assert is_database_outage(ConnectionResetError())
     async with service_factory(
         channels={"hooks": webhook(http_receiver.url)}, default_channels=["hooks"], delivery_poll_seconds=3600
     ) as svc:
         await svc.app.state.delivery_worker.stop()
+        store = svc.app.state.store
+        real = store.record
+
+        async def flaky(*, sent: Any, failed: Any, now: Any) -> dict[uuid.UUID, str | None]:
+            if failures:
+                raise failures.pop()
+            return await real(sent=sent, failed=failed, now=now)
+
+        monkeypatch.setattr(store, "record", flaky)
         alert = await create_alert(svc.client)
         worker: Dispatcher = svc.app.state.dispatcher
         assert await worker.run_once() == 1
@@ -186,24 +174,20 @@ async def test_submissions_that_queue_notifications_share_one_claim(
 
     monkeypatch.setattr(app.main, "INGEST_WAKE_DELAY", 1.0)  # the whole burst in one window
     claims: list[int] = []
-
-    async def spy(session: Any, **kwargs: Any) -> list[delivery.Claimed]:
-        claimed = await claim_due(session, **kwargs)
-        claims.append(len(claimed))
-        return claimed
-
-    async def spy_pg(pool: Any, **kwargs: Any) -> list[delivery.Claimed]:
-        claimed = await claim_due_in_one_statement(pool, **kwargs)
-        claims.append(len(claimed))
-        return claimed
-
-    monkeypatch.setattr(dispatcher, "claim_due", spy)
-    monkeypatch.setattr(dispatcher, "claim_due_in_one_statement", spy_pg)
     receiver = HttpReceiver()
     try:
         async with service_factory(
             channels={"hook": webhook(receiver.url)}, default_channels=["hook"], delivery_poll_seconds=3600
         ) as svc:
+            store = svc.app.state.store
+            real = store.claim
+
+            async def spy(**kwargs: Any) -> list[ClaimedRow]:
+                claimed: list[ClaimedRow] = await real(**kwargs)
+                claims.append(len(claimed))
+                return claimed
+
+            monkeypatch.setattr(store, "claim", spy)
 
             async def started() -> bool:
                 return svc.app.state.delivery_worker.runs >= 1  # its first run, at start
@@ -237,7 +221,7 @@ async def test_a_freed_slot_claims_again_only_after_a_claim_that_filled_its_room
             await svc.app.state.delivery_worker.stop()
             freed: list[int] = []
             worker = Dispatcher(
-                sessionmaker=svc.app.state.sessionmaker,
+                store=svc.app.state.store,
                 notifiers=svc.app.state.notifiers,
                 settings=svc.settings,
                 clock=svc.clock,

@@ -13,6 +13,8 @@ from sqlalchemy import func, select
 
 from app.db import group_commit, pg_ingest
 from app.models import Alert, AlertEvent
+from app.schemas import AlertCreate
+from app.services.decisions import plan
 from tests.conftest import ServiceFactory
 from tests.helpers import alert_body
 from tests.test_metrics import scrape, value
@@ -77,11 +79,11 @@ async def test_a_failed_batch_is_written_again_one_by_one(
     real = pg_ingest.upsert_many
     failed: list[int] = []
 
-    async def deadlock_once(pool: Any, batch: Any, *, settings: Any) -> Any:
+    async def deadlock_once(pool: Any, batch: Any) -> Any:
         if len(batch) > 1 and not failed:
             failed.append(len(batch))
             raise asyncpg.DeadlockDetectedError("deadlock detected")
-        return await real(pool, batch, settings=settings)
+        return await real(pool, batch)
 
     monkeypatch.setattr(group_commit.pg_ingest, "upsert_many", deadlock_once)
     async with service_factory() as svc:
@@ -109,23 +111,13 @@ async def test_the_statements_are_planned_once_per_connection(service_factory: S
     """Generic plans: with custom ones PostgreSQL planned the ingest statement
     at every execution, and planning cost more than running it."""
     async with service_factory() as svc:
-        pool: asyncpg.Pool = svc.app.state.ingest_writer.pool
+        pool: asyncpg.Pool = svc.app.state.store.pool
         async with pool.acquire() as connection:
             assert await connection.fetchval("SHOW plan_cache_mode") == "force_generic_plan"
             for n in range(7):  # past the five runs after which PostgreSQL weighs custom plans
-                pending = pg_ingest.Pending(
-                    fingerprint=f"plan-{n % 2}",
-                    now=svc.clock.now,
-                    alert_type="plan",
-                    severity="low",
-                    message="m",
-                    source=f"plan-{n % 2}",
-                    labels={},
-                    details={},
-                    channels=[],
-                    next_escalation_at=None,
-                )
-                await connection.fetch(pg_ingest.SQL, *pg_ingest.arguments([pending], settings=svc.settings))
+                data = AlertCreate(alert_type="plan", severity="low", message="m", source=f"plan-{n % 2}")
+                pending = plan(data, settings=svc.settings, now=svc.clock.now)
+                await connection.fetch(pg_ingest.SQL, *pg_ingest.arguments([pending]))
             [plans] = await connection.fetch(
                 "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement = $1",
                 pg_ingest.SQL,

@@ -13,8 +13,9 @@ from fastapi import APIRouter, Query, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.auth import AUTH_RESPONSES, ManageAccess, ReadAccess, WriteAccess
-from app.api.deps import NowDep, SessionDep, SettingsDep
-from app.errors import ERROR_RESPONSES
+from app.api.deps import NowDep, SessionDep, SettingsDep, StoreDep
+from app.api.errors import ERROR_RESPONSES
+from app.db.store import Ingested
 from app.metrics import SUBMISSIONS, observe_move
 from app.models import Alert, Silence
 from app.schemas import (
@@ -32,7 +33,7 @@ from app.schemas import (
     NotificationRead,
     Status,
 )
-from app.services import alerts, silence_match
+from app.services import lifecycle, queries, silence_match, submit
 from app.settings import Settings, Severity
 
 log = logging.getLogger(__name__)
@@ -59,51 +60,49 @@ def _read(alert: Alert, active: Sequence[Silence]) -> AlertRead:
     description=(
         "Creates an alert (201, with Location) or merges a duplicate into the active "
         "alert with the same fingerprint (200). `outcome` says which; `notified` says "
-        "whether the submission queued notifications."
+        "whether the submission queued notifications (false when suppressed or held by a silence)."
     ),
     responses={
         200: {"model": AlertSubmitted, "description": "Merged into an existing alert"},
         413: ERROR_RESPONSES[413],
     },
 )
-async def submit_alert(body: AlertCreate, request: Request, settings: SettingsDep, now: NowDep) -> Response:
-    # On PostgreSQL the one-statement path has been tried below the framework
-    # (api/fast_submit.py); what reaches this route takes the general path.
-    async with request.app.state.sessionmaker() as session, session.begin():
-        result = await alerts.submit(session, data=body, settings=settings, now=now)
-        active = await silence_match.active(session, now=now)
-    row = _read(result.alert, active).model_dump()
-    return submitted(request, row, result.outcome, result.notify_reason, woke=bool(result.notifications))
+async def submit_alert(
+    body: AlertCreate, request: Request, store: StoreDep, settings: SettingsDep, now: NowDep
+) -> Response:
+    # Usually answered below the framework (api/fast_submit.py); what
+    # reaches this route is the same submission through the same store.
+    done = await submit.submit(store, data=body, settings=settings, now=now)
+    return submitted(request, done)
 
 
 _ALERT_FIELDS = tuple(AlertRead.model_fields)
 
 
-def submitted(
-    request: Request, row: dict[str, Any], outcome: str, reason: str | None, *, woke: bool
-) -> Response:
+def submitted(request: Request, done: Ingested) -> Response:
     """The answer to a submission (here and in api/fast_submit.py),
     serialised once with orjson: on the hot path the row goes straight to
     bytes, with no model in between."""
-    if woke:
+    if done.queued:
         request.app.state.wake_delivery_soon()
-    SUBMISSIONS.labels(outcome).inc()
+    SUBMISSIONS.labels(done.outcome).inc()
+    row = done.alert | {"silenced": bool(done.silenced_by), "silenced_by": done.silenced_by}
     if log.isEnabledFor(logging.INFO):
         log.info(
             "alert %s",
-            outcome,
+            done.outcome,
             extra={
                 "alert_id": str(row["id"]),
                 "fingerprint": row["fingerprint"],
-                "outcome": outcome,
-                "notify_reason": reason,
+                "outcome": done.outcome,
+                "notify_reason": done.reason,
             },
         )
     payload = {name: row[name] for name in _ALERT_FIELDS} | {
-        "outcome": outcome,
-        "notified": reason is not None,
+        "outcome": done.outcome,
+        "notified": done.queued > 0,
     }
-    created = outcome == "created"
+    created = done.outcome == "created"
     return Response(
         orjson.dumps(payload, default=str, option=orjson.OPT_UTC_Z),  # default: asyncpg's UUID
         status_code=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
@@ -130,7 +129,7 @@ async def list_alerts(
         str | None, Query(max_length=200, description="next_cursor of the previous page")
     ] = None,
 ) -> AlertPage:
-    filters = alerts.AlertFilter(
+    filters = queries.AlertFilter(
         status=list(status_) if status_ else None,
         severity=list(severity) if severity else None,
         alert_type=alert_type,
@@ -139,7 +138,7 @@ async def list_alerts(
         until=until,
     )
     async with session.begin():
-        rows, next_cursor = await alerts.list_alerts(session, filters=filters, limit=limit, cursor=cursor)
+        rows, next_cursor = await queries.list_alerts(session, filters=filters, limit=limit, cursor=cursor)
         active = await silence_match.active(session, now=now, lock=False)
     return AlertPage(items=[_read(row, active) for row in rows], next_cursor=next_cursor)
 
@@ -153,9 +152,9 @@ async def list_alerts(
 )
 async def get_alert(alert_id: uuid.UUID, session: SessionDep, now: NowDep) -> AlertDetail:
     async with session.begin():
-        alert = await alerts.get(session, alert_id)
-        events = await alerts.history(session, alert_id)
-        sent = await alerts.notifications(session, alert_id)
+        alert = await queries.get(session, alert_id)
+        events = await queries.history(session, alert_id)
+        sent = await queries.notifications(session, alert_id)
         active = await silence_match.active(session, now=now, lock=False)
     read = _read(alert, active)
     return AlertDetail(
@@ -181,7 +180,7 @@ async def _move(
 ) -> AlertRead:
     """One lifecycle move in its own transaction, answered with the alert."""
     async with session.begin():
-        alert = await alerts.change_status(
+        alert = await lifecycle.change_status(
             session, alert_id=alert_id, status=status, by=by, note=note, settings=settings, now=now
         )
         active = await silence_match.active(session, now=now)

@@ -35,8 +35,9 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from app.api.errors import ERROR_RESPONSES
 from app.api.ratelimit import RateLimiter
-from app.errors import ERROR_RESPONSES, AppError
+from app.errors import AppError
 from app.settings import ApiKey, Settings
 
 log = logging.getLogger(__name__)

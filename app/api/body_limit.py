@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import error_response
+from app.api.errors import error_response
 
 
 def declared_too_large(declared: str | bytes, max_bytes: int) -> bool:

@@ -6,7 +6,8 @@ from fastapi import APIRouter, Request, status
 
 from app.api.auth import AUTH_RESPONSES, ManageAccess, ReadAccess
 from app.api.deps import NowDep, SessionDep, SettingsDep
-from app.errors import ERROR_RESPONSES, NotFound
+from app.api.errors import ERROR_RESPONSES
+from app.errors import NotFound
 from app.schemas import ChannelRead, ChannelTestQueued
 from app.services import outbox
 from app.services.channels import channel_figures

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db.store import Store
 from app.settings import Settings
 
 Clock = Callable[[], datetime]
@@ -29,6 +30,11 @@ async def get_settings(request: Request) -> Settings:
     return settings
 
 
+async def get_store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
 async def get_clock(request: Request) -> Clock:
     clock: Clock = request.app.state.clock
     return clock
@@ -41,3 +47,4 @@ async def get_now(clock: Annotated[Clock, Depends(get_clock)]) -> datetime:
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 NowDep = Annotated[datetime, Depends(get_now)]
+StoreDep = Annotated[Store, Depends(get_store)]

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 
 from app.api.auth import AUTH_RESPONSES, ManageAccess, ReadAccess
 from app.api.deps import NowDep, SessionDep, SettingsDep
-from app.errors import ERROR_RESPONSES
+from app.api.errors import ERROR_RESPONSES
 from app.metrics import count_steps
 from app.schemas import EscalationPolicyRead, EscalationStepRead, EscalationTickRead
 from app.services.escalation import escalate_due

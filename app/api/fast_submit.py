@@ -1,21 +1,21 @@
-"""POST /alerts on PostgreSQL, answered in front of the framework.
+"""POST /alerts, answered in front of the framework.
 
 A burst of submissions is when the service must not fall over. On
-PostgreSQL a submission is one statement (db/pg_ingest.py); what remains is
+PostgreSQL a submission is one statement (db/pg_store.py); what remains is
 Python per request, and FastAPI's routing, dependency resolution and body
 handling, then its and our middleware layers, were the larger part of it
 (profiled under load). The application hands `POST /alerts` to this layer
 before any of them (main.py), and it answers the common case itself: a body
 within the size limit, a caller the keys let in, a JSON body the model
-accepts, a submission the one statement takes. It applies the same rules,
-rate limit, answer, request metrics and logs as the route in api/alerts.py.
+accepts. It is only a transport: the submission goes to the same service
+function and store as the route's (api/alerts.py), with the same rate
+limit, answer, request metrics and logs.
 
 Everything else goes on to the whole application unchanged, with the body
 replayed: no key or a bad one, no Content-Length or one over the limit, a
-body the model refuses, a recently ended alert to reopen, a silence in
-force, SQLite. So every error keeps its one shape and is made in one place.
-A caller let in here is remembered on the request, so a replayed submission
-is not charged to the rate limit twice.
+body the model refuses. So every error keeps its one shape and is made in
+one place. A caller let in here is remembered on the request, so a replayed
+submission is not charged to the rate limit twice.
 """
 
 from __future__ import annotations
@@ -31,10 +31,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.api.alerts import submitted
 from app.api.auth import admit, caller_for, presented_key
 from app.api.body_limit import declared_too_large
-from app.errors import AppError, app_error_response, unexpected_error_response
+from app.api.errors import app_error_response, unexpected_error_response
+from app.errors import AppError
 from app.metrics import observe_request
 from app.schemas import AlertCreate
-from app.services import alerts
+from app.services import submit
 from app.settings import Settings
 
 PATH = "/alerts"
@@ -53,13 +54,9 @@ class FastSubmit:
         request = Request(scope, receive)
         state = request.app.state
         settings: Settings = state.settings
-        writer = getattr(state, "ingest_writer", None)
         headers = request.headers
-        if (
-            writer is None
-            or not settings.enable_deduplication
-            or not _is_json(headers.get("content-type"))
-            or not _declared_within(headers.get("content-length"), settings.max_body_bytes)
+        if not _is_json(headers.get("content-type")) or not _declared_within(
+            headers.get("content-length"), settings.max_body_bytes
         ):
             await self.app(scope, receive, send)
             return
@@ -79,18 +76,13 @@ class FastSubmit:
         response: Response
         try:
             admit(request, caller)
-            fast = await alerts.submit_in_one_statement(
-                writer, data=data, settings=settings, now=state.clock()
-            )
+            done = await submit.submit(state.store, data=data, settings=settings, now=state.clock())
         except AppError as exc:
             response = app_error_response(exc)
         except Exception as exc:
             response = unexpected_error_response(request, exc)
         else:
-            if fast is None:
-                await self.app(scope, _replaying(body, receive), send)  # the general path
-                return
-            response = submitted(request, fast.alert, fast.outcome, fast.notify_reason, woke=fast.queued > 0)
+            response = submitted(request, done)
         await response(scope, receive, send)
         observe_request("POST", PATH, response.status_code, started)
 

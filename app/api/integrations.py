@@ -17,7 +17,7 @@ from fastapi.routing import APIRoute
 
 from app.api.auth import AUTH_RESPONSES, WriteAccess
 from app.api.deps import NowDep, SessionDep, SettingsDep
-from app.errors import ERROR_RESPONSES
+from app.api.errors import ERROR_RESPONSES
 from app.integrations import alertmanager as am
 from app.integrations import pagerduty as pd
 from app.services import integrations

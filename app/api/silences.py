@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 
 from app.api.auth import AUTH_RESPONSES, ManageAccess, ReadAccess
 from app.api.deps import NowDep, SessionDep, SettingsDep
-from app.errors import ERROR_RESPONSES
+from app.api.errors import ERROR_RESPONSES
 from app.models import Silence
 from app.schemas import SilenceCreate, SilenceRead, SilenceState
 from app.services import silences

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query
 
 from app.api.auth import AUTH_RESPONSES, ReadAccess
 from app.api.deps import NowDep, SessionDep, SettingsDep
-from app.errors import ERROR_RESPONSES
+from app.api.errors import ERROR_RESPONSES
 from app.schemas import NAME_PATTERN, Moment, StatsRead
 from app.services.stats import StatsQuery, compute
 

@@ -20,32 +20,34 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
 
 from app.db import pg_ingest
+from app.db.store import IngestPlan
 from app.errors import is_database_outage
-from app.metrics import INGEST_BATCH
-from app.settings import Settings
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 64
 
-Entry = tuple[pg_ingest.Pending, "asyncio.Future[dict[str, Any] | None]"]
+Entry = tuple[IngestPlan, "asyncio.Future[dict[str, Any] | None]"]
 
 
 class IngestWriter:
-    def __init__(self, pool: asyncpg.Pool, *, settings: Settings, in_flight: int) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, *, in_flight: int, on_batch: Callable[[int], None] = lambda size: None
+    ) -> None:
         self.pool = pool
-        self.settings = settings
         self.in_flight = in_flight
+        self._on_batch = on_batch  # told each written batch's size (a metric)
         self._queue: deque[Entry] = deque()
         self._running: set[asyncio.Task[None]] = set()
         self._flush_scheduled = False
 
-    async def write(self, item: pg_ingest.Pending) -> dict[str, Any] | None:
+    async def write(self, item: IngestPlan) -> dict[str, Any] | None:
         """The alert row once committed, or None for the general path."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[dict[str, Any] | None] = loop.create_future()
@@ -78,7 +80,8 @@ class IngestWriter:
         # further than a few batches' worth for other fingerprints.
         while self._queue and len(batch) < MAX_BATCH and len(later) < 4 * MAX_BATCH:
             entry = self._queue.popleft()
-            if entry[0].fingerprint in seen:
+            # One statement takes one set of decisions (one settings object).
+            if entry[0].fingerprint in seen or (batch and entry[0].decisions is not batch[0][0].decisions):
                 later.append(entry)
             else:
                 seen.add(entry[0].fingerprint)
@@ -88,7 +91,7 @@ class IngestWriter:
 
     async def _run(self, batch: list[Entry]) -> None:
         try:
-            rows = await pg_ingest.upsert_many(self.pool, [item for item, _ in batch], settings=self.settings)
+            rows = await pg_ingest.upsert_many(self.pool, [item for item, _ in batch])
         except Exception as exc:
             if len(batch) == 1 or is_database_outage(exc):
                 for _, future in batch:
@@ -97,7 +100,7 @@ class IngestWriter:
             log.warning("ingest batch of %d failed (%s); writing each alone", len(batch), type(exc).__name__)
             await asyncio.gather(*(self._run([entry]) for entry in batch))
             return
-        INGEST_BATCH.observe(len(batch))
+        self._on_batch(len(batch))
         for item, future in batch:
             _settle(future, row=rows.get(item.fingerprint))
 

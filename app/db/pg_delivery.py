@@ -30,7 +30,7 @@ from typing import Any
 
 import asyncpg
 
-from app.db.pg_ingest import RETURNED
+from app.db.store import ALERT_COLUMNS as RETURNED
 
 _ALERT = ", ".join(f"a.{column} AS a_{column}" for column in RETURNED)
 

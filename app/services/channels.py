@@ -1,14 +1,44 @@
-"""Per-channel delivery figures, computed by one aggregate query."""
+"""Per-channel delivery figures: the one place they are computed.
+
+GET /channels shows them for the configured channels over all time; GET /stats
+for a period (notifications by creation time), optionally narrowed to the
+alerts of one type or source, for every channel that appears.
+
+Two grouped queries, each served by a partial index: the sent rows (count and
+mean latency, from ix_notifications_sent_latency) and the unsent rest, few by
+nature: failed, waiting, held (ix_notifications_unsent). The p95 latency is
+read at its rank from the latency index (db/aggregates.py), only when asked.
+"""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, FromClause, func, join, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import Notification
+from app.db.aggregates import percentiles
+from app.models import Alert, Notification
 from app.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One channel's figures over the notifications in scope."""
+
+    sent: int = 0
+    failed: int = 0
+    pending: int = 0  # pending or being sent
+    silenced: int = 0
+    success_rate: float | None = None  # sent / (sent + failed); None before any result
+    mean_latency_ms: float | None = None
+    p95_latency_ms: float | None = None  # only computed when asked for
+
+
+NO_DELIVERY = Delivery()
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,37 +53,92 @@ class ChannelFigures:
     mean_latency_ms: float | None
 
 
-async def channel_figures(session: AsyncSession, settings: Settings) -> list[ChannelFigures]:
-    rows = await session.execute(
-        select(
-            Notification.channel,
-            Notification.status,
-            func.count(),
-            func.avg(Notification.duration_ms).filter(Notification.status == "sent"),
-        ).group_by(Notification.channel, Notification.status)
+async def delivery_figures(
+    session: AsyncSession,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    alert_type: str | None = None,
+    source: str | None = None,
+    p95: bool = False,
+) -> dict[str, Delivery]:
+    """Figures per channel over the notifications created in [since, until)
+    for alerts of `alert_type` and `source` (when given); a channel without
+    such notifications is absent (use NO_DELIVERY)."""
+    where: list[ColumnElement[bool]] = []
+    if since is not None:
+        where.append(Notification.created_at >= since)
+    if until is not None:
+        where.append(Notification.created_at < until)
+    narrowed: list[ColumnElement[bool]] = []
+    if alert_type is not None:
+        narrowed.append(Alert.alert_type == alert_type)
+    if source is not None:
+        narrowed.append(Alert.source == source)
+    joined: FromClause | None = (
+        join(Notification, Alert, Alert.id == Notification.alert_id) if narrowed else None
     )
-    counts: dict[tuple[str, str], int] = {}
-    latency: dict[str, float] = {}
-    for channel, status, count, mean in rows:
-        counts[(channel, status)] = int(count)
-        if status == "sent" and mean is not None:
-            latency[channel] = float(mean)
-    figures = []
+    where += narrowed
+
+    def over(*columns: Any) -> Any:
+        statement = select(*columns)
+        return statement.select_from(joined) if joined is not None else statement
+
+    is_sent = Notification.status == "sent"
+    delivered = {
+        channel: (int(n), None if mean is None else float(mean))
+        for channel, n, mean in await session.execute(
+            over(Notification.channel, func.count(), func.avg(Notification.duration_ms))
+            .where(is_sent, *where)
+            .group_by(Notification.channel)
+        )
+    }
+    others: Counter[tuple[str, str]] = Counter()
+    for channel, status, n in await session.execute(
+        over(Notification.channel, Notification.status, func.count())
+        .where(Notification.status != "sent", *where)  # the partial index of unsent rows
+        .group_by(Notification.channel, Notification.status)
+    ):
+        others[(channel, status)] += int(n)
+
+    figures: dict[str, Delivery] = {}
+    for name in sorted(set(delivered) | {channel for channel, _ in others}):
+        sent, mean = delivered.get(name, (0, None))
+        failed = others[(name, "failed")]
+        p95_latency = None
+        if p95:
+            (p95_latency,) = await percentiles(
+                session, Notification.duration_ms, [is_sent, Notification.channel == name, *where],
+                (0.95,), count=sent, source=joined,
+            )  # fmt: skip
+        figures[name] = Delivery(
+            sent=sent,
+            failed=failed,
+            pending=others[(name, "pending")] + others[(name, "sending")],
+            silenced=others[(name, "silenced")],
+            success_rate=sent / (sent + failed) if sent + failed else None,
+            mean_latency_ms=mean,
+            p95_latency_ms=p95_latency,
+        )
+    return figures
+
+
+async def channel_figures(session: AsyncSession, settings: Settings) -> list[ChannelFigures]:
+    """The configured channels, in configuration order, over all time."""
+    figures = await delivery_figures(session)
+    result = []
     for name, config in settings.channels.items():
-        sent = counts.get((name, "sent"), 0)
-        failed = counts.get((name, "failed"), 0)
-        pending = counts.get((name, "pending"), 0) + counts.get((name, "sending"), 0)
-        finished = sent + failed
-        figures.append(
+        delivery = figures.get(name, NO_DELIVERY)
+        result.append(
             ChannelFigures(
                 name=name,
                 type=config.type,
-                sent=sent,
-                failed=failed,
-                pending=pending,
-                silenced=counts.get((name, "silenced"), 0),
-                success_rate=sent / finished if finished else None,
-                mean_latency_ms=latency.get(name),
+                sent=delivery.sent,
+                failed=delivery.failed,
+                pending=delivery.pending,
+                silenced=delivery.silenced,
+                success_rate=delivery.success_rate,
+                mean_latency_ms=delivery.mean_latency_ms,
             )
         )
-    return figures
+    return result

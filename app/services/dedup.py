@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 
 from app.settings import SEVERITIES
 
@@ -32,31 +31,28 @@ def fingerprint(*, alert_type: str, source: str, labels: dict[str, str], dedup_k
 class DuplicateDecision:
     reason: str | None  # "severity", "window", "repeated", or None when suppressed
     raise_severity: bool
-    suppressed: bool
-    streak: int  # suppressed duplicates since the last notification, after this one
+
+
+def streak_limit(threshold: int) -> int:
+    """The suppressed streak at which the next duplicate notifies
+    ("repeated"): every threshold-th suppressed duplicate in a row."""
+    return max(threshold - 1, 0)
 
 
 def decide_duplicate(
-    *,
-    current_severity: str,
-    incoming_severity: str,
-    last_seen_at: datetime,
-    streak: int,
-    now: datetime,
-    window: timedelta,
-    threshold: int,
+    *, current_severity: str, incoming_severity: str, window_passed: bool, threshold_reached: bool
 ) -> DuplicateDecision:
     """What a duplicate of an active alert does.
 
     A higher severity notifies (and raises the alert); so does a duplicate
-    arriving after the window. Otherwise it is suppressed, except that every
-    threshold-th one in a row notifies instead ("repeated") and the streak
-    restarts. Any notification restarts the streak.
+    arriving a whole window after the alert was last seen. Otherwise it is
+    suppressed, except that every threshold-th one in a row notifies instead
+    ("repeated"). Any notification restarts the streak.
     """
     if SEVERITY_RANK[incoming_severity] > SEVERITY_RANK[current_severity]:
-        return DuplicateDecision("severity", True, False, 0)
-    if now - last_seen_at >= window:
-        return DuplicateDecision("window", False, False, 0)
-    if streak + 1 >= threshold:
-        return DuplicateDecision("repeated", False, False, 0)
-    return DuplicateDecision(None, False, True, streak + 1)
+        return DuplicateDecision("severity", True)
+    if window_passed:
+        return DuplicateDecision("window", False)
+    if threshold_reached:
+        return DuplicateDecision("repeated", False)
+    return DuplicateDecision(None, False)

@@ -21,37 +21,23 @@ commits a row stays `sending` under its lease, so a crash in between means
 the row is sent again after the lease, never dropped; a batch that fails to
 commit is left the same way.
 
-On PostgreSQL the claim and the sent results are one statement each on the
-asyncpg pool (db/pg_delivery.py); failed attempts, which are rare, are
-recorded through the ORM as on SQLite.
+The claims and the writes are the store's (db/store.py): on PostgreSQL one
+statement each on the asyncpg pool, through the ORM on SQLite.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 
-import asyncpg
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-from app.db import pg_delivery
+from app.db.store import ClaimedRow, Failed, Sent, Store
 from app.errors import is_database_outage
 from app.metrics import DELIVERY_SECONDS, NOTIFICATIONS
 from app.notifiers.base import Notifier
-from app.services.delivery import (
-    Attempt,
-    Claimed,
-    attempt,
-    channel_timeout,
-    claim_due,
-    claim_due_in_one_statement,
-    record_failure,
-    record_sent,
-)
+from app.services.delivery import Attempt, attempt, channel_timeout, failure
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -67,22 +53,20 @@ class Dispatcher:
     def __init__(
         self,
         *,
-        sessionmaker: async_sessionmaker[AsyncSession],
+        store: Store,
         notifiers: dict[str, Notifier],
         settings: Settings,
         clock: Callable[[], datetime],
         on_slot_free: Callable[[], None] = lambda: None,
-        pool: asyncpg.Pool | None = None,
     ) -> None:
-        self._sessionmaker = sessionmaker
-        self._pool = pool  # PostgreSQL: claims and sent results in one statement each
+        self._store = store
         self._notifiers = notifiers
         self._settings = settings
         self._clock = clock
         self._on_slot_free = on_slot_free
         self._in_flight: set[asyncio.Task[None]] = set()
-        self._queue: deque[Claimed] = deque()
-        self._finished: list[tuple[Claimed, Attempt]] = []
+        self._queue: deque[ClaimedRow] = deque()
+        self._finished: list[tuple[ClaimedRow, Attempt]] = []
         self._writer: asyncio.Task[None] | None = None
         self._more_due = False  # the last claim filled its room: rows may be waiting
 
@@ -96,7 +80,7 @@ class Dispatcher:
         falls behind slows the claiming instead of piling up results."""
         concurrency = self._settings.delivery_concurrency
         room = 2 * concurrency - len(self._in_flight) - len(self._queue) - len(self._finished)
-        claimed: list[Claimed] = []
+        claimed: list[ClaimedRow] = []
         if room > 0 and len(self._queue) <= concurrency // 2:
             claimed = await self._claim(room)
             self._queue.extend(claimed)
@@ -104,14 +88,10 @@ class Dispatcher:
         self._start_queued()
         return len(claimed)
 
-    async def _claim(self, limit: int) -> list[Claimed]:
-        lease_seconds = self._settings.delivery_lease_seconds
-        if self._pool is not None:
-            return await claim_due_in_one_statement(
-                self._pool, now=self._clock(), limit=limit, lease_seconds=lease_seconds
-            )
-        async with self._sessionmaker() as session, session.begin():
-            return await claim_due(session, now=self._clock(), limit=limit, lease_seconds=lease_seconds)
+    async def _claim(self, limit: int) -> list[ClaimedRow]:
+        return await self._store.claim(
+            now=self._clock(), limit=limit, lease_seconds=self._settings.delivery_lease_seconds
+        )
 
     def _start_queued(self) -> None:
         while self._queue and len(self._in_flight) < self._settings.delivery_concurrency:
@@ -129,7 +109,7 @@ class Dispatcher:
         if self._more_due and len(self._queue) <= self._settings.delivery_concurrency // 2:
             self._on_slot_free()  # time to claim the next batch
 
-    async def _deliver(self, claimed: Claimed) -> None:
+    async def _deliver(self, claimed: ClaimedRow) -> None:
         result = await attempt(
             claimed,
             self._notifiers.get(claimed.channel),
@@ -163,38 +143,18 @@ class Dispatcher:
         finally:
             self._writer = None
 
-    async def _record(self, batch: list[tuple[Claimed, Attempt]]) -> list[str | None]:
+    async def _record(self, batch: list[tuple[ClaimedRow, Attempt]]) -> list[str | None]:
         """Record a batch; per result its new status, or None when its lease
-        was lost. Sent rows in one statement on PostgreSQL, else in the
-        transaction that records the failures."""
+        was lost."""
         now = self._clock()
-        sent = [(claimed, result.duration_ms) for claimed, result in batch if result.ok]
-        failed = [(claimed, result) for claimed, result in batch if not result.ok]
-        marked: set[uuid.UUID] = set()
-        if self._pool is not None:
-            marked = await pg_delivery.mark_sent(
-                self._pool, [(claimed.id, claimed.lease_until, ms) for claimed, ms in sent], now=now
-            )
-        statuses: dict[uuid.UUID, str | None] = {}
-        if self._pool is None or failed:
-            async with self._sessionmaker() as session, session.begin():
-                if self._pool is None:
-                    marked = await record_sent(session, sent=sent, now=now)
-                for claimed, result in failed:
-                    statuses[claimed.id] = await record_failure(
-                        session,
-                        claimed=claimed,
-                        error=result.error or "unknown error",
-                        now=now,
-                        settings=self._settings,
-                        duration_ms=result.duration_ms,
-                        retry_after=result.retry_after,
-                        permanent=result.permanent,
-                    )
-        return [
-            ("sent" if claimed.id in marked else None) if result.ok else statuses[claimed.id]
+        sent = [Sent(claimed, result.duration_ms) for claimed, result in batch if result.ok]
+        failed: list[Failed] = [
+            failure(claimed, result, settings=self._settings, now=now)
             for claimed, result in batch
+            if not result.ok
         ]
+        statuses = await self._store.record(sent=sent, failed=failed, now=now)
+        return [statuses.get(claimed.id) for claimed, _ in batch]
 
     async def drain(self) -> None:
         """Wait for every attempt in flight and for its result to be recorded
@@ -218,7 +178,7 @@ class Dispatcher:
             await asyncio.gather(self._writer, return_exceptions=True)
 
 
-def _report(claimed: Claimed, result: Attempt, outcome: str | None) -> None:
+def _report(claimed: ClaimedRow, result: Attempt, outcome: str | None) -> None:
     if outcome is None:
         # Our lease ran out mid-attempt and the row was claimed again: the
         # newer attempt owns the row and its result.

@@ -15,7 +15,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import Alert, AlertEvent
+from app.db import history
+from app.db.store import next_escalation_at
+from app.models import Alert
 from app.services import outbox
 from app.settings import EscalationPolicy, EscalationRule, Settings
 
@@ -35,6 +37,21 @@ def repeat_interval(policy: EscalationPolicy, *, level: int, severity: str) -> t
     return None
 
 
+def due_offsets(
+    policy: EscalationPolicy, *, status: str, severity: str, level: int
+) -> tuple[float | None, float | None]:
+    """Minutes from triggered_at to the next level's rule, and minutes
+    between repeats at this level; None where no rule applies."""
+    if status not in ESCALATING_STATUSES:
+        return None, None
+    offsets = level_offsets(policy, severity=severity, above=level)
+    repeat = repeat_interval(policy, level=level, severity=severity)
+    return (
+        min(offsets).total_seconds() / 60.0 if offsets else None,
+        None if repeat is None else repeat.total_seconds() / 60.0,
+    )
+
+
 def next_due(
     policy: EscalationPolicy,
     *,
@@ -45,13 +62,11 @@ def next_due(
     escalated_at: datetime | None,
 ) -> datetime | None:
     """The earliest moment a rule could change an alert in this state."""
-    if status not in ESCALATING_STATUSES:
-        return None
-    due = [triggered_at + offset for offset in level_offsets(policy, severity=severity, above=level)]
-    repeat = repeat_interval(policy, level=level, severity=severity)
-    if repeat is not None:
-        due.append((escalated_at or triggered_at) + repeat)
-    return min(due) if due else None
+    return next_escalation_at(
+        due_offsets(policy, status=status, severity=severity, level=level),
+        triggered_at=triggered_at,
+        escalated_at=escalated_at,
+    )
 
 
 def level_offsets(policy: EscalationPolicy, *, severity: str, above: int) -> list[timedelta]:
@@ -161,12 +176,14 @@ async def _step(
     if kind is not None:
         alert.escalated_at = now
         session.add(
-            AlertEvent(
-                alert_id=alert.id,
-                at=now,
+            history.event(
+                alert.id,
                 kind=kind,
+                at=now,
                 actor="escalation",
-                data={"from_level": previous, "to_level": alert.escalation_level, "policy": policy.name},
+                from_level=previous,
+                to_level=alert.escalation_level,
+                policy=policy.name,
             )
         )
         rows = await outbox.queue(

@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.models import Alert, AlertEvent, Notification
+from app.db import history
+from app.models import Alert, Notification
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -38,15 +39,14 @@ async def auto_close(session: AsyncSession, *, now: datetime, after: timedelta, 
         alert.status = "closed"
         alert.closed_at = now
         session.add(
-            AlertEvent(
-                alert_id=alert.id,
-                at=now,
+            history.event(
+                alert.id,
                 kind="status",
+                at=now,
                 actor="housekeeping",
                 from_status="resolved",
                 to_status="closed",
                 note=f"closed automatically {hours:g} h after resolution",
-                data={},
             )
         )
     await session.flush()

@@ -15,21 +15,23 @@ from pydantic import ValidationError
 from sqlalchemy import case, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.errors import AppError, InvalidInput
+from app.errors import AppError
 from app.integrations import alertmanager as am
 from app.integrations import pagerduty as pd
-from app.models import ACTIVE_STATUSES, Alert, Notification
+from app.models import ACTIVE_STATUSES, Alert
 from app.schemas import AlertCreate
-from app.services import alerts
+from app.services import lifecycle
+from app.services.decisions import channels_for
 from app.services.dedup import fingerprint
+from app.services.submit import submit_in
 from app.settings import Settings
 
 
 def check_channels(channels: list[str] | None, settings: Settings) -> list[str] | None:
-    for i, name in enumerate(channels or []):
-        if name not in settings.channels:
-            known = ", ".join(sorted(settings.channels))
-            raise InvalidInput(f"unknown channel {name!r}; configured: {known}", field=f"channels.{i}")
+    """The channels named in the query string, refused if one is unknown;
+    None for the defaults."""
+    if channels:
+        channels_for(channels, settings)
     return channels or None
 
 
@@ -54,11 +56,11 @@ async def apply_alertmanager(
     channels: list[str] | None,
     settings: Settings,
     now: datetime,
-) -> tuple[list[am.AlertmanagerResult], list[Notification]]:
+) -> tuple[list[am.AlertmanagerResult], int]:
     """Each alert in its own savepoint: one that cannot be mapped is reported
     `rejected` and the others still apply."""
     results: list[am.AlertmanagerResult] = []
-    queued: list[Notification] = []
+    queued = 0
     for index, item in enumerate(hook.alerts):
         result = am.AlertmanagerResult(
             index=index, fingerprint=item.fingerprint, status=item.status, outcome="rejected"
@@ -67,10 +69,10 @@ async def apply_alertmanager(
             data = am.submission(item, hook, channels)
             async with session.begin_nested():
                 if item.status == "firing":
-                    submitted = await alerts.submit(session, data=data, settings=settings, now=now)
+                    submitted = await submit_in(session, data=data, settings=settings, now=now)
                     result.outcome = cast(am.AlertmanagerOutcome, submitted.outcome)
-                    result.alert_id = str(submitted.alert.id)
-                    queued += submitted.notifications
+                    result.alert_id = str(submitted.alert["id"])
+                    queued += submitted.queued
                 else:
                     await _resolve(session, item, data.dedup_key or _computed(data), result, settings, now)
         except (ValidationError, ValueError) as exc:
@@ -101,7 +103,7 @@ async def _resolve(
     if alert.status not in ACTIVE_STATUSES:
         result.outcome = "already_resolved"
         return
-    await alerts.resolve(
+    await lifecycle.resolve(
         session,
         alert_id=alert.id,
         resolved_by=am.RESOLVED_BY,
@@ -132,14 +134,14 @@ async def apply_pagerduty(
     if event.event_action == "trigger":
         dedup_key = event.dedup_key or pd.new_dedup_key()
         data = pd.submission(event, dedup_key=dedup_key, key=key)
-        await alerts.submit(session, data=data, settings=settings, now=now)
+        await submit_in(session, data=data, settings=settings, now=now)
         return dedup_key
     assert event.dedup_key is not None  # check() ran
     alert = await latest(session, event.dedup_key)
     if alert is None:
         return event.dedup_key
     if event.event_action == "acknowledge" and alert.status in ("open", "reopened"):
-        await alerts.acknowledge(
+        await lifecycle.acknowledge(
             session,
             alert_id=alert.id,
             by=pd.actor(key),
@@ -148,7 +150,7 @@ async def apply_pagerduty(
             now=now,
         )
     elif event.event_action == "resolve" and alert.status in ACTIVE_STATUSES:
-        await alerts.resolve(
+        await lifecycle.resolve(
             session,
             alert_id=alert.id,
             resolved_by=pd.actor(key),

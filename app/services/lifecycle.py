@@ -1,11 +1,19 @@
-"""The alert state machine: which moves are allowed, and what each one records."""
+"""The alert state machine: which moves are allowed, what each one records,
+and the moves themselves (acknowledge, resolve, any allowed status)."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
-from app.errors import Conflict
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import history
+from app.errors import Conflict, NotFound
 from app.models import ACTIVE_STATUSES, Alert
+from app.services import escalation, outbox
+from app.settings import Settings
 
 ALLOWED_MOVES: dict[str, frozenset[str]] = {
     "open": frozenset({"acknowledged", "in_progress", "resolved", "closed"}),
@@ -39,20 +47,76 @@ def apply_move(alert: Alert, *, target: str, by: str | None, note: str | None, n
     elif target == "closed":
         alert.closed_at = now
     elif target == "reopened":
-        reopen(alert, now=now)
-
-
-def reopen(alert: Alert, *, now: datetime) -> None:
-    """Back to active with a fresh escalation clock; the history keeps the past."""
-    alert.status = "reopened"
-    alert.triggered_at = now
-    alert.escalation_level = 1
-    alert.acknowledged_at = alert.acknowledged_by = alert.acknowledge_minutes = None
-    alert.resolved_at = alert.resolved_by = alert.resolution_notes = None
-    alert.resolution_minutes = None
-    alert.closed_at = None
-    alert.suppressed_streak = 0
+        alert.reopen(now=now)
 
 
 def is_active(status: str) -> bool:
     return status in ACTIVE_STATUSES
+
+
+async def _get_for_update(session: AsyncSession, alert_id: uuid.UUID) -> Alert:
+    alert = await session.scalar(
+        select(Alert).where(Alert.id == alert_id).with_for_update().execution_options(populate_existing=True)
+    )
+    if alert is None:
+        raise NotFound(f"alert {alert_id} not found", field="id")
+    return alert
+
+
+async def change_status(
+    session: AsyncSession,
+    *,
+    alert_id: uuid.UUID,
+    status: str,
+    by: str,
+    note: str | None,
+    settings: Settings,
+    now: datetime,
+) -> Alert:
+    alert = await _get_for_update(session, alert_id)
+    previous = alert.status
+    check_move(previous, status)
+    apply_move(alert, target=status, by=by, note=note, now=now)
+    escalation.schedule(alert, settings.escalation, now=now)
+    session.add(
+        history.event(
+            alert.id, kind="status", at=now, actor=by, from_status=previous, to_status=status, note=note
+        )
+    )
+    if status == "resolved":
+        told = await outbox.channels_told(session, alert_id=alert.id)
+        await outbox.queue(
+            session, alert=alert, reason=status, settings=settings, now=now, extra_channels=told
+        )
+    elif status == "reopened":
+        await outbox.queue(session, alert=alert, reason=status, settings=settings, now=now)
+    await session.flush()
+    return alert
+
+
+async def acknowledge(
+    session: AsyncSession,
+    *,
+    alert_id: uuid.UUID,
+    by: str,
+    note: str | None,
+    settings: Settings,
+    now: datetime,
+) -> Alert:
+    return await change_status(
+        session, alert_id=alert_id, status="acknowledged", by=by, note=note, settings=settings, now=now
+    )
+
+
+async def resolve(
+    session: AsyncSession,
+    *,
+    alert_id: uuid.UUID,
+    resolved_by: str,
+    notes: str | None,
+    settings: Settings,
+    now: datetime,
+) -> Alert:
+    return await change_status(
+        session, alert_id=alert_id, status="resolved", by=resolved_by, note=notes, settings=settings, now=now
+    )

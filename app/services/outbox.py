@@ -19,6 +19,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import outbox
 from app.models import Alert, Notification
 from app.services import silence_match
 from app.settings import Settings
@@ -63,21 +64,14 @@ async def queue(
     if not channels:
         return []
     silence = await silence_match.holding(session, alert=alert, now=now)
-    rows = [
-        Notification(
-            id=uuid.uuid4(),
-            alert_id=alert.id,
-            channel=name,
-            reason=reason,
-            level=level or alert.escalation_level,
-            status="silenced" if silence else "pending",
-            attempts=0,
-            created_at=now,
-            next_attempt_at=now,
-            silence_id=silence.id if silence else None,
-        )
-        for name in channels
-    ]
+    rows = outbox.rows(
+        alert_id=alert.id,
+        channels=channels,
+        reason=reason,
+        level=level or alert.escalation_level,
+        now=now,
+        silence_id=silence.id if silence else None,
+    )
     session.add_all(rows)
     return rows
 
@@ -98,16 +92,6 @@ async def channels_told(session: AsyncSession, *, alert_id: uuid.UUID) -> list[s
 
 
 async def queue_test(session: AsyncSession, *, channel: str, now: datetime) -> Notification:
-    row = Notification(
-        id=uuid.uuid4(),
-        alert_id=None,
-        channel=channel,
-        reason="test",
-        level=1,
-        status="pending",
-        attempts=0,
-        created_at=now,
-        next_attempt_at=now,
-    )
+    [row] = outbox.rows(alert_id=None, channels=[channel], reason="test", level=1, now=now)
     session.add(row)
     return row

@@ -23,8 +23,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import history, outbox
 from app.errors import Conflict, InvalidInput, NotFound
-from app.models import Alert, AlertEvent, Notification, Silence
+from app.models import Alert, Notification, Silence
 from app.schemas import SilenceCreate
 from app.services import silence_match
 from app.services.lifecycle import is_active
@@ -192,31 +193,22 @@ def _notices(
         )
     )
     session.add(
-        AlertEvent(
-            alert_id=alert.id,
-            at=now,
+        history.event(
+            alert.id,
             kind="unsilenced",
+            at=now,
             actor="silence",
             note=f"silence ended: {len(held)} held notification(s)",
-            data={"silence_id": str(silence.id), "held": len(held), "channels": channels},
+            silence_id=str(silence.id),
+            held=len(held),
+            channels=channels,
         )
     )
     if not settings.enabled:
         return []
-    rows = [
-        Notification(
-            id=uuid.uuid4(),
-            alert_id=alert.id,
-            channel=name,
-            reason="unsilenced",
-            level=alert.escalation_level,
-            status="pending",
-            attempts=0,
-            created_at=now,
-            next_attempt_at=now,
-        )
-        for name in channels
-    ]
+    rows = outbox.rows(
+        alert_id=alert.id, channels=channels, reason="unsilenced", level=alert.escalation_level, now=now
+    )
     session.add_all(rows)
     return rows
 

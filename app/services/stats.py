@@ -7,7 +7,8 @@ alert_type and source narrow all three to the matching alerts.
 Cost: one grouped pass over the alerts (by status, severity and type: a few
 thousand groups at most, folded here) gives every count, sum and mean.
 Percentiles are read at their rank from partial indexes (db/aggregates.py);
-events and notifications are read through partial indexes as well. No
+events are read through partial indexes as well, and the per-channel
+figures come from services/channels.py, which owns them. No
 covering index for the pass: it would hold columns every duplicate changes
 (occurrences, last_seen_at), and so cost the ingest path an index entry per
 duplicate instead of an in-place update. See bench/stats_bench.py for the
@@ -21,12 +22,12 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, FromClause, func, join, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.aggregates import percentiles
-from app.models import ACTIVE_STATUSES, STATUSES, Alert, AlertEvent, Notification
-from app.services import silences
+from app.models import ACTIVE_STATUSES, STATUSES, Alert, AlertEvent
+from app.services import channels, silences
 from app.settings import SEVERITIES, Settings
 
 TOP_TYPES = 10
@@ -213,50 +214,12 @@ async def _escalations(session: AsyncSession, query: StatsQuery) -> dict[str, in
 async def _channels(
     session: AsyncSession, query: StatsQuery, settings: Settings
 ) -> dict[str, dict[str, Any]]:
-    where = _period(Notification.created_at, query)
-    narrowed = _narrowed(query)
-    source: FromClause | None = (
-        join(Notification, Alert, Alert.id == Notification.alert_id) if narrowed else None
-    )
-    where += narrowed
-
-    def over(*columns: Any) -> Any:
-        statement = select(*columns)
-        return statement.select_from(source) if source is not None else statement
-
-    sent = Notification.status == "sent"
-    # Sent rows: count and mean latency from the latency index alone.
-    delivered = {
-        channel: (int(n), None if mean is None else float(mean))
-        for channel, n, mean in await session.execute(
-            over(Notification.channel, func.count(), func.avg(Notification.duration_ms))
-            .where(sent, *where)
-            .group_by(Notification.channel)
-        )
+    """Every configured channel, and any other that has notifications in scope."""
+    figures = await channels.delivery_figures(
+        session, since=query.since, until=query.until, alert_type=query.alert_type, source=query.source,
+        p95=True,
+    )  # fmt: skip
+    return {
+        name: asdict(figures.get(name, channels.NO_DELIVERY))
+        for name in sorted(set(settings.channels) | set(figures))
     }
-    # The other statuses are few by nature: failed, waiting, held.
-    others: Counter[tuple[str, str]] = Counter()
-    for channel, status, n in await session.execute(
-        over(Notification.channel, Notification.status, func.count())
-        .where(Notification.status != "sent", *where)  # the partial index of unsent rows
-        .group_by(Notification.channel, Notification.status)
-    ):
-        others[(channel, status)] += int(n)
-    result: dict[str, dict[str, Any]] = {}
-    for name in sorted(set(settings.channels) | set(delivered) | {c for c, _ in others}):
-        n_sent, mean = delivered.get(name, (0, None))
-        n_failed = others[(name, "failed")]
-        (p95,) = await percentiles(
-            session, Notification.duration_ms, [sent, Notification.channel == name, *where], (0.95,),
-            count=n_sent, source=source,
-        )  # fmt: skip
-        result[name] = {
-            "sent": n_sent,
-            "failed": n_failed,
-            "pending": others[(name, "pending")] + others[(name, "sending")],
-            "silenced": others[(name, "silenced")],
-            "success_rate": _rate(n_sent, n_sent + n_failed),
-            "mean_latency_ms": mean,
-            "p95_latency_ms": p95,
-        }
-    return result

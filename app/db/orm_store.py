@@ -1,0 +1,419 @@
+"""The store through the ORM: SQLite, and PostgreSQL's general path.
+
+Submissions. Identical submissions racing each other are settled by the
+database: a partial unique index allows one active alert per fingerprint. On
+PostgreSQL the existing alert is locked with SELECT ... FOR UPDATE; a racing
+insert that loses gets a unique violation, rolls back to its savepoint and
+retries, then finds the winner's row and merges into it. On SQLite every
+transaction begins IMMEDIATE (see db/engine.py), so writers are serialized
+and the race cannot happen.
+
+Delivery. Claiming marks rows `sending` with a lease and counts the attempt
+in one UPDATE ... RETURNING (FOR UPDATE SKIP LOCKED on PostgreSQL, so
+replicas never claim the same row). Every result is written only if the row
+is still ours (its lease unchanged), so a worker whose lease expired cannot
+overwrite a newer attempt.
+
+`ingest` in a caller's session is for callers that own a larger transaction
+(an Alertmanager batch); `OrmStore` runs each call in a transaction of its
+own, as the one-statement store does.
+"""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, Update, bindparam, case, or_, select, union_all, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.db import history, outbox
+from app.db.store import ALERT_COLUMNS, ClaimedRow, Failed, Ingested, IngestPlan, Sent, next_escalation_at
+from app.models import ACTIVE_STATUSES, Alert, Notification
+
+SUBMIT_ATTEMPTS = 5
+MAX_ERROR_CHARS = 1_000
+
+# The silences in force that match an alert (services/silence_match.py): the
+# first one holds its notifications.
+Hold = Callable[[AsyncSession, Alert, datetime], Awaitable[list[uuid.UUID]]]
+
+
+def columns(alert: Alert) -> dict[str, Any]:
+    return {name: getattr(alert, name) for name in ALERT_COLUMNS}
+
+
+# --- submissions -------------------------------------------------------------------
+
+
+async def ingest(session: AsyncSession, plan: IngestPlan, *, hold: Hold) -> Ingested:
+    """Create, merge or reopen, with the events and outbox rows that go with
+    it; flushes, never commits."""
+    if not plan.deduplicate:
+        return await _create(session, plan, hold=hold, deduplicated=False)
+    for attempt in range(SUBMIT_ATTEMPTS):
+        try:
+            async with session.begin_nested():
+                return await _ingest_once(session, plan, hold=hold)
+        except IntegrityError:
+            # Another submission created or reopened this fingerprint's alert
+            # between our read and our write; the retry finds it and merges.
+            if attempt == SUBMIT_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _latest_by_fingerprint(fingerprint: str) -> Select[Alert]:
+    active_first = case((Alert.status.in_(ACTIVE_STATUSES), 0), else_=1)
+    return (
+        select(Alert)
+        .where(Alert.fingerprint == fingerprint, Alert.deduplicated.is_(True))
+        .order_by(active_first, Alert.first_seen_at.desc())
+        .limit(1)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+async def _ingest_once(session: AsyncSession, plan: IngestPlan, *, hold: Hold) -> Ingested:
+    alert = await session.scalar(_latest_by_fingerprint(plan.fingerprint))
+    window_start = plan.now - plan.decisions.window
+    if alert is not None and alert.status in ACTIVE_STATUSES:
+        return await _merge(session, alert, plan, hold=hold)
+    if alert is not None:
+        ended_at = alert.resolved_at or alert.closed_at
+        if ended_at is not None and ended_at > window_start:
+            return await _reopen(session, alert, plan, hold=hold)
+    return await _create(session, plan, hold=hold, deduplicated=True)
+
+
+async def _create(session: AsyncSession, plan: IngestPlan, *, hold: Hold, deduplicated: bool) -> Ingested:
+    now = plan.now
+    alert = Alert(
+        id=plan.id,
+        fingerprint=plan.fingerprint,
+        alert_type=plan.alert_type,
+        severity=plan.severity,
+        message=plan.message,
+        source=plan.source,
+        labels=plan.labels,
+        details=plan.details,
+        channels=plan.channels,
+        status="open",
+        escalation_level=1,
+        max_escalation_level=1,
+        occurrences=1,
+        suppressed_count=0,
+        suppressed_streak=0,
+        notifications_sent=0,
+        first_seen_at=now,
+        last_seen_at=now,
+        triggered_at=now,
+        policy=plan.decisions.policy,
+        deduplicated=deduplicated,
+        last_notify_reason="new",
+        next_escalation_at=plan.next_escalation_at,
+    )
+    session.add(alert)
+    await session.flush()  # the alert row must exist before rows that point at it
+    session.add(history.event(alert.id, kind="created", at=now, actor=plan.source, to_status="open"))
+    return await _finish(session, alert, plan, outcome="created", hold=hold)
+
+
+def _take_newest(alert: Alert, plan: IngestPlan) -> None:
+    alert.occurrences += 1
+    alert.last_seen_at = plan.now
+    alert.message = plan.message
+    alert.details = plan.details
+    alert.channels = plan.channels
+
+
+async def _merge(session: AsyncSession, alert: Alert, plan: IngestPlan, *, hold: Hold) -> Ingested:
+    decisions = plan.decisions
+    decided = decisions.duplicate_outcome(
+        plan.severity,
+        alert.severity,
+        window_passed=alert.last_seen_at <= plan.now - decisions.window,
+        threshold_reached=alert.suppressed_streak >= decisions.streak_limit,
+    )
+    _take_newest(alert, plan)
+    alert.last_notify_reason = decided.reason
+    if decided.reason is None:
+        alert.suppressed_count += 1
+        alert.suppressed_streak += 1
+    else:
+        alert.suppressed_streak = 0
+    if decided.raised:
+        alert.severity = decided.severity
+        alert.next_escalation_at = next_escalation_at(
+            decisions.reschedule[
+                decisions.reschedule_index(alert.severity, alert.status, alert.escalation_level)
+            ],
+            triggered_at=alert.triggered_at,
+            escalated_at=alert.escalated_at,
+        )
+        session.add(
+            history.event(
+                alert.id, kind="severity_raised", at=plan.now, actor=plan.source, severity=alert.severity
+            )
+        )
+    if decided.reason is not None:
+        session.add(
+            history.event(
+                alert.id, kind="notified", at=plan.now, reason=decided.reason, occurrences=alert.occurrences
+            )
+        )
+    return await _finish(session, alert, plan, outcome="duplicate", hold=hold)
+
+
+async def _reopen(session: AsyncSession, alert: Alert, plan: IngestPlan, *, hold: Hold) -> Ingested:
+    previous = alert.status
+    alert.reopen(now=plan.now)
+    _take_newest(alert, plan)
+    alert.severity = plan.severity
+    alert.last_notify_reason = "reopened"
+    alert.next_escalation_at = plan.next_escalation_at
+    await session.flush()  # may hit the unique index: the caller retries
+    session.add(
+        history.event(
+            alert.id,
+            kind="status",
+            at=plan.now,
+            actor=plan.source,
+            from_status=previous,
+            to_status="reopened",
+            note="recurred within the dedup window",
+        )
+    )
+    return await _finish(session, alert, plan, outcome="reopened", hold=hold)
+
+
+async def _finish(
+    session: AsyncSession, alert: Alert, plan: IngestPlan, *, outcome: str, hold: Hold
+) -> Ingested:
+    silenced_by = await hold(session, alert, plan.now)
+    reason = alert.last_notify_reason
+    queued = 0
+    if reason is not None and plan.notify:
+        rows = outbox.rows(
+            alert_id=alert.id,
+            channels=plan.notify,
+            reason=reason,
+            level=alert.escalation_level,
+            now=plan.now,
+            silence_id=silenced_by[0] if silenced_by else None,
+        )
+        session.add_all(rows)
+        queued = 0 if silenced_by else len(rows)
+    await session.flush()
+    return Ingested(columns(alert), outcome, reason, queued, silenced_by)
+
+
+# --- delivery ----------------------------------------------------------------------
+
+
+async def claim(
+    session: AsyncSession, *, now: datetime, limit: int, lease_seconds: float
+) -> list[ClaimedRow]:
+    """Claim up to `limit` due rows: one UPDATE ... RETURNING whose subquery
+    picks them (FOR UPDATE SKIP LOCKED on PostgreSQL), then one read of
+    their alerts."""
+    due = or_(
+        (Notification.status == "pending") & (Notification.next_attempt_at <= now),
+        (Notification.status == "sending") & (Notification.lease_until <= now),
+    )
+    picked = (
+        select(Notification.id)
+        .where(due)
+        .order_by(Notification.next_attempt_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    lease_until = now + timedelta(seconds=lease_seconds)
+    result = await session.execute(
+        update(Notification)
+        .where(Notification.id.in_(picked.scalar_subquery()))
+        .values(status="sending", lease_until=lease_until, attempts=Notification.attempts + 1)
+        .returning(
+            Notification.id,
+            Notification.alert_id,
+            Notification.channel,
+            Notification.reason,
+            Notification.level,
+            Notification.attempts,
+            Notification.created_at,
+            Notification.next_attempt_at,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    rows = sorted(result.mappings(), key=lambda row: row["next_attempt_at"])  # RETURNING keeps no order
+    if not rows:
+        return []
+    alert_ids = {row["alert_id"] for row in rows if row["alert_id"] is not None}
+    alerts = (
+        {a.id: columns(a) for a in await session.scalars(select(Alert).where(Alert.id.in_(alert_ids)))}
+        if alert_ids
+        else {}
+    )
+    return [claimed_row(row, lease_until, alerts.get(row["alert_id"])) for row in rows]
+
+
+def claimed_row(row: Any, lease_until: datetime, alert: dict[str, Any] | None) -> ClaimedRow:
+    return ClaimedRow(
+        id=row["id"],
+        alert_id=row["alert_id"],
+        channel=row["channel"],
+        reason=row["reason"],
+        level=row["level"],
+        attempts=row["attempts"],
+        created_at=row["created_at"],
+        lease_until=lease_until,
+        alert=alert,
+    )
+
+
+# Rows per statement: within SQLite's 500 terms of a compound SELECT and
+# both databases' bound-parameter limits.
+RECORD_CHUNK = 200
+
+
+@functools.cache
+def _mark_sent(size: int) -> Update:
+    """UPDATE ... FROM (one SELECT of bound values per row, UNION ALL): the
+    same SQL for every batch of a size, so its compilation is cached, unlike
+    a VALUES list, and both databases accept it."""
+    rows = [
+        select(
+            bindparam(f"id_{i}", type_=Notification.id.type).label("id"),
+            bindparam(f"lease_{i}", type_=Notification.lease_until.type).label("lease_until"),
+            bindparam(f"ms_{i}", type_=Notification.duration_ms.type).label("duration_ms"),
+        )
+        for i in range(size)
+    ]
+    batch = (union_all(*rows) if size > 1 else rows[0]).cte("batch")
+    return (
+        update(Notification)
+        .where(
+            Notification.id == batch.c.id,
+            Notification.status == "sending",
+            Notification.lease_until == batch.c.lease_until,
+        )
+        .values(
+            status="sent",
+            sent_at=bindparam("now", type_=Notification.sent_at.type),
+            duration_ms=batch.c.duration_ms,
+            lease_until=None,
+            last_error=None,
+        )
+        .returning(Notification.id, Notification.alert_id)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def record(
+    session: AsyncSession, *, sent: Sequence[Sent], failed: Sequence[Failed], now: datetime
+) -> dict[uuid.UUID, str | None]:
+    statuses: dict[uuid.UUID, str | None] = {}
+    if sent:
+        marked = await mark_sent(session, sent=sent, now=now)
+        statuses |= {item.row.id: "sent" if item.row.id in marked else None for item in sent}
+    for item in failed:
+        statuses[item.row.id] = await _record_failure(session, item)
+    return statuses
+
+
+async def mark_sent(session: AsyncSession, *, sent: Sequence[Sent], now: datetime) -> set[uuid.UUID]:
+    """Mark sent the rows still ours, in one statement per RECORD_CHUNK, and
+    count them on their alerts; returns the ids marked."""
+    marked: list[tuple[uuid.UUID, uuid.UUID | None]] = []
+    for first in range(0, len(sent), RECORD_CHUNK):
+        chunk = sent[first : first + RECORD_CHUNK]
+        params: dict[str, object] = {"now": now}
+        for i, item in enumerate(chunk):
+            params |= {
+                f"id_{i}": item.row.id,
+                f"lease_{i}": item.row.lease_until,
+                f"ms_{i}": item.duration_ms,
+            }
+        result = await session.execute(_mark_sent(len(chunk)), params)
+        marked += [(row_id, alert_id) for row_id, alert_id in result]
+    await _count_sent(session, Counter(alert_id for _, alert_id in marked if alert_id is not None))
+    return {row_id for row_id, _ in marked}
+
+
+async def _count_sent(session: AsyncSession, per_alert: Counter[uuid.UUID]) -> None:
+    if not per_alert:
+        return
+    # Lock the alerts in one order first: two workers recording batches that
+    # share alerts would otherwise lock them in scan order and could deadlock.
+    # It is the ingest statement's order (by fingerprint, db/pg_ingest.py), so
+    # a batch of duplicates and a batch of results cannot deadlock either.
+    await session.execute(
+        select(Alert.id)
+        .where(Alert.id.in_(per_alert))
+        .order_by(Alert.fingerprint, Alert.id)
+        .with_for_update()
+    )
+    by_count: dict[int, list[uuid.UUID]] = {}
+    for alert_id, count in per_alert.items():
+        by_count.setdefault(count, []).append(alert_id)
+    for count, alert_ids in by_count.items():
+        await session.execute(
+            update(Alert)
+            .where(Alert.id.in_(alert_ids))
+            .values(notifications_sent=Alert.notifications_sent + count)
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def _record_failure(session: AsyncSession, item: Failed) -> str | None:
+    result = await session.execute(
+        update(Notification)
+        .where(
+            Notification.id == item.row.id,
+            Notification.status == "sending",
+            Notification.lease_until == item.row.lease_until,
+        )
+        .values(
+            status=item.status,
+            last_error=item.error[:MAX_ERROR_CHARS],
+            lease_until=None,
+            duration_ms=item.duration_ms,
+            next_attempt_at=item.next_attempt_at,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return item.status if result.rowcount == 1 else None  # type: ignore[attr-defined]
+
+
+# --- the store ---------------------------------------------------------------------
+
+
+class OrmStore:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], *, hold: Hold) -> None:
+        self.sessionmaker = sessionmaker
+        self.hold = hold
+
+    async def ingest(self, plan: IngestPlan) -> Ingested:
+        async with self.sessionmaker() as session, session.begin():
+            return await ingest(session, plan, hold=self.hold)
+
+    async def claim(self, *, now: datetime, limit: int, lease_seconds: float) -> list[ClaimedRow]:
+        async with self.sessionmaker() as session, session.begin():
+            return await claim(session, now=now, limit=limit, lease_seconds=lease_seconds)
+
+    async def record(
+        self, *, sent: Sequence[Sent], failed: Sequence[Failed], now: datetime
+    ) -> dict[uuid.UUID, str | None]:
+        if not sent and not failed:
+            return {}
+        async with self.sessionmaker() as session, session.begin():
+            return await record(session, sent=sent, failed=failed, now=now)
+
+    async def close(self) -> None:
+        return None

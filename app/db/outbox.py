@@ -1,0 +1,41 @@
+"""The one producer of outbox rows through the ORM: a row per channel, in
+the caller's transaction (the one-statement ingest writes the same rows in
+SQL, held to the same contract by tests/contract).
+
+Which channels, and whether a silence holds them, is decided by the caller
+(services/outbox.py); this module only writes what it is told.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+
+from app.models import Notification
+
+
+def rows(
+    *,
+    alert_id: uuid.UUID | None,
+    channels: Iterable[str],
+    reason: str,
+    level: int,
+    now: datetime,
+    silence_id: uuid.UUID | None = None,
+) -> list[Notification]:
+    return [
+        Notification(
+            id=uuid.uuid4(),
+            alert_id=alert_id,
+            channel=name,
+            reason=reason,
+            level=level,
+            status="silenced" if silence_id else "pending",
+            attempts=0,
+            created_at=now,
+            next_attempt_at=now,
+            silence_id=silence_id,
+        )
+        for name in channels
+    ]

@@ -1,0 +1,73 @@
+"""The store on PostgreSQL: the hot paths as one statement each on asyncpg.
+
+Submissions go through group commit (db/group_commit.py) into the ingest
+statement (db/pg_ingest.py); a claim and a batch of sent results are one
+statement each (db/pg_delivery.py). What those statements leave to the
+general path (a reopen, a silence in force, deduplication off, failed
+attempts, which are rare) goes to the ORM store, on the same database, with
+the same plan: the rules are not replayed differently there.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from app.db import pg_delivery
+from app.db.group_commit import IngestWriter
+from app.db.orm_store import OrmStore, claimed_row
+from app.db.store import ClaimedRow, Failed, Ingested, IngestPlan, Sent
+
+
+class PgStore:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        general: OrmStore,
+        *,
+        in_flight: int,
+        on_batch: Callable[[int], None] = lambda size: None,
+    ) -> None:
+        self.pool = pool
+        self.general = general
+        self.writer = IngestWriter(pool, in_flight=in_flight, on_batch=on_batch)
+
+    async def ingest(self, plan: IngestPlan) -> Ingested:
+        if plan.deduplicate:
+            row = await self.writer.write(plan)
+            if row is not None:
+                return _ingested(row)
+        return await self.general.ingest(plan)
+
+    async def claim(self, *, now: datetime, limit: int, lease_seconds: float) -> list[ClaimedRow]:
+        lease_until, rows = await pg_delivery.claim(
+            self.pool, now=now, limit=limit, lease_seconds=lease_seconds
+        )
+        return [claimed_row(row, lease_until, alert) for row, alert in rows]
+
+    async def record(
+        self, *, sent: Sequence[Sent], failed: Sequence[Failed], now: datetime
+    ) -> dict[uuid.UUID, str | None]:
+        marked = await pg_delivery.mark_sent(
+            self.pool, [(item.row.id, item.row.lease_until, item.duration_ms) for item in sent], now=now
+        )
+        statuses: dict[uuid.UUID, str | None] = {
+            item.row.id: "sent" if item.row.id in marked else None for item in sent
+        }
+        if failed:
+            statuses |= await self.general.record(sent=(), failed=failed, now=now)
+        return statuses
+
+    async def close(self) -> None:
+        await self.writer.close()
+        await self.pool.close()
+
+
+def _ingested(row: dict[str, Any]) -> Ingested:
+    inserted = row.pop("inserted")
+    queued = int(row.pop("queued"))
+    return Ingested(row, "created" if inserted else "duplicate", row["last_notify_reason"], queued, [])

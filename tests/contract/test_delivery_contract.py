@@ -1,0 +1,91 @@
+"""One contract for every store's delivery writes: claim, sent, failed,
+lost leases, on the ORM store (SQLite, PostgreSQL) and the one-statement
+store (PostgreSQL)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from app.db.store import ClaimedRow, Failed, Sent
+from tests.contract.stores import KINDS, WEBHOOK, Driver, driver
+
+
+def claimed(d: Driver, rows: list[ClaimedRow]) -> list[tuple[Any, ...]]:
+    return sorted(
+        (
+            d.name(row.alert_id) if row.alert_id else None,
+            row.channel,
+            row.reason,
+            row.level,
+            row.attempts,
+            row.lease_until,
+            None
+            if row.alert is None
+            else (row.alert["severity"], row.alert["occurrences"], row.alert["channels"]),
+        )
+        for row in rows
+    )
+
+
+async def scenario(d: Driver) -> list[Any]:
+    await d.submit(channels=["console", "hooks"])
+    await d.at(1).submit(alert_type="cpu_high", severity="critical")
+    first = await d.store.claim(now=d.now, limit=2, lease_seconds=30)
+    second = await d.store.claim(now=d.now, limit=10, lease_seconds=30)
+    assert (len(first), len(second)) == (2, 1)  # each row claimed once
+    assert await d.store.claim(now=d.now, limit=10, lease_seconds=30) == []
+    rows = {(d.name(r.alert_id) if r.alert_id else "", r.channel): r for r in [*first, *second]}
+    d.at(2)
+    retry_at = d.now + timedelta(seconds=5)
+    statuses = await d.store.record(
+        sent=[Sent(rows[("alert-1", "console")], 12.5), Sent(rows[("alert-2", "console")], 7.0)],
+        failed=[Failed(rows[("alert-1", "hooks")], "pending", retry_at, "503 from receiver", 30.0)],
+        now=d.now,
+    )
+    named = sorted(
+        (d.name(r.alert_id) if r.alert_id else None, r.channel, s) for r, s in _with(rows, statuses)
+    )
+    assert named == [
+        ("alert-1", "console", "sent"),
+        ("alert-1", "hooks", "pending"),
+        ("alert-2", "console", "sent"),
+    ]
+    # Not due before its retry time, then claimed again with its attempt counted.
+    assert await d.store.claim(now=d.now, limit=10, lease_seconds=30) == []
+    d.at(3)
+    again = await d.store.claim(now=d.now, limit=10, lease_seconds=1)
+    assert [(r.channel, r.attempts) for r in again] == [("hooks", 2)]
+    # The lease runs out: another worker claims the row, the first one's result is refused.
+    d.at(4)
+    taken_over = await d.store.claim(now=d.now, limit=10, lease_seconds=30)
+    lost = await d.store.record(sent=[Sent(again[0], 1.0)], failed=[], now=d.now)
+    assert lost == {again[0].id: None}
+    given_up = await d.store.record(
+        sent=[], failed=[Failed(taken_over[0], "failed", d.now, "410 gone", 3.0)], now=d.now
+    )
+    assert given_up == {taken_over[0].id: "failed"}
+    snapshot = await d.snapshot()
+    sent_counts = [(a["name"], a["notifications_sent"]) for a in snapshot["alerts"]]
+    assert sent_counts == [("alert-1", 1), ("alert-2", 1)]
+    return [claimed(d, first + second), claimed(d, again), claimed(d, taken_over), named, sent_counts]
+
+
+def _with(
+    rows: dict[Any, ClaimedRow], statuses: dict[Any, str | None]
+) -> list[tuple[ClaimedRow, str | None]]:
+    return [(row, statuses[row.id]) for row in rows.values()]
+
+
+async def test_every_store_delivers_alike(postgresql_url: str, sqlite_url: str) -> None:
+    urls = {"sqlite": sqlite_url, "postgresql": postgresql_url}
+    records = {}
+    for kind in KINDS:
+        async with driver(kind, urls[kind[1]], channels={"hooks": WEBHOOK}) as d:
+            answers = await scenario(d)
+            snapshot = await d.snapshot()
+        outbox = [row[:5] for row in snapshot["outbox"]]
+        records[kind] = (answers, outbox)
+    reference = records[KINDS[0]]
+    for kind, record in records.items():
+        assert record == reference, f"{kind} differs from {KINDS[0]}"
