@@ -22,7 +22,7 @@ from prometheus_client.registry import REGISTRY, Collector
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import ACTIVE_STATUSES, Alert, Notification
+from app.models import ACTIVE_STATUSES, Alert, OutboxRow
 from app.services.escalation import Step
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -82,9 +82,9 @@ async def database_gauges(session: AsyncSession) -> list[GaugeMetricFamily]:
         "alerts_outbox_backlog", "Notifications waiting or in flight", labels=["channel", "status"]
     )
     for channel, status, count in await session.execute(
-        select(Notification.channel, Notification.status, func.count())
-        .where(Notification.status.in_(("pending", "sending")))
-        .group_by(Notification.channel, Notification.status)
+        select(OutboxRow.channel, OutboxRow.status, func.count())
+        .where(OutboxRow.status.in_(("pending", "sending")))
+        .group_by(OutboxRow.channel, OutboxRow.status)
     ):
         backlog.add_metric([channel, status], count)
     return [active, backlog]

@@ -196,7 +196,7 @@ class AlertEvent(Base):
     )
 
 
-class Notification(Base):
+class OutboxRow(Base):
     """The outbox: a row per notification, written with the change that caused it."""
 
     __tablename__ = "notifications"

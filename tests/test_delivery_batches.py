@@ -14,8 +14,7 @@ from sqlalchemy import select
 
 from app.db.store import ClaimedRow, Sent
 from app.errors import is_database_outage
-from app.models import Alert
-from app.models import Notification as OutboxRow
+from app.models import Alert, OutboxRow
 from app.services.dispatcher import Dispatcher
 from tests.conftest import Service
 from tests.helpers import create_alert, wait_for

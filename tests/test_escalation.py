@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.db.engine import create_engine, create_sessionmaker
-from app.models import AlertEvent, Notification
+from app.models import AlertEvent, OutboxRow
 from app.services.escalation import escalate_due
 from tests.conftest import FakeClock, Service, make_settings
 from tests.helpers import alert_body, create_alert, wait_for
@@ -212,9 +212,9 @@ async def test_two_tickers_on_postgres_escalate_each_step_once(service_factory) 
             )
             notes = (
                 await session.execute(
-                    select(Notification.alert_id, func.count())
-                    .where(Notification.reason == "escalation")
-                    .group_by(Notification.alert_id)
+                    select(OutboxRow.alert_id, func.count())
+                    .where(OutboxRow.reason == "escalation")
+                    .group_by(OutboxRow.alert_id)
                 )
             ).all()
     finally:

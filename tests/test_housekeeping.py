@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from app.models import AlertEvent, Notification
+from app.models import AlertEvent, OutboxRow
 from app.services import housekeeping
 from tests.conftest import Service
 from tests.helpers import create_alert, move, wait_for
@@ -53,8 +53,8 @@ async def test_resolved_alerts_close_and_closed_alerts_go(service_factory) -> No
             )
             orphan_rows = await session.scalar(
                 select(func.count())
-                .select_from(Notification)
-                .where(Notification.alert_id == uuid.UUID(old_closed["id"]))
+                .select_from(OutboxRow)
+                .where(OutboxRow.alert_id == uuid.UUID(old_closed["id"]))
             )
         assert orphans == 0 and orphan_rows == 0
 

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from app.db.aggregates import percentiles
 from app.db.engine import create_engine
-from app.models import Notification
+from app.models import OutboxRow
 
 FRACTIONS = (0.0, 0.1, 0.25, 0.49, 0.5, 0.51, 0.9, 0.95, 0.99, 1.0)
 
@@ -24,9 +24,9 @@ def percentile_cont(values: list[float], fraction: float) -> float:
     return ordered[lower] + (high - ordered[lower]) * (position - lower)
 
 
-def sent(channel: str, duration_ms: float | None) -> Notification:
+def sent(channel: str, duration_ms: float | None) -> OutboxRow:
     at = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-    return Notification(
+    return OutboxRow(
         channel=channel,
         reason="new",
         status="sent",
@@ -47,8 +47,8 @@ async def test_percentiles_from_either_end(clean_database: str, count: int) -> N
         async with async_sessionmaker(engine)() as session, session.begin():
             session.add_all(rows)
             await session.flush()
-            where = [Notification.status == "sent", Notification.channel == "c"]
-            found = await percentiles(session, Notification.duration_ms, where, FRACTIONS, count=count)
+            where = [OutboxRow.status == "sent", OutboxRow.channel == "c"]
+            found = await percentiles(session, OutboxRow.duration_ms, where, FRACTIONS, count=count)
     finally:
         await engine.dispose()
     expected = [percentile_cont(values, f) for f in FRACTIONS]

@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db import history, outbox
 from app.db.store import ALERT_COLUMNS, ClaimedRow, Failed, Ingested, IngestPlan, Sent, next_escalation_at
-from app.models import ACTIVE_STATUSES, Alert, Notification
+from app.models import ACTIVE_STATUSES, Alert, OutboxRow
 
 SUBMIT_ATTEMPTS = 5
 MAX_ERROR_CHARS = 1_000
@@ -224,30 +224,30 @@ async def claim(
     picks them (FOR UPDATE SKIP LOCKED on PostgreSQL), then one read of
     their alerts."""
     due = or_(
-        (Notification.status == "pending") & (Notification.next_attempt_at <= now),
-        (Notification.status == "sending") & (Notification.lease_until <= now),
+        (OutboxRow.status == "pending") & (OutboxRow.next_attempt_at <= now),
+        (OutboxRow.status == "sending") & (OutboxRow.lease_until <= now),
     )
     picked = (
-        select(Notification.id)
+        select(OutboxRow.id)
         .where(due)
-        .order_by(Notification.next_attempt_at)
+        .order_by(OutboxRow.next_attempt_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
     lease_until = now + timedelta(seconds=lease_seconds)
     result = await session.execute(
-        update(Notification)
-        .where(Notification.id.in_(picked.scalar_subquery()))
-        .values(status="sending", lease_until=lease_until, attempts=Notification.attempts + 1)
+        update(OutboxRow)
+        .where(OutboxRow.id.in_(picked.scalar_subquery()))
+        .values(status="sending", lease_until=lease_until, attempts=OutboxRow.attempts + 1)
         .returning(
-            Notification.id,
-            Notification.alert_id,
-            Notification.channel,
-            Notification.reason,
-            Notification.level,
-            Notification.attempts,
-            Notification.created_at,
-            Notification.next_attempt_at,
+            OutboxRow.id,
+            OutboxRow.alert_id,
+            OutboxRow.channel,
+            OutboxRow.reason,
+            OutboxRow.level,
+            OutboxRow.attempts,
+            OutboxRow.created_at,
+            OutboxRow.next_attempt_at,
         )
         .execution_options(synchronize_session=False)
     )
@@ -289,28 +289,28 @@ def _mark_sent(size: int) -> Update:
     a VALUES list, and both databases accept it."""
     rows = [
         select(
-            bindparam(f"id_{i}", type_=Notification.id.type).label("id"),
-            bindparam(f"lease_{i}", type_=Notification.lease_until.type).label("lease_until"),
-            bindparam(f"ms_{i}", type_=Notification.duration_ms.type).label("duration_ms"),
+            bindparam(f"id_{i}", type_=OutboxRow.id.type).label("id"),
+            bindparam(f"lease_{i}", type_=OutboxRow.lease_until.type).label("lease_until"),
+            bindparam(f"ms_{i}", type_=OutboxRow.duration_ms.type).label("duration_ms"),
         )
         for i in range(size)
     ]
     batch = (union_all(*rows) if size > 1 else rows[0]).cte("batch")
     return (
-        update(Notification)
+        update(OutboxRow)
         .where(
-            Notification.id == batch.c.id,
-            Notification.status == "sending",
-            Notification.lease_until == batch.c.lease_until,
+            OutboxRow.id == batch.c.id,
+            OutboxRow.status == "sending",
+            OutboxRow.lease_until == batch.c.lease_until,
         )
         .values(
             status="sent",
-            sent_at=bindparam("now", type_=Notification.sent_at.type),
+            sent_at=bindparam("now", type_=OutboxRow.sent_at.type),
             duration_ms=batch.c.duration_ms,
             lease_until=None,
             last_error=None,
         )
-        .returning(Notification.id, Notification.alert_id)
+        .returning(OutboxRow.id, OutboxRow.alert_id)
         .execution_options(synchronize_session=False)
     )
 
@@ -373,11 +373,11 @@ async def _count_sent(session: AsyncSession, per_alert: Counter[uuid.UUID]) -> N
 
 async def _record_failure(session: AsyncSession, item: Failed) -> str | None:
     result = await session.execute(
-        update(Notification)
+        update(OutboxRow)
         .where(
-            Notification.id == item.row.id,
-            Notification.status == "sending",
-            Notification.lease_until == item.row.lease_until,
+            OutboxRow.id == item.row.id,
+            OutboxRow.status == "sending",
+            OutboxRow.lease_until == item.row.lease_until,
         )
         .values(
             status=item.status,

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterable
 from datetime import datetime
 
-from app.models import Notification
+from app.models import OutboxRow
 
 
 def rows(
@@ -23,9 +23,9 @@ def rows(
     level: int,
     now: datetime,
     silence_id: uuid.UUID | None = None,
-) -> list[Notification]:
+) -> list[OutboxRow]:
     return [
-        Notification(
+        OutboxRow(
             id=uuid.uuid4(),
             alert_id=alert_id,
             channel=name,

@@ -21,7 +21,7 @@ from sqlalchemy import ColumnElement, FromClause, func, join, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.aggregates import percentiles
-from app.models import Alert, Notification
+from app.models import Alert, OutboxRow
 from app.settings import Settings
 
 
@@ -67,37 +67,35 @@ async def delivery_figures(
     such notifications is absent (use NO_DELIVERY)."""
     where: list[ColumnElement[bool]] = []
     if since is not None:
-        where.append(Notification.created_at >= since)
+        where.append(OutboxRow.created_at >= since)
     if until is not None:
-        where.append(Notification.created_at < until)
+        where.append(OutboxRow.created_at < until)
     narrowed: list[ColumnElement[bool]] = []
     if alert_type is not None:
         narrowed.append(Alert.alert_type == alert_type)
     if source is not None:
         narrowed.append(Alert.source == source)
-    joined: FromClause | None = (
-        join(Notification, Alert, Alert.id == Notification.alert_id) if narrowed else None
-    )
+    joined: FromClause | None = join(OutboxRow, Alert, Alert.id == OutboxRow.alert_id) if narrowed else None
     where += narrowed
 
     def over(*columns: Any) -> Any:
         statement = select(*columns)
         return statement.select_from(joined) if joined is not None else statement
 
-    is_sent = Notification.status == "sent"
+    is_sent = OutboxRow.status == "sent"
     delivered = {
         channel: (int(n), None if mean is None else float(mean))
         for channel, n, mean in await session.execute(
-            over(Notification.channel, func.count(), func.avg(Notification.duration_ms))
+            over(OutboxRow.channel, func.count(), func.avg(OutboxRow.duration_ms))
             .where(is_sent, *where)
-            .group_by(Notification.channel)
+            .group_by(OutboxRow.channel)
         )
     }
     others: Counter[tuple[str, str]] = Counter()
     for channel, status, n in await session.execute(
-        over(Notification.channel, Notification.status, func.count())
-        .where(Notification.status != "sent", *where)  # the partial index of unsent rows
-        .group_by(Notification.channel, Notification.status)
+        over(OutboxRow.channel, OutboxRow.status, func.count())
+        .where(OutboxRow.status != "sent", *where)  # the partial index of unsent rows
+        .group_by(OutboxRow.channel, OutboxRow.status)
     ):
         others[(channel, status)] += int(n)
 
@@ -108,7 +106,7 @@ async def delivery_figures(
         p95_latency = None
         if p95:
             (p95_latency,) = await percentiles(
-                session, Notification.duration_ms, [is_sent, Notification.channel == name, *where],
+                session, OutboxRow.duration_ms, [is_sent, OutboxRow.channel == name, *where],
                 (0.95,), count=sent, source=joined,
             )  # fmt: skip
         figures[name] = Delivery(

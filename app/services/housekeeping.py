@@ -15,7 +15,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db import history
-from app.models import Alert, Notification
+from app.models import Alert, OutboxRow
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -65,11 +65,11 @@ async def purge(session: AsyncSession, *, now: datetime, after: timedelta, batch
             delete(Alert).where(Alert.id.in_(ids)).execution_options(synchronize_session=False)
         )
     await session.execute(
-        delete(Notification)
+        delete(OutboxRow)
         .where(
-            Notification.alert_id.is_(None),
-            Notification.status.in_(("sent", "failed")),
-            Notification.created_at < cutoff,
+            OutboxRow.alert_id.is_(None),
+            OutboxRow.status.in_(("sent", "failed")),
+            OutboxRow.created_at < cutoff,
         )
         .execution_options(synchronize_session=False)
     )

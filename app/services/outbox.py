@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import outbox
-from app.models import Alert, Notification
+from app.models import Alert, OutboxRow
 from app.services import silence_match
 from app.settings import Settings
 
@@ -57,7 +57,7 @@ async def queue(
     now: datetime,
     level: int | None = None,
     extra_channels: Iterable[str] = (),
-) -> list[Notification]:
+) -> list[OutboxRow]:
     if not settings.enabled:
         return []
     channels = route(alert, settings, reason=reason, extra=extra_channels)
@@ -80,18 +80,18 @@ async def channels_told(session: AsyncSession, *, alert_id: uuid.UUID) -> list[s
     """Channels that were sent (or are sending) a notice about this alert, an
     escalation level's included: a resolved notice goes back to each of them."""
     rows = await session.scalars(
-        select(Notification.channel)
+        select(OutboxRow.channel)
         .where(
-            Notification.alert_id == alert_id,
-            Notification.status.in_(("pending", "sending", "sent", "failed")),
-            Notification.reason != "resolved",
+            OutboxRow.alert_id == alert_id,
+            OutboxRow.status.in_(("pending", "sending", "sent", "failed")),
+            OutboxRow.reason != "resolved",
         )
         .distinct()
     )
     return sorted(rows)
 
 
-async def queue_test(session: AsyncSession, *, channel: str, now: datetime) -> Notification:
+async def queue_test(session: AsyncSession, *, channel: str, now: datetime) -> OutboxRow:
     [row] = outbox.rows(alert_id=None, channels=[channel], reason="test", level=1, now=now)
     session.add(row)
     return row

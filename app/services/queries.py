@@ -13,7 +13,7 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import InvalidInput, NotFound
-from app.models import Alert, AlertEvent, Notification
+from app.models import Alert, AlertEvent, OutboxRow
 
 
 async def get(session: AsyncSession, alert_id: uuid.UUID) -> Alert:
@@ -30,11 +30,9 @@ async def history(session: AsyncSession, alert_id: uuid.UUID) -> list[AlertEvent
     return list(rows)
 
 
-async def notifications(session: AsyncSession, alert_id: uuid.UUID) -> list[Notification]:
+async def notifications(session: AsyncSession, alert_id: uuid.UUID) -> list[OutboxRow]:
     rows = await session.scalars(
-        select(Notification)
-        .where(Notification.alert_id == alert_id)
-        .order_by(Notification.created_at, Notification.id)
+        select(OutboxRow).where(OutboxRow.alert_id == alert_id).order_by(OutboxRow.created_at, OutboxRow.id)
     )
     return list(rows)
 

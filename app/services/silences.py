@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import history, outbox
 from app.errors import Conflict, InvalidInput, NotFound
-from app.models import Alert, Notification, Silence
+from app.models import Alert, OutboxRow, Silence
 from app.schemas import SilenceCreate
 from app.services import silence_match
 from app.services.lifecycle import is_active
@@ -99,7 +99,7 @@ async def list_silences(
 
 async def expire(
     session: AsyncSession, *, silence_id: uuid.UUID, settings: Settings, now: datetime
-) -> tuple[Silence, list[Notification]]:
+) -> tuple[Silence, list[OutboxRow]]:
     """End a silence now and release what it held, in the caller's transaction."""
     silence = await get(session, silence_id, lock=True)
     if silence.released_at is not None:
@@ -111,7 +111,7 @@ async def expire(
     return silence, rows
 
 
-async def release_ended(session: AsyncSession, *, settings: Settings, now: datetime) -> list[Notification]:
+async def release_ended(session: AsyncSession, *, settings: Settings, now: datetime) -> list[OutboxRow]:
     """One run of the release job: every silence that has ended and is not yet released."""
     silences = list(
         await session.scalars(
@@ -123,7 +123,7 @@ async def release_ended(session: AsyncSession, *, settings: Settings, now: datet
             .execution_options(populate_existing=True)
         )
     )
-    rows: list[Notification] = []
+    rows: list[OutboxRow] = []
     for silence in silences:
         rows += await _release(session, silence, settings=settings, now=now)
     return rows
@@ -131,16 +131,16 @@ async def release_ended(session: AsyncSession, *, settings: Settings, now: datet
 
 async def _release(
     session: AsyncSession, silence: Silence, *, settings: Settings, now: datetime
-) -> list[Notification]:
+) -> list[OutboxRow]:
     silence.released_at = now
     held = list(
         await session.scalars(
-            select(Notification)
-            .where(Notification.silence_id == silence.id, Notification.status == "silenced")
-            .order_by(Notification.created_at, Notification.id)
+            select(OutboxRow)
+            .where(OutboxRow.silence_id == silence.id, OutboxRow.status == "silenced")
+            .order_by(OutboxRow.created_at, OutboxRow.id)
         )
     )
-    by_alert: dict[uuid.UUID, list[Notification]] = {}
+    by_alert: dict[uuid.UUID, list[OutboxRow]] = {}
     for row in held:
         if row.alert_id is not None:
             by_alert.setdefault(row.alert_id, []).append(row)
@@ -157,7 +157,7 @@ async def _release(
         )
     )
     others = await silence_match.active(session, now=now, lock=True)
-    queued: list[Notification] = []
+    queued: list[OutboxRow] = []
     for alert in alerts:
         rows = by_alert[alert.id]
         if not is_active(alert.status):
@@ -165,8 +165,8 @@ async def _release(
         successor = next((s for s in others if s.id != silence.id and silence_match.matches(s, alert)), None)
         if successor is not None:
             await session.execute(
-                update(Notification)
-                .where(Notification.id.in_([r.id for r in rows]))
+                update(OutboxRow)
+                .where(OutboxRow.id.in_([r.id for r in rows]))
                 .values(silence_id=successor.id)
                 .execution_options(synchronize_session=False)
             )
@@ -179,12 +179,12 @@ async def _release(
 def _notices(
     session: AsyncSession,
     alert: Alert,
-    held: list[Notification],
+    held: list[OutboxRow],
     *,
     silence: Silence,
     settings: Settings,
     now: datetime,
-) -> list[Notification]:
+) -> list[OutboxRow]:
     channels = list(
         dict.fromkeys(
             row.channel
@@ -229,11 +229,11 @@ async def figures(session: AsyncSession, *, now: datetime) -> SilenceFigures:
         )
     )
     pending = await session.scalar(select(func.count()).where(Silence.starts_at > now, Silence.ends_at > now))
-    silenced = await session.scalar(select(func.count()).where(Notification.status == "silenced"))
+    silenced = await session.scalar(select(func.count()).where(OutboxRow.status == "silenced"))
     held = await session.scalar(
         select(func.count())
-        .select_from(Notification)
-        .join(Silence, Notification.silence_id == Silence.id)
-        .where(Notification.status == "silenced", Silence.released_at.is_(None))
+        .select_from(OutboxRow)
+        .join(Silence, OutboxRow.silence_id == Silence.id)
+        .where(OutboxRow.status == "silenced", Silence.released_at.is_(None))
     )
     return SilenceFigures(int(active or 0), int(pending or 0), int(held or 0), int(silenced or 0))

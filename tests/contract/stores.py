@@ -18,7 +18,7 @@ from app.db import orm_store, pg_ingest
 from app.db.engine import create_engine, create_sessionmaker
 from app.db.pg_store import PgStore
 from app.db.store import Ingested, Store
-from app.models import Alert, AlertEvent, Notification
+from app.models import Alert, AlertEvent, OutboxRow
 from app.schemas import AlertCreate, SilenceCreate
 from app.services import escalation, lifecycle, silences, submit
 from app.settings import Settings, load_settings
@@ -129,7 +129,7 @@ class Driver:
             for alert in alerts:
                 self.name(alert.id)
             events = list(await session.scalars(select(AlertEvent).order_by(AlertEvent.id)))
-            rows = list(await session.scalars(select(Notification)))
+            rows = list(await session.scalars(select(OutboxRow)))
         return {
             "alerts": sorted(
                 (
