@@ -76,7 +76,9 @@ async def submit_alert(
     return submitted(request, done)
 
 
-_ALERT_FIELDS = tuple(AlertRead.model_fields)
+# The answer's fields that the store hands back; `silenced` and
+# `silenced_by` come from the submission's result.
+_STORED_FIELDS = tuple(name for name in AlertRead.model_fields if name not in ("silenced", "silenced_by"))
 
 
 def submitted(request: Request, done: Ingested) -> Response:
@@ -86,7 +88,7 @@ def submitted(request: Request, done: Ingested) -> Response:
     if done.queued:
         request.app.state.wake_delivery_soon()
     SUBMISSIONS.labels(done.outcome).inc()
-    row = done.alert | {"silenced": bool(done.silenced_by), "silenced_by": done.silenced_by}
+    row = done.alert
     if log.isEnabledFor(logging.INFO):
         log.info(
             "alert %s",
@@ -98,10 +100,11 @@ def submitted(request: Request, done: Ingested) -> Response:
                 "notify_reason": done.reason,
             },
         )
-    payload = {name: row[name] for name in _ALERT_FIELDS} | {
-        "outcome": done.outcome,
-        "notified": done.queued > 0,
-    }
+    payload = {name: row[name] for name in _STORED_FIELDS}
+    payload["silenced"] = bool(done.silenced_by)
+    payload["silenced_by"] = done.silenced_by
+    payload["outcome"] = done.outcome
+    payload["notified"] = done.queued > 0
     created = done.outcome == "created"
     return Response(
         orjson.dumps(payload, default=str, option=orjson.OPT_UTC_Z),  # default: asyncpg's UUID

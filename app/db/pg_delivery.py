@@ -16,9 +16,8 @@ much CPU as the submissions themselves (profiled with py-spy). Here:
   fingerprint) first, so neither two batches nor a batch and an ingest
   statement can deadlock.
 
-The rules are those of services/delivery.py, which runs them through the
-ORM on SQLite (and for failed attempts, which are rare); the delivery tests
-run against both.
+db/orm_store.py writes the same through the ORM (on SQLite, and here for
+failed attempts, which are rare); tests/contract holds both to one contract.
 """
 
 from __future__ import annotations

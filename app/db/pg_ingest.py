@@ -37,7 +37,7 @@ about a third of the request's CPU (profiled with py-spy).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import asyncpg
@@ -53,6 +53,13 @@ _ACTIVE = ", ".join(f"'{s}'" for s in ACTIVE_STATUSES)
 # duplicate outcomes (reason, severity, raised); $6, $7 the reschedule
 # minutes (to the next level, between repeats); $8 the streak limit; $9 the
 # window; $10 the policy; $11 the reasons that mean a raise.
+#
+# $3..$7 hold hundreds of values: sent as array parameters, asyncpg encoded
+# each value on every execution, which cost more than the rest of the
+# statement's parameters together (profiled). They go as one array literal
+# each (text, made once per Decisions), turned into arrays once per
+# execution by the `decided` CTE, which the SET reads through uncorrelated
+# subqueries (init plans, evaluated once).
 # The index of db/store.py Decisions.duplicate_index, 1-based:
 _DUP = (
     "((((array_position($1::text[], EXCLUDED.severity) - 1) * array_length($1::text[], 1)"
@@ -60,17 +67,18 @@ _DUP = (
     " + (a.last_seen_at <= EXCLUDED.last_seen_at - $9::interval)::int) * 2"
     " + (a.suppressed_streak >= $8::int)::int + 1)"
 )
-_REASON = f"($3::text[])[{_DUP}]"
-_SEVERITY = f"($4::text[])[{_DUP}]"
-_RAISED = f"($5::bool[])[{_DUP}]"
+_REASON = f"((SELECT reason FROM decided))[{_DUP}]"
+_SEVERITY = f"((SELECT severity FROM decided))[{_DUP}]"
+_RAISED = f"((SELECT raised FROM decided))[{_DUP}]"
 # Decisions.reschedule_index for the new severity, 1-based (levels count from 1).
 _RESCHEDULE_AT = (
     f"((array_position($1::text[], {_SEVERITY}) - 1) * array_length($2::text[], 1)"
     f" + array_position($2::text[], a.status) - 1) * {LEVELS} + a.escalation_level"
 )
 _NEXT = (
-    f"LEAST(a.triggered_at + ($6::float8[])[{_RESCHEDULE_AT}] * interval '1 minute', "
-    f"COALESCE(a.escalated_at, a.triggered_at) + ($7::float8[])[{_RESCHEDULE_AT}] * interval '1 minute')"
+    f"LEAST(a.triggered_at + ((SELECT after FROM decided))[{_RESCHEDULE_AT}] * interval '1 minute', "
+    f"COALESCE(a.escalated_at, a.triggered_at) + ((SELECT repeat FROM decided))[{_RESCHEDULE_AT}]"
+    " * interval '1 minute')"
 )
 # One array per column of the submissions, in this order, from $12 on (jsonb as text).
 _INPUT = (
@@ -81,7 +89,10 @@ _INPUT = (
 _FIRST_INPUT = 12
 
 SQL = f"""
-WITH input AS (
+WITH decided AS (
+    SELECT $3::text::text[] AS reason, $4::text::text[] AS severity, $5::text::bool[] AS raised,
+           $6::text::float8[] AS after, $7::text::float8[] AS repeat
+), input AS (
     SELECT * FROM unnest({", ".join(f"${n + _FIRST_INPUT}::{kind}[]" for n, (_, kind) in enumerate(_INPUT))})
         AS i({", ".join(name for name, _ in _INPUT)})
 ), general AS (
@@ -200,11 +211,11 @@ def decision_arrays(decisions: Decisions) -> list[Any]:
         arrays = [
             list(decisions.severities),
             list(decisions.statuses),
-            [o.reason for o in decisions.duplicate],
-            [o.severity for o in decisions.duplicate],
-            [o.raised for o in decisions.duplicate],
-            [after for after, _ in decisions.reschedule],
-            [repeat for _, repeat in decisions.reschedule],
+            _literal(o.reason for o in decisions.duplicate),
+            _literal(o.severity for o in decisions.duplicate),
+            _literal(o.raised for o in decisions.duplicate),
+            _literal(after for after, _ in decisions.reschedule),
+            _literal(repeat for _, repeat in decisions.reschedule),
             decisions.streak_limit,
             decisions.window,
             decisions.policy,
@@ -212,6 +223,21 @@ def decision_arrays(decisions: Decisions) -> list[Any]:
         ]
         cached = _ARRAYS[id(decisions)] = (decisions, arrays)
     return cached[1]
+
+
+def _literal(values: Iterable[str | bool | float | None]) -> str:
+    """A PostgreSQL array literal: '{"severity",NULL,...}', '{t,f}', '{30.0,NULL}'."""
+
+    def element(value: str | bool | float | None) -> str:
+        if value is None:
+            return "NULL"
+        if isinstance(value, bool):
+            return "t" if value else "f"
+        if isinstance(value, float | int):
+            return repr(float(value))
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    return "{" + ",".join(element(value) for value in values) + "}"
 
 
 def arguments(batch: Sequence[IngestPlan]) -> list[Any]:

@@ -106,7 +106,9 @@ def next_escalation_at(
     return min(due) if due else None
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, though never changed: a frozen dataclass pays a __setattr__
+# per field, on the path of every submission.
+@dataclass(slots=True)
 class IngestPlan:
     """One submission, with everything the rules decided before the store
     looked at the stored alert."""
@@ -127,7 +129,7 @@ class IngestPlan:
     decisions: Decisions
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Ingested:
     alert: dict[str, Any]  # ALERT_COLUMNS
     outcome: str  # created | duplicate | reopened

@@ -14,12 +14,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from app.db.store import LEVELS, Decisions, DuplicateOutcome, IngestPlan
+from app.db.store import LEVELS, Decisions, DuplicateOutcome, IngestPlan, next_escalation_at
 from app.errors import InvalidInput
 from app.models import ACTIVE_STATUSES
 from app.schemas import AlertCreate
 from app.services.dedup import decide_duplicate, fingerprint, streak_limit
-from app.services.escalation import due_offsets, next_due
+from app.services.escalation import due_offsets
 from app.settings import SEVERITIES, Settings
 
 # settings -> its decisions; holding the settings keeps its id from being reused.
@@ -77,7 +77,10 @@ def channels_for(requested: list[str] | None, settings: Settings) -> list[str]:
 
 
 def plan(data: AlertCreate, *, settings: Settings, now: datetime) -> IngestPlan:
+    # Every name is configured: channels_for refuses others, and the
+    # defaults were checked at start-up.
     channels = channels_for(data.channels, settings)
+    decided = decisions(settings)
     return IngestPlan(
         id=uuid.uuid4(),
         fingerprint=fingerprint(
@@ -91,16 +94,13 @@ def plan(data: AlertCreate, *, settings: Settings, now: datetime) -> IngestPlan:
         labels=data.labels,
         details=data.details,
         channels=channels,
-        notify=tuple(name for name in channels if name in settings.channels) if settings.enabled else (),
+        notify=tuple(channels) if settings.enabled else (),
         deduplicate=settings.enable_deduplication,
         # A created or reopened alert starts at level 1 with a fresh clock.
-        next_escalation_at=next_due(
-            settings.escalation,
-            status="open",
-            severity=data.severity,
-            level=1,
+        next_escalation_at=next_escalation_at(
+            decided.reschedule[decided.reschedule_index(data.severity, "open", 1)],
             triggered_at=now,
             escalated_at=None,
         ),
-        decisions=decisions(settings),
+        decisions=decided,
     )
