@@ -20,10 +20,10 @@ from app.main import http_client
 from app.notifiers.base import DeliveryError
 from app.notifiers.webhook import WebhookNotifier
 from app.settings import WebhookChannel
+from tests.api.test_errors import assert_error_shape
 from tests.helpers import alert_body, wait_for
 from tests.notifiers.conftest import MakeNotification, TlsFiles
 from tests.peers import HttpReceiver
-from tests.test_errors import assert_error_shape
 
 
 class _Ok(BaseHTTPRequestHandler):

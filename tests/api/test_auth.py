@@ -28,9 +28,9 @@ from app.api.auth import SCOPES, MetricsAccess, find_key, hash_key
 from app.api.ratelimit import RateLimited, RateLimiter
 from app.main import create_app
 from app.settings import ApiKey, ConfigError, load_settings
+from tests.api.test_errors import assert_error_shape
 from tests.conftest import ROOT, Service
 from tests.helpers import alert_body
-from tests.test_errors import assert_error_shape
 
 KEYS = {scope: f"key-for-{scope}-{'x' * 20}" for scope in SCOPES}
 ALL_BUT = {scope: f"key-without-{scope}-{'y' * 20}" for scope in SCOPES}
@@ -149,7 +149,7 @@ SCOPE_OF: dict[tuple[str, str], tuple[str, Call, int]] = {
     ),
 }
 # The PagerDuty endpoint takes its credential in the body, as PagerDuty does
-# (routing_key; see tests/test_pagerduty.py), not in a header.
+# (routing_key; see tests/integrations/test_pagerduty.py), not in a header.
 OPEN_ROUTES = {("GET", "/healthz"), ("GET", "/readyz"), ("POST", "/integrations/pagerduty/v2/enqueue")}
 
 

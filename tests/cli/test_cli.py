@@ -16,10 +16,10 @@ from typing import Any
 
 from alembic.script import ScriptDirectory
 
+from tests.client.test_client import RECORDED_STATS
 from tests.conftest import alembic_config
 from tests.live import LiveService, client_env, run_cli
 from tests.peers import HttpReceiver, Reply, free_port
-from tests.test_client import RECORDED_STATS
 
 
 def ok_json(*args: str, env: dict[str, str]) -> Any:

@@ -1,6 +1,6 @@
 """The Alertmanager webhook receiver, fed recorded payload shapes (Alertmanager
-version 4, and Grafana's variant with its extra fields). The real
-Alertmanager talking to a running service is tests/test_alertmanager_live.py."""
+version 4, and Grafana's variant with its extra fields). The real Alertmanager
+talking to a running service is tests/integrations/test_alertmanager_live.py."""
 
 from __future__ import annotations
 

@@ -15,9 +15,9 @@ import pytest
 
 from app.details import MAX_DETAILS_BYTES, MAX_DETAILS_DEPTH
 from app.schemas import MAX_LABELS
+from tests.api.test_errors import assert_error_shape
 from tests.conftest import Service
 from tests.helpers import alert_body
-from tests.test_errors import assert_error_shape
 
 JSON = {"content-type": "application/json"}
 

@@ -15,9 +15,9 @@ from app.db import group_commit, pg_ingest
 from app.models import Alert, AlertEvent
 from app.schemas import AlertCreate
 from app.services.decisions import plan
+from tests.api.test_metrics import scrape, value
 from tests.conftest import ServiceFactory
 from tests.helpers import alert_body
-from tests.test_metrics import scrape, value
 
 
 @pytest.fixture
