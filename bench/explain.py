@@ -59,12 +59,18 @@ async def explain(url: str) -> str:
         transaction = conn.transaction()
         await transaction.start()
         try:
-            await conn.fetch(pg_ingest.SQL, *pg_ingest.arguments(batch))
+            await conn.fetch(pg_ingest.statement(batch[0].decisions), *pg_ingest.arguments(batch))
             await conn.fetch(pg_delivery.CLAIM, now, 32, now + timedelta(seconds=60))
         finally:
             await transaction.rollback()
         await asyncio.sleep(0.1)  # the last log message
-        ours = [m for m in plans if any(sql.strip()[:40] in m for sql in (pg_ingest.SQL, pg_delivery.CLAIM))]
+        ours = [
+            m
+            for m in plans
+            if any(
+                sql.strip()[:40] in m for sql in (pg_ingest.statement(batch[0].decisions), pg_delivery.CLAIM)
+            )
+        ]
         return "\n\n".join(_plan_only(message) for message in ours)
     finally:
         await conn.close()

@@ -4,8 +4,9 @@ The statement takes a batch of submissions of distinct fingerprints, one
 array per column (db/group_commit.py gathers them); a lone submission is a
 batch of one. Each row carries its own submission time.
 
-It decides nothing itself. The answers of the rules arrive as arrays
-(db/store.py `Decisions`, computed by services/decisions.py): the statement
+It decides nothing itself. The answers of the rules arrive as constant
+arrays written into the statement (db/store.py `Decisions`, computed by
+services/decisions.py; one statement text per Decisions): the statement
 classifies the stored alert (its severity, whether a window passed since it
 was last seen, whether its suppressed streak reached the limit) into an
 index and reads the outcome there, as db/orm_store.py does in Python. As one
@@ -49,50 +50,42 @@ from app.settings import Settings
 
 _ACTIVE = ", ".join(f"'{s}'" for s in ACTIVE_STATUSES)
 
-# $1 severities, lowest first; $2 statuses in reschedule order; $3..$5 the
-# duplicate outcomes (reason, severity, raised); $6, $7 the reschedule
-# minutes (to the next level, between repeats); $8 the streak limit; $9 the
-# window; $10 the policy; $11 the reasons that mean a raise.
+# The decisions are written into the statement as constants (@name@ below,
+# replaced by statement()), so there is one statement text per Decisions,
+# prepared and planned once per connection. As parameters they were hundreds
+# of values to encode (asyncpg) or parse (PostgreSQL) at every execution,
+# which cost more than a small batch's own rows (profiled).
 #
-# $3..$7 hold hundreds of values: sent as array parameters, asyncpg encoded
-# each value on every execution, which cost more than the rest of the
-# statement's parameters together (profiled). They go as one array literal
-# each (text, made once per Decisions), turned into arrays once per
-# execution by the `decided` CTE, which the SET reads through uncorrelated
-# subqueries (init plans, evaluated once).
 # The index of db/store.py Decisions.duplicate_index, 1-based:
 _DUP = (
-    "((((array_position($1::text[], EXCLUDED.severity) - 1) * array_length($1::text[], 1)"
-    " + array_position($1::text[], a.severity) - 1) * 2"
-    " + (a.last_seen_at <= EXCLUDED.last_seen_at - $9::interval)::int) * 2"
-    " + (a.suppressed_streak >= $8::int)::int + 1)"
+    "((((array_position(@severities@, EXCLUDED.severity) - 1) * array_length(@severities@, 1)"
+    " + array_position(@severities@, a.severity) - 1) * 2"
+    " + (a.last_seen_at <= EXCLUDED.last_seen_at - @window@)::int) * 2"
+    " + (a.suppressed_streak >= @streak_limit@)::int + 1)"
 )
-_REASON = f"((SELECT reason FROM decided))[{_DUP}]"
-_SEVERITY = f"((SELECT severity FROM decided))[{_DUP}]"
-_RAISED = f"((SELECT raised FROM decided))[{_DUP}]"
+_REASON = f"(@reason@)[{_DUP}]"
+_SEVERITY = f"(@severity@)[{_DUP}]"
+_RAISED = f"(@raised@)[{_DUP}]"
 # Decisions.reschedule_index for the new severity, 1-based (levels count from 1).
 _RESCHEDULE_AT = (
-    f"((array_position($1::text[], {_SEVERITY}) - 1) * array_length($2::text[], 1)"
-    f" + array_position($2::text[], a.status) - 1) * {LEVELS} + a.escalation_level"
+    f"((array_position(@severities@, {_SEVERITY}) - 1) * array_length(@statuses@, 1)"
+    f" + array_position(@statuses@, a.status) - 1) * {LEVELS} + a.escalation_level"
 )
 _NEXT = (
-    f"LEAST(a.triggered_at + ((SELECT after FROM decided))[{_RESCHEDULE_AT}] * interval '1 minute', "
-    f"COALESCE(a.escalated_at, a.triggered_at) + ((SELECT repeat FROM decided))[{_RESCHEDULE_AT}]"
-    " * interval '1 minute')"
+    f"LEAST(a.triggered_at + (@after@)[{_RESCHEDULE_AT}] * interval '1 minute', "
+    f"COALESCE(a.escalated_at, a.triggered_at) + (@repeat@)[{_RESCHEDULE_AT}] * interval '1 minute')"
 )
-# One array per column of the submissions, in this order, from $12 on (jsonb as text).
+# The parameters: one array per column of the submissions, in this order
+# (jsonb as text).
 _INPUT = (
     ("fingerprint", "text"), ("now", "timestamptz"), ("id", "uuid"), ("alert_type", "text"),
     ("severity", "text"), ("message", "text"), ("source", "text"), ("labels", "text"),
     ("details", "text"), ("channels", "text"), ("notify", "text"), ("next_escalation_at", "timestamptz"),
 )  # fmt: skip
-_FIRST_INPUT = 12
+_FIRST_INPUT = 1
 
-SQL = f"""
-WITH decided AS (
-    SELECT $3::text::text[] AS reason, $4::text::text[] AS severity, $5::text::bool[] AS raised,
-           $6::text::float8[] AS after, $7::text::float8[] AS repeat
-), input AS (
+_TEMPLATE = f"""
+WITH input AS (
     SELECT * FROM unnest({", ".join(f"${n + _FIRST_INPUT}::{kind}[]" for n, (_, kind) in enumerate(_INPUT))})
         AS i({", ".join(name for name, _ in _INPUT)})
 ), general AS (
@@ -104,7 +97,7 @@ WITH decided AS (
             SELECT status, COALESCE(resolved_at, closed_at) AS ended_at FROM alerts
             WHERE fingerprint = i.fingerprint AND deduplicated ORDER BY first_seen_at DESC LIMIT 1
         ) newest
-        WHERE status IN ('resolved', 'closed') AND ended_at > i.now - $9::interval)
+        WHERE status IN ('resolved', 'closed') AND ended_at > i.now - @window@)
 ), up AS (
     INSERT INTO alerts AS a (
         id, fingerprint, alert_type, severity, message, source, labels, details, channels, status,
@@ -112,7 +105,7 @@ WITH decided AS (
         notifications_sent, first_seen_at, last_seen_at, triggered_at, policy, deduplicated,
         next_escalation_at, last_notify_reason)
     SELECT i.id, i.fingerprint, i.alert_type, i.severity, i.message, i.source, i.labels::jsonb,
-        i.details::jsonb, i.channels::jsonb, 'open', 1, 1, 1, 0, 0, 0, i.now, i.now, i.now, $10, true,
+        i.details::jsonb, i.channels::jsonb, 'open', 1, 1, 1, 0, 0, 0, i.now, i.now, i.now, @policy@, true,
         i.next_escalation_at, 'new'
     FROM input i
     WHERE i.fingerprint NOT IN (SELECT fingerprint FROM general)
@@ -138,7 +131,7 @@ WITH decided AS (
     SELECT up.id, up.last_seen_at, 'severity_raised', i.source, NULL, NULL, NULL,
            jsonb_build_object('severity', up.severity)
     FROM up JOIN input i USING (fingerprint)
-    WHERE NOT up.inserted AND up.last_notify_reason = ANY($11::text[])
+    WHERE NOT up.inserted AND up.last_notify_reason = ANY(@raise_reasons@)
     UNION ALL
     SELECT id, last_seen_at, 'notified', NULL, NULL, NULL, NULL,
            jsonb_build_object('reason', last_notify_reason, 'occurrences', occurrences)
@@ -191,6 +184,7 @@ async def create_pool(settings: Settings, *, size: int) -> asyncpg.Pool:
             # than executing it (pg_stat_statements: 0.52 ms against 0.49 ms
             # per statement). A generic plan is made once per connection.
             "plan_cache_mode": "force_generic_plan",
+            "standard_conforming_strings": "on",  # the statement's constants (statement())
         },
         init=_set_codecs,
         reset=_keep_session,
@@ -199,34 +193,42 @@ async def create_pool(settings: Settings, *, size: int) -> asyncpg.Pool:
     return pool
 
 
-# Decisions -> their arrays. Holding the decisions keeps their id from being
-# reused by other ones.
-_ARRAYS: dict[int, tuple[Decisions, list[Any]]] = {}
+# Decisions -> the statement made from them. Holding the decisions keeps
+# their id from being reused by other ones.
+_STATEMENTS: dict[int, tuple[Decisions, str]] = {}
 
 
-def decision_arrays(decisions: Decisions) -> list[Any]:
-    """Parameters $1..$11, made once per Decisions."""
-    cached = _ARRAYS.get(id(decisions))
+def statement(decisions: Decisions) -> str:
+    """The ingest statement for these decisions, made once per Decisions."""
+    cached = _STATEMENTS.get(id(decisions))
     if cached is None or cached[0] is not decisions:
-        arrays = [
-            list(decisions.severities),
-            list(decisions.statuses),
-            _literal(o.reason for o in decisions.duplicate),
-            _literal(o.severity for o in decisions.duplicate),
-            _literal(o.raised for o in decisions.duplicate),
-            _literal(after for after, _ in decisions.reschedule),
-            _literal(repeat for _, repeat in decisions.reschedule),
-            decisions.streak_limit,
-            decisions.window,
-            decisions.policy,
-            decisions.raise_reasons(),
-        ]
-        cached = _ARRAYS[id(decisions)] = (decisions, arrays)
+        constants = {
+            "severities": _array(decisions.severities, "text"),
+            "statuses": _array(decisions.statuses, "text"),
+            "reason": _array((o.reason for o in decisions.duplicate), "text"),
+            "severity": _array((o.severity for o in decisions.duplicate), "text"),
+            "raised": _array((o.raised for o in decisions.duplicate), "bool"),
+            "after": _array((after for after, _ in decisions.reschedule), "float8"),
+            "repeat": _array((repeat for _, repeat in decisions.reschedule), "float8"),
+            "streak_limit": str(int(decisions.streak_limit)),
+            "window": f"({_text(repr(decisions.window.total_seconds()))}::float8 * interval '1 second')",
+            "policy": _text(decisions.policy),
+            "raise_reasons": _array(decisions.raise_reasons(), "text"),
+        }
+        sql = _TEMPLATE
+        for name, constant in constants.items():
+            sql = sql.replace(f"@{name}@", constant)
+        cached = _STATEMENTS[id(decisions)] = (decisions, sql)
     return cached[1]
 
 
-def _literal(values: Iterable[str | bool | float | None]) -> str:
-    """A PostgreSQL array literal: '{"severity",NULL,...}', '{t,f}', '{30.0,NULL}'."""
+def _text(value: str) -> str:
+    """A SQL string literal (standard_conforming_strings, which the pool sets)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _array(values: Iterable[str | bool | float | None], kind: str) -> str:
+    """A constant array: '{"severity",NULL}'::text[], '{t,f}'::bool[], '{30.0,NULL}'::float8[]."""
 
     def element(value: str | bool | float | None) -> str:
         if value is None:
@@ -237,13 +239,12 @@ def _literal(values: Iterable[str | bool | float | None]) -> str:
             return repr(float(value))
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
-    return "{" + ",".join(element(value) for value in values) + "}"
+    return _text("{" + ",".join(element(value) for value in values) + "}") + f"::{kind}[]"
 
 
 def arguments(batch: Sequence[IngestPlan]) -> list[Any]:
-    """The statement's parameters for a batch of one Decisions, in order."""
+    """The statement's parameters for a batch, in order."""
     return [
-        *decision_arrays(batch[0].decisions),
         [item.fingerprint for item in batch],
         [item.now for item in batch],
         [item.id for item in batch],
@@ -263,5 +264,5 @@ async def upsert_many(pool: asyncpg.Pool, batch: Sequence[IngestPlan]) -> dict[s
     """Run the statement for submissions of distinct fingerprints; the alert
     row of each (with `inserted` and `queued`) by fingerprint. A fingerprint
     missing from the answer is one the ORM store must handle."""
-    rows = await pool.fetch(SQL, *arguments(batch))
+    rows = await pool.fetch(statement(batch[0].decisions), *arguments(batch))
     return {row["fingerprint"]: dict(row) for row in rows}

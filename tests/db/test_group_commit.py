@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from app.db import group_commit, pg_ingest
 from app.models import Alert, AlertEvent
 from app.schemas import AlertCreate
-from app.services.decisions import plan
+from app.services.decisions import decisions, plan
 from tests.api.test_metrics import scrape, value
 from tests.conftest import ServiceFactory
 from tests.helpers import alert_body
@@ -117,9 +117,11 @@ async def test_the_statements_are_planned_once_per_connection(service_factory: S
             for n in range(7):  # past the five runs after which PostgreSQL weighs custom plans
                 data = AlertCreate(alert_type="plan", severity="low", message="m", source=f"plan-{n % 2}")
                 pending = plan(data, settings=svc.settings, now=svc.clock.now)
-                await connection.fetch(pg_ingest.SQL, *pg_ingest.arguments([pending]))
+                await connection.fetch(
+                    pg_ingest.statement(pending.decisions), *pg_ingest.arguments([pending])
+                )
             [plans] = await connection.fetch(
                 "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement = $1",
-                pg_ingest.SQL,
+                pg_ingest.statement(decisions(svc.settings)),
             )
         assert plans["custom_plans"] == 0 and plans["generic_plans"] >= 1, dict(plans)
