@@ -7,6 +7,7 @@ The service gets a webhook channel (a real HTTP receiver), an email channel
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -85,3 +86,7 @@ def test_every_example_runs(demo_service: LiveService) -> None:
         )
         assert done.returncode == 0, f"{script} failed:\n{done.stdout}\n{done.stderr}"
         assert expected in done.stdout, f"{script} printed:\n{done.stdout}"
+        if script == "full_workflow.py":  # the statistics are the service's, not empty
+            assert re.search(r"service statistics: total \d+, active \d+, resolved \d+", done.stdout), (
+                done.stdout
+            )

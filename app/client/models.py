@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
 from app.schemas import (
     AlertDetail,
     AlertPage,
@@ -16,6 +14,7 @@ from app.schemas import (
     EscalationPolicyRead,
     EscalationTickRead,
     SilenceRead,
+    StatsRead,
 )
 
 Alert = AlertRead
@@ -26,20 +25,22 @@ EscalationTick = EscalationTickRead
 Silence = SilenceRead
 
 
-class Statistics(BaseModel):
-    """GET /stats. The figures named in the product design are typed; any
-    other figure the server reports is kept too (`as_dict()`)."""
+class Statistics(StatsRead):
+    """GET /stats: the server's own read model (totals under `alerts`,
+    resolution times under `resolution`, ...), so client and server cannot
+    drift apart; `total`, `active` and `resolved` are short cuts."""
 
-    model_config = ConfigDict(extra="allow")
+    @property
+    def total(self) -> int:
+        return self.alerts.total
 
-    total: int | None = None
-    active: int | None = None
-    resolved: int | None = None
-    mean_resolution_minutes: float | None = None
-    median_resolution_minutes: float | None = None
-    by_severity: dict[str, int] | None = None
-    by_type: dict[str, int] | None = None
-    by_status: dict[str, int] | None = None
+    @property
+    def active(self) -> int:
+        return self.alerts.active
+
+    @property
+    def resolved(self) -> int:
+        return self.alerts.resolved
 
     def as_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_none=True)

@@ -1,9 +1,6 @@
 """The `alerts` command line as a user runs it: a real process talking to a
-real service process (itself started with `alerts serve`).
-
-`alerts stats` is run against a small real HTTP server that answers the
-recorded /stats body (GET /stats is served by a later part of the service);
-the live service covers every other command.
+real service process (itself started with `alerts serve`), for every
+command, `alerts stats` included.
 """
 
 from __future__ import annotations
@@ -16,10 +13,9 @@ from typing import Any
 
 from alembic.script import ScriptDirectory
 
-from tests.client.test_client import RECORDED_STATS
 from tests.conftest import alembic_config
 from tests.live import LiveService, client_env, run_cli
-from tests.peers import HttpReceiver, Reply, free_port
+from tests.peers import free_port
 
 
 def ok_json(*args: str, env: dict[str, str]) -> Any:
@@ -95,18 +91,19 @@ def test_usage_errors_exit_2_and_an_unreachable_service_exits_3(tmp_path: Path) 
     assert down.returncode == 3 and "cannot reach the alert service" in down.stderr
 
 
-def test_stats_prints_a_table_and_json(http_receiver: HttpReceiver) -> None:
-    http_receiver.reply = Reply(
-        200, {"Content-Type": "application/json"}, json.dumps(RECORDED_STATS).encode()
-    )
-    env = client_env(http_receiver.url, ALERTS_API_KEY="cli-key")
-    assert ok_json("stats", env=env)["by_type"] == {"disk_full": 8, "cpu_high": 4}
+def test_stats_prints_what_the_service_counts_as_a_table_and_json(live_service: LiveService) -> None:
+    env = live_service.env
+    for message in ("/var 91%", "/var 93%"):  # one alert and a duplicate
+        assert run_cli("send", "-t", "disk_full", "-s", "high", "-m", message, env=env).returncode == 0
+    figures = ok_json("stats", env=env)
+    assert figures["alerts"]["total"] == 1 and figures["alerts"]["by_type"] == {"disk_full": 1}
+    assert figures["deduplication"]["suppressed"] == 1
     table = run_cli("stats", env=env)
     assert table.returncode == 0
     lines = table.stdout.splitlines()
     assert lines[0].split() == ["FIGURE", "VALUE"]
-    assert any(line.split() == ["dedup.suppression_rate", "0.70"] for line in lines)
-    assert all(r.headers["authorization"] == "Bearer cli-key" for r in http_receiver.requests)
+    assert any(line.split() == ["alerts.total", "1"] for line in lines)
+    assert any(line.split() == ["deduplication.suppression_rate", "0.50"] for line in lines)
 
 
 def test_keygen_prints_a_key_and_its_hash() -> None:
