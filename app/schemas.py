@@ -18,7 +18,7 @@ from pydantic import (
 )
 
 from app.details import check_details
-from app.settings import Severity
+from app.settings import SEVERITIES, SEVERITY_ALIASES, Severity, canonical_severity
 
 Status = Literal["open", "acknowledged", "in_progress", "resolved", "closed", "reopened"]
 Outcome = Literal["created", "duplicate", "reopened"]
@@ -58,6 +58,27 @@ def _in_utc(value: datetime) -> datetime:
 Moment = Annotated[AwareDatetime, BeforeValidator(_not_a_number), AfterValidator(_in_utc)]
 
 
+def _severity_word(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value  # the type check answers
+    canonical = canonical_severity(value)
+    if canonical is None:
+        aliases = ", ".join(sorted(set(SEVERITY_ALIASES) - set(SEVERITIES)))
+        raise ValueError(
+            f"unknown severity {value[:50]!r}: use one of {', '.join(SEVERITIES)} (or {aliases})"
+        )
+    return canonical
+
+
+# A severity as other tools write it (any case, `warning`, `error`, ...);
+# stored and answered as one of the five canonical names.
+IncomingSeverity = Annotated[
+    Severity,
+    BeforeValidator(_severity_word),
+    Field(description="info, low, medium, high or critical; aliases such as warning or error are accepted"),
+]
+
+
 class _Input(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -66,7 +87,7 @@ class AlertCreate(_Input):
     """A submission. Identity is alert_type + source + labels, or dedup_key."""
 
     alert_type: Name = Field(examples=["disk_full"])
-    severity: Severity = Field(examples=["high"])
+    severity: IncomingSeverity = Field(examples=["high"])
     message: Annotated[str, StringConstraints(min_length=1, max_length=MAX_MESSAGE_CHARS, pattern=_TEXT)] = (
         Field(examples=["/var is 93% full"])
     )

@@ -31,6 +31,34 @@ from pydantic_settings import (
 
 SEVERITIES: tuple[str, ...] = ("info", "low", "medium", "high", "critical")
 Severity = Literal["info", "low", "medium", "high", "critical"]
+# The words other tools use, accepted on input (any case) and answered with
+# the canonical name: the one table for POST /alerts and the integrations.
+SEVERITY_ALIASES: dict[str, Severity] = {
+    "critical": "critical",
+    "crit": "critical",
+    "fatal": "critical",
+    "emergency": "critical",
+    "page": "critical",
+    "high": "high",
+    "error": "high",
+    "err": "high",
+    "major": "high",
+    "medium": "medium",
+    "warning": "medium",
+    "warn": "medium",
+    "low": "low",
+    "minor": "low",
+    "info": "info",
+    "informational": "info",
+    "notice": "info",
+    "none": "info",
+}
+
+
+def canonical_severity(word: str) -> Severity | None:
+    """The canonical name of a severity or of one of its aliases, in any case."""
+    return SEVERITY_ALIASES.get(word.strip().lower())
+
 
 PositiveFloat = Annotated[float, Field(gt=0)]
 NonNegativeFloat = Annotated[float, Field(ge=0)]

@@ -4,7 +4,7 @@ Grafana's alerting sends the same shape with extra fields; they are ignored.
 One Alertmanager alert becomes one submission:
 
     alert_type  <- labels.alertname
-    severity    <- labels.severity, mapped (see SEVERITIES; unknown -> medium)
+    severity    <- labels.severity, mapped (settings.SEVERITY_ALIASES; unknown -> medium)
     source      <- labels.instance, else labels.job, else "alertmanager"
     message     <- annotations.summary, else annotations.description
     labels      <- all labels
@@ -20,27 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.integrations.text import block, line
 from app.schemas import MAX_LABELS, AlertCreate
-from app.settings import Severity
+from app.settings import Severity, canonical_severity
 
-SEVERITIES: dict[str, Severity] = {
-    "critical": "critical",
-    "crit": "critical",
-    "fatal": "critical",
-    "emergency": "critical",
-    "page": "critical",
-    "high": "high",
-    "error": "high",
-    "major": "high",
-    "medium": "medium",
-    "warning": "medium",
-    "warn": "medium",
-    "low": "low",
-    "minor": "low",
-    "info": "info",
-    "informational": "info",
-    "notice": "info",
-    "none": "info",
-}
 DEFAULT_SEVERITY: Severity = "medium"
 RESOLVED_BY = "alertmanager"
 
@@ -100,7 +81,7 @@ class AlertmanagerReceipt(BaseModel):
 
 
 def severity(labels: dict[str, str]) -> Severity:
-    return SEVERITIES.get(labels.get("severity", "").strip().lower(), DEFAULT_SEVERITY)
+    return canonical_severity(labels.get("severity", "")) or DEFAULT_SEVERITY
 
 
 def _iso(moment: datetime | None) -> str | None:

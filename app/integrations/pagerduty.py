@@ -33,14 +33,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from app.integrations.text import block, line
 from app.schemas import AlertCreate
-from app.settings import ApiKey, Settings, Severity
+from app.settings import SEVERITY_ALIASES, ApiKey, Settings
 
-SEVERITIES: dict[str, Severity] = {
-    "critical": "critical",
-    "error": "high",
-    "warning": "medium",
-    "info": "info",
-}
 DEFAULT_TYPE = "pagerduty"
 WRITE_SCOPES = frozenset({"alerts:write", "admin"})
 
@@ -178,7 +172,7 @@ def submission(event: PagerDutyEvent, *, dedup_key: str, key: ApiKey | None) -> 
     try:
         return AlertCreate(
             alert_type=line(payload.class_ or DEFAULT_TYPE),
-            severity=SEVERITIES[payload.severity],
+            severity=SEVERITY_ALIASES[payload.severity],
             message=block(payload.summary) or line(payload.summary),
             source=line(payload.source),
             labels=labels,
