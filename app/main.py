@@ -122,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings=settings,
             clock=lambda: app.state.clock(),
             on_slot_free=lambda: delivery_worker.wake() if delivery_worker else None,
+            on_retry_due=lambda seconds: delivery_worker.wake_soon(seconds) if delivery_worker else None,
         )
         delivery_worker = PeriodicWorker(
             "delivery", dispatcher.run_once, interval=settings.delivery_poll_seconds

@@ -52,9 +52,14 @@ class PeriodicWorker:
         self._wake.set()
 
     def wake_soon(self, delay: float) -> None:
-        """Wake after `delay` seconds; wakes asked for meanwhile share it."""
-        if self._soon is None:
-            self._soon = asyncio.get_running_loop().call_later(delay, self._woken_soon)
+        """Wake after `delay` seconds; wakes asked for meanwhile share the
+        earliest of them."""
+        loop = asyncio.get_running_loop()
+        if self._soon is not None and self._soon.when() <= loop.time() + delay:
+            return
+        if self._soon is not None:
+            self._soon.cancel()
+        self._soon = loop.call_later(delay, self._woken_soon)
 
     def _woken_soon(self) -> None:
         self._soon = None

@@ -76,4 +76,11 @@ async def test_log_lines_are_json_with_ids_and_without_secrets(
     deliveries = {line["channel"]: line for line in lines if line["message"].startswith("delivery ")}
     assert deliveries["mail"]["outcome"] == "failed" and deliveries["hooks"]["outcome"] == "failed"
     assert deliveries["console"]["outcome"] == "sent" and deliveries["console"]["alert_id"] == alert["id"]
+    # A notification given up on is an error; one sent is routine.
+    assert deliveries["mail"]["level"] == "error" and deliveries["hooks"]["level"] == "error"
+    assert deliveries["console"]["level"] == "info"
+    # The console channel's line carries the notification once.
+    [console] = [line for line in lines if line["logger"] == "app.notifiers.console"]
+    assert console["notification"]["alert_id"] == alert["id"]
+    assert json.dumps(console).count(console["notification"]["notification_id"]) == 1
     assert any(line.get("outcome") == "acknowledged" for line in lines)

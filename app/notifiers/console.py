@@ -1,14 +1,14 @@
-"""Console channel: one JSON log line per notification.
+"""Console channel: one log line per notification.
 
-The line is the message itself (so it reads well under a plain formatter) and
-the same fields ride along as `extra["notification"]` for structured handlers.
+The line's message is the notification's title (and the alert's link), which
+reads well under a plain formatter; the facts ride along once, as
+`extra["notification"]`, which the JSON formatter writes as one object.
 Only alert facts are logged; a console channel has no secrets, and no other
 channel's configuration is in reach.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -48,9 +48,8 @@ class ConsoleNotifier:
             "alert_url": notification.alert_url,
         }
         loud = render.severity(notification) in _LOUD and not render.is_resolved(notification)
-        logger.log(
-            logging.WARNING if loud else logging.INFO,
-            json.dumps(fields, default=str, separators=(",", ":")),
-            extra={"notification": fields},
+        title = (
+            fields["title"] if not notification.alert_url else f"{fields['title']} {notification.alert_url}"
         )
+        logger.log(logging.WARNING if loud else logging.INFO, title, extra={"notification": fields})
         return DeliveryResult(detail="logged")

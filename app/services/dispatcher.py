@@ -58,12 +58,16 @@ class Dispatcher:
         settings: Settings,
         clock: Callable[[], datetime],
         on_slot_free: Callable[[], None] = lambda: None,
+        on_retry_due: Callable[[float], None] = lambda seconds: None,
     ) -> None:
         self._store = store
         self._notifiers = notifiers
         self._settings = settings
         self._clock = clock
         self._on_slot_free = on_slot_free
+        # Told how many seconds until the earliest retry just scheduled, so
+        # the worker wakes for it instead of waiting for its next poll.
+        self._on_retry_due = on_retry_due
         self._in_flight: set[asyncio.Task[None]] = set()
         self._queue: deque[ClaimedRow] = deque()
         self._finished: list[tuple[ClaimedRow, Attempt]] = []
@@ -154,6 +158,9 @@ class Dispatcher:
             if not result.ok
         ]
         statuses = await self._store.record(sent=sent, failed=failed, now=now)
+        retries = [item.next_attempt_at for item in failed if statuses.get(item.row.id) == "pending"]
+        if retries:
+            self._on_retry_due(max(0.0, (min(retries) - now).total_seconds()))
         return [statuses.get(claimed.id) for claimed, _ in batch]
 
     async def drain(self) -> None:
@@ -187,9 +194,12 @@ def _report(claimed: ClaimedRow, result: Attempt, outcome: str | None) -> None:
         )
         return
     NOTIFICATIONS.labels(claimed.channel, "retry" if outcome == "pending" else outcome).inc()
-    log.info(
+    # A retry is a warning; a notification given up on is an error someone must see.
+    level = {"sent": logging.INFO, "pending": logging.WARNING}.get(outcome, logging.ERROR)
+    log.log(
+        level,
         "delivery %s",
-        outcome,
+        "retry" if outcome == "pending" else outcome,
         extra={
             "notification_id": str(claimed.id),
             "alert_id": str(claimed.alert_id) if claimed.alert_id else None,

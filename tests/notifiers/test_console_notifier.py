@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
+from app.logs import JsonFormatter
 from app.notifiers.console import ConsoleNotifier
 from app.notifiers.registry import build_notifiers
 from app.settings import load_settings
@@ -33,7 +34,13 @@ async def test_one_json_line_with_the_alert_facts(
     assert len(records) == 1
     line = records[0].getMessage()
     assert "\n" not in line  # the alert message has a newline; the log line must not
-    fields = json.loads(line)
+    fields = records[0].notification  # type: ignore[attr-defined]
+    assert line.startswith(fields["title"])
+    # Through the JSON formatter the facts appear once, not also inside the message.
+    formatted = JsonFormatter().format(records[0])
+    assert formatted.count(str(n.id)) == 1 and json.loads(formatted)["notification"] == json.loads(
+        json.dumps(fields, default=str)
+    )
     assert fields["notification_id"] == str(n.id)
     assert n.alert is not None
     assert fields["alert_id"] == n.alert["id"]
@@ -42,7 +49,6 @@ async def test_one_json_line_with_the_alert_facts(
     assert (fields["severity"], fields["alert_type"]) == ("critical", "disk_full")
     assert fields["message"].startswith("Disk <b>97%</b>")
     assert records[0].levelno == logging.WARNING  # critical stands out
-    assert records[0].notification == fields  # type: ignore[attr-defined]
     assert result.detail == "logged"
 
 
@@ -86,6 +92,6 @@ async def test_channel_test_notification_logs_without_alert(
 ) -> None:
     caplog.set_level(logging.INFO, logger="app.notifiers.console")
     await ConsoleNotifier("console").send(make_notification(test=True, reason="test"))
-    fields = json.loads(caplog.records[-1].getMessage())
+    fields = caplog.records[-1].notification  # type: ignore[attr-defined]
     assert fields["alert_id"] is None
     assert fields["title"] == "Test notification from channel ops"

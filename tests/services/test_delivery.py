@@ -358,3 +358,32 @@ def _utc_now() -> datetime:
     from app.api.deps import utc_now
 
     return utc_now()
+
+
+async def test_a_retry_goes_out_after_its_backoff_not_at_the_next_poll(
+    service_factory,
+    http_receiver: HttpReceiver,  # type: ignore[no-untyped-def]
+) -> None:
+    """With a poll of a minute and a backoff under a second, the attempts after
+    failures come within seconds: the worker wakes for the earliest retry."""
+    http_receiver.answer_sequence([500, 500, 200])
+    async with service_factory(
+        real_clock=True,
+        channels={"hooks": webhook(http_receiver.url)},
+        default_channels=["hooks"],
+        retry_base_seconds=0.2,
+        retry_max_seconds=0.5,
+        max_attempts=3,
+        delivery_poll_seconds=60,
+    ) as svc:
+        alert = await create_alert(svc.client)
+        started = time.monotonic()
+
+        async def sent() -> bool:
+            rows = await notifications_of(svc, alert["id"])
+            return bool(rows) and rows[0]["status"] == "sent"
+
+        await wait_for(sent, timeout=10)
+        assert time.monotonic() - started < 10  # the poll alone would have taken two minutes
+        [row] = await notifications_of(svc, alert["id"])
+        assert row["attempts"] == 3 and len(http_receiver.requests) == 3
