@@ -22,8 +22,11 @@ $(VENV)/.installed-dev: pyproject.toml $(BIN)/activate
 migrate: $(VENV)/.installed
 	$(BIN)/alembic upgrade head
 
-run: migrate
-	$(BIN)/uvicorn app.main:create_app --factory --host $(HOST) --port $(PORT)
+# `alerts serve` checks the configuration first (a bad value is one line
+# naming its key), applies the migrations, and points notification links at
+# this HOST:PORT unless ALERTS_PUBLIC_URL says otherwise.
+run: $(VENV)/.installed
+	$(BIN)/alerts serve --migrate --host $(HOST) --port $(PORT)
 
 test: $(VENV)/.installed-dev
 	$(BIN)/pytest

@@ -5,6 +5,7 @@ client commands start fast."""
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
 from pathlib import Path
 
@@ -45,7 +46,19 @@ def serve(*, host: str, port: int, workers: int, run_migrations: bool) -> None:
 
     from app.settings import load_settings
 
-    load_settings()  # a configuration error stops here, with the key named
+    settings = load_settings()  # a configuration error stops here, with the key named
+    if "public_url" not in settings.model_fields_set:
+        # Notification links point at this server unless told otherwise; the
+        # workers read it from the environment like any setting.
+        os.environ["ALERTS_PUBLIC_URL"] = default_public_url(host, port)
     if run_migrations:
         migrate()
     uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers)
+
+
+def default_public_url(host: str, port: int) -> str:
+    """Where a browser on this machine reaches a server bound to host:port."""
+    reachable = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    if ":" in reachable:
+        reachable = f"[{reachable}]"
+    return f"http://{reachable}:{port}"
