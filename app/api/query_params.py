@@ -1,9 +1,12 @@
-"""A single-valued query parameter given more than once is refused.
+"""Query parameters the route does not declare, or a single-valued one given
+more than once, are refused.
 
-FastAPI keeps the last of `?alert_type=a&alert_type=b` and drops the rest
-without a word, so a caller's filter could silently be half applied. Every
-route gets this check as an application dependency: a parameter declared as
-one value (not a list) and repeated answers 422 naming the parameter.
+FastAPI ignores unknown parameters and keeps the last of
+`?alert_type=a&alert_type=b`, both without a word, so a caller's filter
+could silently not apply at all (`?labels.env=prod`) or apply by half. Every
+route gets this check as an application dependency: each unknown parameter,
+and each parameter declared as one value (not a list) and repeated, answers
+422 naming the parameter.
 """
 
 from __future__ import annotations
@@ -33,23 +36,45 @@ def _query_fields(dependant: Dependant) -> Iterator[Any]:  # ModelField
         yield from _query_fields(sub)
 
 
-def _single_valued(route: APIRoute) -> tuple[str, ...]:
-    fields = _query_fields(route.dependant)
-    return tuple(dict.fromkeys(f.alias for f in fields if not _is_sequence(f.field_info.annotation)))
+# id of a route -> (the route, its declared and single-valued parameters);
+# holding the route keeps its id from being reused (routes are not hashable).
+_DECLARED: dict[int, tuple[APIRoute, frozenset[str], tuple[str, ...]]] = {}
+
+
+def _declared(route: APIRoute) -> tuple[frozenset[str], tuple[str, ...]]:
+    """Every query parameter the route declares, and the single-valued ones."""
+    cached = _DECLARED.get(id(route))
+    if cached is None or cached[0] is not route:
+        fields = list(_query_fields(route.dependant))
+        single = tuple(dict.fromkeys(f.alias for f in fields if not _is_sequence(f.field_info.annotation)))
+        cached = _DECLARED[id(route)] = (route, frozenset(f.alias for f in fields), single)
+    return cached[1], cached[2]
 
 
 async def refuse_repeated_query_params(request: Request) -> None:
     route = request.scope.get("route")
     if not isinstance(route, APIRoute) or not request.query_params:
         return
+    declared, single = _declared(route)
+    known = ", ".join(sorted(declared)) or "none"
     errors = [
+        {
+            "type": "unknown_query_param",
+            "loc": ("query", name[:100]),
+            "msg": f"unknown query parameter; this operation takes: {known}",
+            "input": request.query_params.getlist(name),
+        }
+        for name in dict.fromkeys(request.query_params.keys())
+        if name not in declared
+    ]
+    errors += [
         {
             "type": "repeated_query_param",
             "loc": ("query", name),
             "msg": "give this query parameter at most once",
             "input": values,
         }
-        for name in _single_valued(route)
+        for name in single
         if len(values := request.query_params.getlist(name)) > 1
     ]
     if errors:

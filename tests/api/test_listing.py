@@ -78,3 +78,14 @@ async def test_a_single_valued_parameter_given_twice_is_refused_a_list_one_is_no
     assert response.status_code == 200 and {a["id"] for a in response.json()["items"]} == {db["id"]}
     response = await service.client.get("/alerts", params={"alert_type": "http_5xx"})
     assert response.status_code == 200 and [a["id"] for a in response.json()["items"]] == [web["id"]]
+
+
+async def test_an_unknown_query_parameter_is_a_422_naming_it(service: Service) -> None:
+    await create_alert(service.client, labels={"env": "staging"})
+    response = await service.client.get("/alerts", params={"labels.env": "prod", "status": "open"})
+    assert response.status_code == 422  # not every alert, silently unfiltered
+    body = response.json()
+    assert body["field"] == "labels.env" and "unknown query parameter" in body["message"]
+    assert "status" in body["message"]  # it says what the operation takes
+    response = await service.client.get("/stats", params={"sinse": "2026-01-01T00:00:00Z"})
+    assert response.status_code == 422 and response.json()["field"] == "sinse"

@@ -316,3 +316,17 @@ async def test_two_replicas_release_each_silence_once(clean_database: str) -> No
         for engine in engines:
             await engine.dispose()
     assert sum(counts) == 5, counts
+
+
+async def test_a_submission_held_by_a_silence_answers_not_notified(service: Service) -> None:
+    silence = {
+        "matchers": [{"name": "source", "value": "db-1"}],
+        "duration_minutes": 30,
+        "created_by": "alice",
+        "comment": "maintenance",
+    }
+    assert (await service.client.post("/silences", json=silence)).status_code == 201
+    held = await create_alert(service.client, source="db-1")
+    assert (held["silenced"], held["notified"]) == (True, False)
+    other = await create_alert(service.client, source="db-2")
+    assert (other["silenced"], other["notified"]) == (False, True)
