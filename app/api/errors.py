@@ -53,7 +53,22 @@ def _field_of(loc: tuple[Any, ...]) -> str | None:
     return field[:MAX_FIELD_CHARS] or None
 
 
-async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+def _whole_body(err: Any, request: Request) -> str | None:
+    """A plain word for an error about the body as a whole: pydantic's would
+    be "Field required" or "Input should be a valid dictionary", naming no
+    field."""
+    if tuple(err.get("loc", ())) != ("body",):
+        return None
+    if err.get("type") == "missing":
+        return "the request body is empty: send a JSON object"
+    content_type = request.headers.get("content-type")
+    if content_type is None or "json" not in content_type.lower():
+        sent = f"Content-Type {content_type[:100]!r}" if content_type else "no Content-Type"
+        return f"the body must be a JSON object sent with Content-Type: application/json (got {sent})"
+    return "the request body must be a JSON object"
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     items = []
     for err in exc.errors():
@@ -64,6 +79,8 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
                 None,
                 f"request body is not valid JSON: {err.get('ctx', {}).get('error', message)}",
             )
+        elif (whole := _whole_body(err, request)) is not None:
+            field, message = "body", whole
         items.append(ErrorItem(field=field, message=message))
     first = items[0] if items else ErrorItem(field=None, message="invalid request")
     summary = f"{first.field}: {first.message}" if first.field else first.message

@@ -56,6 +56,18 @@ async def test_invalid_json_and_wrong_content_type(service: Service) -> None:
     assert_error_shape(response, 422)
 
 
+async def test_a_body_without_a_json_content_type_or_empty_says_so(service: Service) -> None:
+    body = json.dumps(alert_body()).encode()
+    for headers in ({"content-type": "text/plain"}, {}):
+        response = await service.client.post("/alerts", content=body, headers=headers)
+        error = assert_error_shape(response, 422)
+        assert error["field"] == "body"
+        assert "Content-Type: application/json" in str(error["message"])
+    response = await service.client.post("/alerts", content=b"", headers={"content-type": "application/json"})
+    error = assert_error_shape(response, 422)
+    assert error["field"] == "body" and "empty" in str(error["message"])
+
+
 async def test_oversized_body_is_413_and_nothing_is_stored(service: Service) -> None:
     big = alert_body(details={"blob": "x" * (300 * 1024)})
     error = assert_error_shape(await service.client.post("/alerts", json=big), 413)
