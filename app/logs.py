@@ -45,3 +45,24 @@ def configure_logging(level: str, fmt: str) -> None:
     logging.getLogger("app").setLevel(level.upper())
     # httpx logs every request URL at INFO, and a Slack webhook URL is a secret.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def uvicorn_log_config(fmt: str) -> dict[str, Any]:
+    """uvicorn's own lines (start, stop, errors) in the same format as ours.
+    Its access log stays off: requests are logged by app.access."""
+    formatter: dict[str, Any] = (
+        {"()": "app.logs.JsonFormatter"}
+        if fmt == "json"
+        else {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+    )
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"default": formatter},
+        "handlers": {"default": {"class": "logging.StreamHandler", "formatter": "default"}},
+        "loggers": {
+            "uvicorn": {"handlers": ["default"], "level": "INFO", "propagate": False},
+            "uvicorn.error": {"level": "INFO"},
+            "uvicorn.access": {"handlers": ["default"], "level": "WARNING", "propagate": False},
+        },
+    }

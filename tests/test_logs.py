@@ -6,12 +6,15 @@ import io
 import json
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
+import httpx
 import pytest
 
 from app.logs import JsonFormatter
 from tests.conftest import StartSmtp
 from tests.helpers import create_alert, wait_for
+from tests.live import run_service
 from tests.peers import HttpReceiver
 
 SMTP_SECRET = "smtp-Pa55word-never-logged"
@@ -84,3 +87,18 @@ async def test_log_lines_are_json_with_ids_and_without_secrets(
     assert console["notification"]["alert_id"] == alert["id"]
     assert json.dumps(console).count(console["notification"]["notification_id"]) == 1
     assert any(line.get("outcome") == "acknowledged" for line in lines)
+
+
+def test_everything_the_served_process_prints_is_one_json_format(clean_database: str, tmp_path: Path) -> None:
+    """uvicorn's own lines (started, shutting down) included, in `alerts serve`."""
+    with run_service(clean_database, tmp_path, log_format="json") as svc:
+        httpx.post(
+            f"{svc.url}/alerts",
+            json={"alert_type": "t", "severity": "low", "message": "m", "source": "s"},
+            timeout=5,
+        )
+    lines = [line for line in svc.log.read_text().splitlines() if line.strip()]
+    assert any("uvicorn" in line for line in lines)  # the server's own lines are there
+    for line in lines:
+        record = json.loads(line)  # every line, not only the application's
+        assert {"time", "level", "logger", "message"} <= set(record)

@@ -44,6 +44,7 @@ def migrate(database_url: str | None = None) -> str:
 def serve(*, host: str, port: int, workers: int, run_migrations: bool) -> None:
     import uvicorn
 
+    from app.logs import uvicorn_log_config
     from app.settings import load_settings
 
     settings = load_settings()  # a configuration error stops here, with the key named
@@ -53,7 +54,15 @@ def serve(*, host: str, port: int, workers: int, run_migrations: bool) -> None:
         os.environ["ALERTS_PUBLIC_URL"] = default_public_url(host, port)
     if run_migrations:
         migrate()
-    uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers)
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=uvicorn_log_config(settings.log_format),
+        access_log=False,  # app.access logs each request, in our format
+    )
 
 
 def default_public_url(host: str, port: int) -> str:
