@@ -9,6 +9,7 @@ alert at all and an older outbox row may miss a newer field.
 from __future__ import annotations
 
 import html
+import json
 from typing import Any
 
 from app.notifiers.base import Notification
@@ -26,6 +27,10 @@ TEST_COLOUR = "#808080"
 
 # Headers and chat titles are one line; a long one is cut rather than refused.
 _TITLE_MAX = 200
+
+
+# Details beyond this are cut: an email or a Slack message is no place for 64 KiB.
+MAX_DETAILS_CHARS = 2_000
 
 
 def _one_line(text: str, limit: int = _TITLE_MAX) -> str:
@@ -95,9 +100,28 @@ def facts(notification: Notification) -> list[tuple[str, str]]:
         ("Occurrences", alert.get("occurrences")),
         ("Labels", ", ".join(f"{k}={v}" for k, v in sorted(labels.items()))),
         ("First seen", alert.get("first_seen_at")),
+        ("Acknowledged by", alert.get("acknowledged_by")),
+        ("Resolved by", alert.get("resolved_by")),
+        ("Resolution notes", alert.get("resolution_notes")),
+        ("Time to resolve", _minutes(alert.get("resolution_minutes"))),
+        ("Details", _details(alert.get("details"))),
         ("Alert ID", alert.get("id")),
     ]
-    return [(label, str(value)) for label, value in rows if value not in (None, "")]
+    return [
+        (label, _one_line(str(value), MAX_DETAILS_CHARS)) for label, value in rows if value not in (None, "")
+    ]
+
+
+def _minutes(value: Any) -> str | None:
+    return None if value is None else f"{float(value):.1f} min"
+
+
+def _details(details: Any) -> str | None:
+    """The alert's free-form details, as compact JSON, cut at MAX_DETAILS_CHARS."""
+    if not details:
+        return None
+    text = json.dumps(details, sort_keys=True, ensure_ascii=False, default=str)
+    return text if len(text) <= MAX_DETAILS_CHARS else text[: MAX_DETAILS_CHARS - 1] + "…"
 
 
 def text_body(notification: Notification) -> str:

@@ -183,3 +183,25 @@ async def test_a_hanging_server_is_cut_by_the_callers_timeout(
             await notifier.send(make_notification())
 
     assert time.monotonic() - started < 2
+
+
+async def test_a_resolved_notice_says_who_resolved_how_and_the_details(
+    smtp_server: StartSmtp, make_notification: MakeNotification
+) -> None:
+    server = smtp_server()
+    n = make_notification(
+        reason="resolved",
+        status="resolved",
+        resolved_by="alice",
+        resolution_notes="rotated the logs\nand added a cron job",
+        resolution_minutes=42.5,
+        details={"used_pct": 97, "runbook": "https://wiki.example/disk"},
+    )
+    await EmailNotifier("mail", channel(server.port)).send(n)
+    [got] = server.recorder.delivered
+    parts = {part.get_content_type(): part for part in got.message.iter_parts()}
+    for body in (parts["text/plain"].get_content(), parts["text/html"].get_content()):
+        assert "alice" in body
+        assert "rotated the logs and added a cron job" in body
+        assert "42.5 min" in body
+        assert "used_pct" in body and "https://wiki.example/disk" in body
