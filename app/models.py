@@ -145,6 +145,10 @@ class Alert(Base):
             postgresql_where=text("next_escalation_at IS NOT NULL"),
             sqlite_where=text("next_escalation_at IS NOT NULL"),
         ),
+        # GET /alerts?label=k=v: containment on PostgreSQL (migration 0005).
+        Index(
+            "ix_alerts_labels", "labels", postgresql_using="gin", postgresql_ops={"labels": "jsonb_path_ops"}
+        ),
         # Room on each page for those in-place updates.
         {"postgresql_with": {"fillfactor": 85}},
     )

@@ -16,6 +16,7 @@ from app.api.auth import AUTH_RESPONSES, ManageAccess, ReadAccess, WriteAccess
 from app.api.deps import NowDep, SessionDep, SettingsDep, StoreDep
 from app.api.errors import ERROR_RESPONSES
 from app.db.store import Ingested
+from app.errors import InvalidInput
 from app.metrics import SUBMISSIONS, observe_move
 from app.models import Alert, Silence
 from app.schemas import (
@@ -127,6 +128,13 @@ async def list_alerts(
     source: Annotated[str | None, Query(max_length=200, pattern=NAME_PATTERN)] = None,
     since: Annotated[Moment | None, Query(description="first_seen_at >= since (ISO 8601)")] = None,
     until: Annotated[Moment | None, Query(description="first_seen_at < until (ISO 8601)")] = None,
+    label: Annotated[
+        list[str] | None,
+        Query(
+            max_length=20,
+            description="key=value: alerts with this label value; repeatable, every one must match",
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[
         str | None, Query(max_length=200, description="next_cursor of the previous page")
@@ -139,11 +147,28 @@ async def list_alerts(
         source=source,
         since=since,
         until=until,
+        labels=_label_filters(label),
     )
     async with session.begin():
         rows, next_cursor = await queries.list_alerts(session, filters=filters, limit=limit, cursor=cursor)
         active = await silence_match.active(session, now=now, lock=False)
     return AlertPage(items=[_read(row, active) for row in rows], next_cursor=next_cursor)
+
+
+def _label_filters(given: list[str] | None) -> dict[str, str] | None:
+    """`env=prod` -> {"env": "prod"}; the same key twice is refused (it
+    could never match both)."""
+    if not given:
+        return None
+    labels: dict[str, str] = {}
+    for i, pair in enumerate(given):
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InvalidInput(f"label filter {pair[:100]!r} is not key=value", field=f"label.{i}")
+        if key in labels and labels[key] != value:
+            raise InvalidInput(f"label {key[:100]!r} is asked for twice with two values", field=f"label.{i}")
+        labels[key] = value
+    return labels
 
 
 @router.get(

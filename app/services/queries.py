@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db.filters import labels_match
 from app.errors import InvalidInput, NotFound
 from app.models import Alert, AlertEvent, OutboxRow
 
@@ -45,6 +46,7 @@ class AlertFilter:
     source: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    labels: dict[str, str] | None = None  # every one must match
 
 
 def encode_cursor(alert: Alert) -> str:
@@ -82,6 +84,8 @@ async def list_alerts(
         query = query.where(Alert.first_seen_at >= filters.since)
     if filters.until:
         query = query.where(Alert.first_seen_at < filters.until)
+    if filters.labels:
+        query = query.where(labels_match(Alert.labels, filters.labels))
     if cursor:
         seen, alert_id = decode_cursor(cursor)
         query = query.where(tuple_(Alert.first_seen_at, Alert.id) < tuple_(seen, alert_id))

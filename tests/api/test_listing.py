@@ -89,3 +89,22 @@ async def test_an_unknown_query_parameter_is_a_422_naming_it(service: Service) -
     assert "status" in body["message"]  # it says what the operation takes
     response = await service.client.get("/stats", params={"sinse": "2026-01-01T00:00:00Z"})
     assert response.status_code == 422 and response.json()["field"] == "sinse"
+
+
+async def test_label_filters_all_must_match(service: Service) -> None:
+    prod_a = await create_alert(service.client, source="a", labels={"env": "prod", "team": "a"})
+    prod_b = await create_alert(service.client, source="b", labels={"env": "prod", "team": "b", "url": "x=y"})
+    await create_alert(service.client, source="c", labels={"env": "staging", "team": "b"})
+
+    async def ids(*labels: str) -> set[str]:
+        response = await service.client.get("/alerts", params=[("label", value) for value in labels])
+        assert response.status_code == 200, response.text
+        return {alert["id"] for alert in response.json()["items"]}
+
+    assert await ids("env=prod") == {prod_a["id"], prod_b["id"]}
+    assert await ids("env=prod", "team=b") == {prod_b["id"]}
+    assert await ids("url=x=y") == {prod_b["id"]}  # the first = splits key from value
+    assert await ids("env=dev") == set()
+    assert await ids("team=") == set()  # an empty value matches only an empty label
+    response = await service.client.get("/alerts", params={"label": "envprod"})
+    assert response.status_code == 422 and response.json()["field"] == "label.0"
