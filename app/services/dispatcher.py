@@ -28,7 +28,9 @@ statement each on the asyncpg pool, through the ORM on SQLite.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
+import math
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime
@@ -47,6 +49,7 @@ log = logging.getLogger(__name__)
 # one claim. During an outage's burst that is one claim per 50 ms instead
 # of one per notification; a notification waits at most that much longer.
 INGEST_WAKE_DELAY = 0.05
+MAX_RETRY_WAKES = 1_024
 
 
 class Dispatcher:
@@ -65,9 +68,13 @@ class Dispatcher:
         self._settings = settings
         self._clock = clock
         self._on_slot_free = on_slot_free
-        # Told how many seconds until the earliest retry just scheduled, so
-        # the worker wakes for it instead of waiting for its next poll.
+        # Told how many seconds until the earliest retry still to come, so the
+        # worker wakes for it instead of waiting for its next poll. The times
+        # are kept here (event-loop time, to 10 ms, at most MAX_RETRY_WAKES),
+        # and every run asks again for the next one: a wake that came earlier
+        # for another reason (a submission) must not swallow a retry's.
         self._on_retry_due = on_retry_due
+        self._retry_wakes: list[float] = []
         self._in_flight: set[asyncio.Task[None]] = set()
         self._queue: deque[ClaimedRow] = deque()
         self._finished: list[tuple[ClaimedRow, Attempt]] = []
@@ -84,12 +91,18 @@ class Dispatcher:
         falls behind slows the claiming instead of piling up results."""
         concurrency = self._settings.delivery_concurrency
         room = 2 * concurrency - len(self._in_flight) - len(self._queue) - len(self._finished)
+        started = asyncio.get_running_loop().time()
         claimed: list[ClaimedRow] = []
         if room > 0 and len(self._queue) <= concurrency // 2:
             claimed = await self._claim(room)
             self._queue.extend(claimed)
             self._more_due = len(claimed) == room
+        while self._retry_wakes and self._retry_wakes[0] <= started:
+            # Due by now: claimed just now, or (no room) by the run a freed slot makes.
+            heapq.heappop(self._retry_wakes)
         self._start_queued()
+        if self._retry_wakes:
+            self._on_retry_due(max(0.0, self._retry_wakes[0] - asyncio.get_running_loop().time()))
         return len(claimed)
 
     async def _claim(self, limit: int) -> list[ClaimedRow]:
@@ -160,8 +173,15 @@ class Dispatcher:
         statuses = await self._store.record(sent=sent, failed=failed, now=now)
         retries = [item.next_attempt_at for item in failed if statuses.get(item.row.id) == "pending"]
         if retries:
-            self._on_retry_due(max(0.0, (min(retries) - now).total_seconds()))
+            self._expect_retry((min(retries) - now).total_seconds())
         return [statuses.get(claimed.id) for claimed, _ in batch]
+
+    def _expect_retry(self, seconds: float) -> None:
+        # Rounded up, never early: a wake before the row is due would find nothing.
+        when = math.ceil((asyncio.get_running_loop().time() + max(0.0, seconds)) * 100) / 100
+        if when not in self._retry_wakes and len(self._retry_wakes) < MAX_RETRY_WAKES:
+            heapq.heappush(self._retry_wakes, when)  # beyond the cap, the poll finds them
+        self._on_retry_due(max(0.0, self._retry_wakes[0] - asyncio.get_running_loop().time()))
 
     async def drain(self) -> None:
         """Wait for every attempt in flight and for its result to be recorded
