@@ -93,6 +93,33 @@ def build_parser() -> argparse.ArgumentParser:
     resolve.add_argument("--by", help="who (default: your user name)")
     resolve.add_argument("--notes")
 
+    move = command("move", "any allowed status move: in_progress, closed, reopened, ...")
+    move.add_argument("alert_id")
+    move.add_argument("status", choices=STATUSES)
+    move.add_argument("--by", help="who (default: your user name)")
+    move.add_argument("--note")
+
+    command("channels", "configured channels with their delivery figures")
+
+    silence = command("silence", "hold the notifications of matching alerts for a while")
+    silence.add_argument(
+        "--match", action="append", default=[], metavar="NAME=VALUE",
+        help="repeatable, all must match: alert_type, source, severity or labels.KEY",
+    )  # fmt: skip
+    silence.add_argument(
+        "--match-regex", action="append", default=[], metavar="NAME=REGEX", help="repeatable; whole value"
+    )
+    silence.add_argument("--minutes", type=float, required=True, help="how long, from now")
+    silence.add_argument("--comment", required=True, help="why (shown with the silence)")
+
+    silences = command("silences", "list silences")
+    silences.add_argument(
+        "--state", action="append", choices=("pending", "active", "expired"), help="repeatable"
+    )
+
+    expire = command("expire", "end a silence now")
+    expire.add_argument("silence_id")
+
     stats = command("stats", "statistics (GET /stats)")
     stats.add_argument("--since")
     stats.add_argument("--until")

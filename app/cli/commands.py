@@ -183,11 +183,89 @@ def keygen(args: argparse.Namespace) -> str:
     return emit(args, data, text)
 
 
+def move(client: AlertClient, args: argparse.Namespace) -> str:
+    alert = client.change_status(args.alert_id, args.status, by=args.by, note=args.note)
+    return emit(args, alert, _alert_text(alert))
+
+
+def channels(client: AlertClient, args: argparse.Namespace) -> str:
+    found = client.list_channels()
+    rows = [
+        (
+            c.name,
+            c.type,
+            c.sent,
+            c.failed,
+            c.pending,
+            c.silenced,
+            _rate(c.success_rate),
+            _ms(c.mean_latency_ms),
+        )
+        for c in found
+    ]
+    text = table(("name", "type", "sent", "failed", "pending", "silenced", "success", "mean ms"), rows)
+    return emit(args, [c.model_dump(mode="json") for c in found], text)
+
+
+def silence(client: AlertClient, args: argparse.Namespace) -> str:
+    matchers = [
+        {"name": name, "value": value, "is_regex": False}
+        for name, value in _pairs(args.match, "--match").items()
+    ] + [
+        {"name": name, "value": value, "is_regex": True}
+        for name, value in _pairs(args.match_regex, "--match-regex").items()
+    ]
+    if not matchers:
+        raise UsageError("give at least one --match or --match-regex")
+    made = client.create_silence(matchers=matchers, duration_minutes=args.minutes, comment=args.comment)
+    return emit(args, made, _silence_rows([made]))
+
+
+def list_silences(client: AlertClient, args: argparse.Namespace) -> str:
+    found = client.list_silences(state=args.state)
+    text = _silence_rows(found) if found else "no silences"
+    return emit(args, [s.model_dump(mode="json") for s in found], text)
+
+
+def expire(client: AlertClient, args: argparse.Namespace) -> str:
+    ended = client.expire_silence(args.silence_id)
+    return emit(args, ended, _silence_rows([ended]))
+
+
+def _silence_rows(found: list[Any]) -> str:
+    rows = [
+        (
+            s.id,
+            s.state,
+            " ".join(f"{m.name}{'=~' if m.is_regex else '='}{m.value}" for m in s.matchers),
+            s.starts_at,
+            s.ends_at,
+            s.created_by,
+            s.comment,
+        )
+        for s in found
+    ]
+    return table(("id", "state", "matchers", "starts", "ends", "by", "comment"), rows)
+
+
+def _rate(value: float | None) -> str:
+    return "" if value is None else f"{value:.0%}"
+
+
+def _ms(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f}"
+
+
 HANDLERS = {
     "send": send,
     "list": list_alerts,
     "show": show,
     "ack": ack,
     "resolve": resolve,
+    "move": move,
+    "channels": channels,
+    "silence": silence,
+    "silences": list_silences,
+    "expire": expire,
     "stats": stats,
 }

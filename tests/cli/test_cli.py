@@ -127,3 +127,33 @@ def test_migrate_builds_the_schema(tmp_path: Path) -> None:
         version = conn.execute("select version_num from alembic_version").fetchone()[0]
     head = ScriptDirectory.from_config(alembic_config(str(db))).get_current_head()
     assert {"alerts", "alert_events", "notifications", "silences"} <= tables and version == head
+
+
+def test_moves_channels_and_silences(live_service: LiveService) -> None:
+    env = live_service.env
+    alert_id = ok_json("send", "-t", "disk_full", "-s", "high", "-m", "91%", "--source", "db-9", env=env)[
+        "id"
+    ]
+    assert ok_json("move", alert_id, "in_progress", "--note", "looking", env=env)["status"] == "in_progress"
+    assert ok_json("move", alert_id, "resolved", env=env)["status"] == "resolved"
+    assert ok_json("move", alert_id, "reopened", env=env)["status"] == "reopened"
+    assert run_cli("move", alert_id, "acknowledged", env=env).returncode == 0
+    refused = run_cli("move", alert_id, "open", env=env)
+    assert refused.returncode == 1 and "cannot move alert from acknowledged to open" in refused.stderr
+
+    [console] = [c for c in ok_json("channels", env=env) if c["name"] == "console"]
+    assert console["type"] == "console"
+    assert run_cli("channels", env=env).stdout.split()[:3] == ["NAME", "TYPE", "SENT"]
+
+    made = ok_json(
+        "silence", "--match", "source=db-9", "--match-regex", "labels.env=prod|staging",
+        "--minutes", "30", "--comment", "disk swap", env=env,
+    )  # fmt: skip
+    assert made["state"] == "active" and {m["name"] for m in made["matchers"]} == {"source", "labels.env"}
+    listed = ok_json("silences", "--state", "active", env=env)
+    assert [s["id"] for s in listed] == [made["id"]]
+    human = run_cli("silences", env=env).stdout
+    assert "source=db-9" in human and "labels.env=~prod|staging" in human
+    assert ok_json("expire", made["id"], env=env)["state"] == "expired"
+    assert ok_json("silences", "--state", "active", env=env) == []
+    assert run_cli("silence", "--minutes", "5", "--comment", "x", env=env).returncode == 2  # no matcher
