@@ -175,8 +175,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await store.close()
             await engine.dispose()
 
-    # With keys configured and public_docs off, the spec and the docs pages
-    # are served by app.api.docs behind a `read` key instead.
+    # The docs pages are app.api.docs (their assets served here, not from a
+    # CDN); with keys configured and public_docs off, the spec and the pages
+    # need a `read` key.
     private_docs = bool(settings.api_keys) and not settings.public_docs
     app = AlertService(
         title="Alert service",
@@ -185,8 +186,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         dependencies=[Depends(refuse_repeated_query_params)],
         openapi_url=None if private_docs else "/openapi.json",
-        docs_url=None if private_docs else "/docs",
-        redoc_url=None if private_docs else "/redoc",
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.clock = utc_now
@@ -202,6 +203,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(silences.router)
     app.include_router(integrations.router)
     app.include_router(health.router)
-    if private_docs:
-        app.include_router(docs.router)
+    docs.install(app, private=private_docs)
     return app

@@ -1,33 +1,68 @@
-"""The API description behind a key, when `public_docs` is false.
+"""Swagger UI (/docs) and ReDoc (/redoc), served with their own assets.
 
-FastAPI serves /openapi.json, /docs and /redoc to anyone; create_app turns
-those off and mounts these instead, which need a `read` key. Tools (a client
-generator, a fuzzer) fetch the spec with the key in a header; a browser
-cannot send one, so private docs are for tools, not for people.
+FastAPI's default pages load their JavaScript, CSS, favicon and fonts from
+CDNs, so they stay blank on a network without internet access. Here the
+pages point at `/docs-assets/`, served from the bundles the fastapi-offline
+package ships, and ReDoc goes without Google Fonts.
+
+With keys configured and `public_docs` off, the spec and the pages need a
+`read` key. Tools (a client generator, a fuzzer) fetch the spec with the key
+in a header; a browser cannot send one, so private docs are for tools, not
+for people. The assets are generic and stay public.
 """
 
 from __future__ import annotations
 
+from importlib.resources import files
+
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from app.api.auth import AUTH_RESPONSES, ReadAccess
 
-router = APIRouter(include_in_schema=False, dependencies=[ReadAccess], responses=AUTH_RESPONSES)
+ASSETS = "/docs-assets"
 
 
-@router.get("/openapi.json")
-async def openapi(request: Request) -> JSONResponse:
-    app: FastAPI = request.app
-    return JSONResponse(app.openapi())
+async def _swagger_ui(request: Request) -> HTMLResponse:
+    return get_swagger_ui_html(
+        openapi_url="/openapi.json",
+        title=f"{request.app.title} - docs",
+        swagger_js_url=f"{ASSETS}/swagger-ui-bundle.js",
+        swagger_css_url=f"{ASSETS}/swagger-ui.css",
+        swagger_favicon_url=f"{ASSETS}/favicon.png",
+    )
 
 
-@router.get("/docs")
-async def swagger_ui(request: Request) -> HTMLResponse:
-    return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{request.app.title} - docs")
+async def _redoc(request: Request) -> HTMLResponse:
+    return get_redoc_html(
+        openapi_url="/openapi.json",
+        title=f"{request.app.title} - docs",
+        redoc_js_url=f"{ASSETS}/redoc.standalone.js",
+        redoc_favicon_url=f"{ASSETS}/favicon.png",
+        with_google_fonts=False,
+    )
 
 
-@router.get("/redoc")
-async def redoc(request: Request) -> HTMLResponse:
-    return get_redoc_html(openapi_url="/openapi.json", title=f"{request.app.title} - docs")
+def _router(*, private: bool) -> APIRouter:
+    router = APIRouter(
+        include_in_schema=False,
+        dependencies=[ReadAccess] if private else [],
+        responses=AUTH_RESPONSES if private else None,
+    )
+    if private:  # else FastAPI serves the spec itself
+
+        @router.get("/openapi.json")
+        async def openapi(request: Request) -> JSONResponse:
+            app: FastAPI = request.app
+            return JSONResponse(app.openapi())
+
+    router.add_api_route("/docs", _swagger_ui, methods=["GET"], response_class=HTMLResponse)
+    router.add_api_route("/redoc", _redoc, methods=["GET"], response_class=HTMLResponse)
+    return router
+
+
+def install(app: FastAPI, *, private: bool) -> None:
+    app.mount(ASSETS, StaticFiles(directory=str(files("fastapi_offline") / "static")), name="docs-assets")
+    app.include_router(_router(private=private))
