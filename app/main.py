@@ -43,7 +43,7 @@ from app.metrics import INGEST_BATCH, count_steps
 from app.notifiers.registry import build_notifiers
 from app.runtime import tune_gc
 from app.services.dispatcher import INGEST_WAKE_DELAY, Dispatcher
-from app.services.submit import held_by
+from app.services.silence_match import held_by
 from app.settings import Settings, load_settings
 from app.workers import PeriodicWorker
 

@@ -63,14 +63,14 @@ async def queue(
     channels = route(alert, settings, reason=reason, extra=extra_channels)
     if not channels:
         return []
-    silence = await silence_match.holding(session, alert=alert, now=now)
+    held_by = await silence_match.held_by(session, alert, now)
     rows = outbox.rows(
         alert_id=alert.id,
         channels=channels,
         reason=reason,
         level=level or alert.escalation_level,
         now=now,
-        silence_id=silence.id if silence else None,
+        silence_id=held_by[0] if held_by else None,
     )
     session.add_all(rows)
     return rows

@@ -91,9 +91,7 @@ def forget(session: AsyncSession) -> None:
     session.info.pop(_CACHE_KEY, None)
 
 
-async def holding(session: AsyncSession, *, alert: Alert, now: datetime) -> Silence | None:
-    """The first active silence that matches the alert, if any."""
-    for silence in await active(session, now=now):
-        if matches(silence, alert):
-            return silence
-    return None
+async def held_by(session: AsyncSession, alert: Alert, now: datetime) -> list[uuid.UUID]:
+    """The silences in force that match the alert, oldest first; the first
+    holds its notifications (and it is the stores' `hold`)."""
+    return matching_ids(await active(session, now=now), alert)

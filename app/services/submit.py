@@ -8,24 +8,16 @@ or fail as one.
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import orm_store
 from app.db.store import Ingested, Store
-from app.models import Alert
 from app.schemas import AlertCreate
 from app.services import silence_match
 from app.services.decisions import plan
 from app.settings import Settings
-
-
-async def held_by(session: AsyncSession, alert: Alert, now: datetime) -> list[uuid.UUID]:
-    """The silences in force that match the alert; the first holds its
-    notifications (the stores' `hold`)."""
-    return silence_match.matching_ids(await silence_match.active(session, now=now), alert)
 
 
 async def submit(store: Store, *, data: AlertCreate, settings: Settings, now: datetime) -> Ingested:
@@ -35,4 +27,4 @@ async def submit(store: Store, *, data: AlertCreate, settings: Settings, now: da
 async def submit_in(
     session: AsyncSession, *, data: AlertCreate, settings: Settings, now: datetime
 ) -> Ingested:
-    return await orm_store.ingest(session, plan(data, settings=settings, now=now), hold=held_by)
+    return await orm_store.ingest(session, plan(data, settings=settings, now=now), hold=silence_match.held_by)

@@ -20,7 +20,7 @@ from app.db.pg_store import PgStore
 from app.db.store import Ingested, Store
 from app.models import Alert, AlertEvent, OutboxRow
 from app.schemas import AlertCreate, SilenceCreate
-from app.services import escalation, lifecycle, silences, submit
+from app.services import escalation, lifecycle, silence_match, silences, submit
 from app.settings import Settings, load_settings
 from tests.conftest import truncate
 
@@ -184,7 +184,7 @@ async def driver(kind: tuple[str, str], url: str, **overrides: Any) -> AsyncIter
     settings = load_settings(database_url=url, **overrides)
     engine = create_engine(url, pool_size=5)
     sessionmaker = create_sessionmaker(engine)
-    general = orm_store.OrmStore(sessionmaker, hold=submit.held_by)
+    general = orm_store.OrmStore(sessionmaker, hold=silence_match.held_by)
     store: Store = general
     if implementation == "pg":
         pool = await pg_ingest.create_pool(settings, size=5)

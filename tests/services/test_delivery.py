@@ -23,7 +23,7 @@ from app.db.orm_store import OrmStore
 from app.db.pg_store import PgStore
 from app.db.store import Store
 from app.services.dispatcher import Dispatcher
-from app.services.submit import held_by
+from app.services.silence_match import held_by
 from tests.conftest import Service, StartSmtp, make_settings
 from tests.helpers import create_alert, wait_for
 from tests.peers import HttpReceiver
