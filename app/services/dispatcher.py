@@ -101,8 +101,7 @@ class Dispatcher:
             # Due by now: claimed just now, or (no room) by the run a freed slot makes.
             heapq.heappop(self._retry_wakes)
         self._start_queued()
-        if self._retry_wakes:
-            self._on_retry_due(max(0.0, self._retry_wakes[0] - asyncio.get_running_loop().time()))
+        self._ask_for_next_retry()
         return len(claimed)
 
     async def _claim(self, limit: int) -> list[ClaimedRow]:
@@ -181,7 +180,11 @@ class Dispatcher:
         when = math.ceil((asyncio.get_running_loop().time() + max(0.0, seconds)) * 100) / 100
         if when not in self._retry_wakes and len(self._retry_wakes) < MAX_RETRY_WAKES:
             heapq.heappush(self._retry_wakes, when)  # beyond the cap, the poll finds them
-        self._on_retry_due(max(0.0, self._retry_wakes[0] - asyncio.get_running_loop().time()))
+        self._ask_for_next_retry()
+
+    def _ask_for_next_retry(self) -> None:
+        if self._retry_wakes:
+            self._on_retry_due(max(0.0, self._retry_wakes[0] - asyncio.get_running_loop().time()))
 
     async def drain(self) -> None:
         """Wait for every attempt in flight and for its result to be recorded
