@@ -118,7 +118,7 @@ class Alert(Base):
         ),
         # An identity's history, newest last. Not on last_seen_at: a duplicate
         # changes only columns no index holds (last_seen_at, occurrences,
-        # message, details...), so PostgreSQL updates the row in place on its
+        # details...; the message too when it repeats), so PostgreSQL updates the row in place on its
         # page (a HOT update) instead of adding an entry to every index.
         Index("ix_alerts_fingerprint_first_seen_at", "fingerprint", "first_seen_at"),
         # Keyset paging: newest first, optionally within one filter column.
@@ -148,6 +148,18 @@ class Alert(Base):
         # GET /alerts?label=k=v: containment on PostgreSQL (migration 0005).
         Index(
             "ix_alerts_labels", "labels", postgresql_using="gin", postgresql_ops={"labels": "jsonb_path_ops"}
+        ),
+        # GET /alerts?q=text: trigram indexes, on PostgreSQL only (migration
+        # 0006). A duplicate that changes the message is therefore not a HOT
+        # update; one that repeats it still is.
+        *(
+            Index(
+                f"ix_alerts_{column}_trgm",
+                column,
+                postgresql_using="gin",
+                postgresql_ops={column: "gin_trgm_ops"},
+            ).ddl_if(dialect="postgresql")
+            for column in ("message", "alert_type", "source")
         ),
         # Room on each page for those in-place updates.
         {"postgresql_with": {"fillfactor": 85}},

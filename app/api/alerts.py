@@ -135,6 +135,14 @@ async def list_alerts(
             description="key=value: alerts with this label value; repeatable, every one must match",
         ),
     ] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=200,
+            description="text in message, alert_type or source, ignoring case (no wildcards)",
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[
         str | None, Query(max_length=200, description="next_cursor of the previous page")
@@ -148,6 +156,7 @@ async def list_alerts(
         since=since,
         until=until,
         labels=_label_filters(label),
+        text=q,
     )
     async with session.begin():
         rows, next_cursor = await queries.list_alerts(session, filters=filters, limit=limit, cursor=cursor)

@@ -77,6 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--source")
     listing.add_argument("--since", help="ISO 8601, on first_seen_at")
     listing.add_argument("--until", help="ISO 8601, on first_seen_at")
+    listing.add_argument(
+        "--label", action="append", default=[], metavar="KEY=VALUE", help="repeatable, all must match"
+    )
+    listing.add_argument(
+        "-q", "--search", metavar="TEXT", help="text in message, type or source, ignoring case"
+    )
     listing.add_argument("--limit", type=int, default=50)
     listing.add_argument("--cursor", help="next_cursor of the previous page")
 

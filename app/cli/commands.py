@@ -112,6 +112,8 @@ def list_alerts(client: AlertClient, args: argparse.Namespace) -> str:
         source=args.source,
         since=_when(args.since, "--since"),
         until=_when(args.until, "--until"),
+        labels=_pairs(args.label, "--label") or None,
+        text=args.search,
         limit=args.limit,
         cursor=args.cursor,
     )

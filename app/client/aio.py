@@ -133,6 +133,8 @@ class AsyncAlertClient:
         source: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        labels: dict[str, str] | None = None,
+        text: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> AlertPage:
@@ -144,6 +146,8 @@ class AsyncAlertClient:
                 source=source,
                 since=since,
                 until=until,
+                labels=labels,
+                text=text,
                 limit=limit,
                 cursor=cursor,
             )

@@ -87,8 +87,9 @@ def get_alert(alert_id: uuid.UUID | str) -> Call[AlertDetail]:
     return Call("GET", f"/alerts/{alert_id}", _model(AlertDetail))
 
 
-def list_alerts(**filters: Any) -> Call[AlertPage]:
-    return Call("GET", "/alerts", _model(AlertPage), params=_params(**filters))
+def list_alerts(*, labels: dict[str, str] | None, text: str | None, **filters: Any) -> Call[AlertPage]:
+    label = [f"{key}={value}" for key, value in labels.items()] if labels else None
+    return Call("GET", "/alerts", _model(AlertPage), params=_params(label=label, q=text, **filters))
 
 
 def acknowledge(alert_id: uuid.UUID | str, *, by: str, note: str | None) -> Call[Alert]:

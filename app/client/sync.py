@@ -132,6 +132,8 @@ class AlertClient:
         source: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        labels: dict[str, str] | None = None,
+        text: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> AlertPage:
@@ -143,6 +145,8 @@ class AlertClient:
                 source=source,
                 since=since,
                 until=until,
+                labels=labels,
+                text=text,
                 limit=limit,
                 cursor=cursor,
             )

@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.filters import labels_match
+from app.db.filters import labels_match, text_contains
 from app.errors import InvalidInput, NotFound
 from app.models import Alert, AlertEvent, OutboxRow
 
@@ -47,6 +47,7 @@ class AlertFilter:
     since: datetime | None = None
     until: datetime | None = None
     labels: dict[str, str] | None = None  # every one must match
+    text: str | None = None  # in message, alert_type or source, ignoring case
 
 
 def encode_cursor(alert: Alert) -> str:
@@ -86,6 +87,8 @@ async def list_alerts(
         query = query.where(Alert.first_seen_at < filters.until)
     if filters.labels:
         query = query.where(labels_match(Alert.labels, filters.labels))
+    if filters.text:
+        query = query.where(text_contains([Alert.message, Alert.alert_type, Alert.source], filters.text))
     if cursor:
         seen, alert_id = decode_cursor(cursor)
         query = query.where(tuple_(Alert.first_seen_at, Alert.id) < tuple_(seen, alert_id))

@@ -108,3 +108,57 @@ async def test_label_filters_all_must_match(service: Service) -> None:
     assert await ids("team=") == set()  # an empty value matches only an empty label
     response = await service.client.get("/alerts", params={"label": "envprod"})
     assert response.status_code == 422 and response.json()["field"] == "label.0"
+
+
+async def test_text_search_finds_the_text_in_message_type_or_source_ignoring_case(service: Service) -> None:
+    disk = await create_alert(
+        service.client, source="db-1", alert_type="disk_full", message="/var is 91% full"
+    )
+    http = await create_alert(
+        service.client, source="web-1", alert_type="http_5xx", message="Été: 502 from upstream"
+    )
+    other = await create_alert(
+        service.client, source="db_2", alert_type="replication_lag", message="lag 30 s"
+    )
+
+    async def ids(q: str, **params: str) -> set[str]:
+        response = await service.client.get("/alerts", params={"q": q, **params})
+        assert response.status_code == 200, response.text
+        return {alert["id"] for alert in response.json()["items"]}
+
+    assert await ids("FULL") == {disk["id"]}  # message and type, either case
+    assert await ids("WEB-") == {http["id"]}  # source
+    assert await ids("été") == {http["id"]}  # letters beyond ASCII fold too, on both databases
+    assert await ids("91%") == {disk["id"]}  # % is itself, not a wildcard
+    assert await ids("9%") == set()
+    assert await ids("db_") == {other["id"]}  # _ is itself: db-1 does not match
+    assert await ids("_", status="open") == {disk["id"], http["id"], other["id"]}
+    assert await ids("lag", source="db-1") == set()  # combined with the other filters
+    response = await service.client.get("/alerts", params={"q": ""})
+    assert response.status_code == 422 and response.json()["field"] == "q"
+
+
+async def test_text_search_reads_a_trigram_index_on_postgresql(service: Service) -> None:
+    if service.settings.database_url.startswith("sqlite"):
+        return  # SQLite scans: there is no index to read
+    from sqlalchemy import text
+
+    from app.db.engine import create_engine
+
+    engine = create_engine(service.settings.database_url, pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SET enable_seqscan = off"))
+            plan = (
+                await conn.execute(
+                    text(
+                        "EXPLAIN SELECT id FROM alerts WHERE message ILIKE '%upstream%'"
+                        " OR alert_type ILIKE '%upstream%' OR source ILIKE '%upstream%'"
+                    )
+                )
+            ).scalars()
+            plan_text = "\n".join(plan)
+    finally:
+        await engine.dispose()
+    for column in ("message", "alert_type", "source"):
+        assert f"ix_alerts_{column}_trgm" in plan_text, plan_text

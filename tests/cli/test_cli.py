@@ -55,6 +55,10 @@ def test_every_client_command_with_json_and_tables(live_service: LiveService) ->
 
     listed = ok_json("list", "--status", "open", env=env)
     assert [a["id"] for a in listed["items"]] == [alert_id]
+    found = ok_json("list", "--label", "mount=/var", "-q", "93%", env=env)
+    assert [a["id"] for a in found["items"]] == [alert_id]
+    assert ok_json("list", "--label", "mount=/tmp", env=env)["items"] == []
+    assert ok_json("list", "--search", "92%", env=env)["items"] == []
     since = ok_json("list", "--since", "2000-01-01", "--until", "2999-01-01T00:00:00+00:00", env=env)
     assert [a["id"] for a in since["items"]] == [alert_id]  # a time without a zone is UTC
     table = run_cli("list", env=env)

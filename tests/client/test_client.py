@@ -52,6 +52,9 @@ def test_sync_client_full_lifecycle(live_service: LiveService) -> None:
         assert again.outcome == "duplicate" and again.id == sent.id and again.occurrences == 2
         page = client.list_alerts(status=["open"], severity=["high"])
         assert [a.id for a in page.items] == [sent.id] and page.next_cursor is None
+        found = client.list_alerts(labels={"mount": "/var"}, text="VAR 93")
+        assert [a.id for a in found.items] == [sent.id]
+        assert client.list_alerts(labels={"mount": "/tmp"}).items == []
         acked = client.acknowledge(sent.id, note="looking")
         assert acked.status == "acknowledged" and acked.acknowledged_by == "alice"
         resolved = client.resolve_alert(sent.id, resolved_by="bob", notes="cleaned /var")
