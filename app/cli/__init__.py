@@ -2,6 +2,7 @@
 
     alerts send -t disk_full -s high -m "/var is 91% full" --label mount=/var
     alerts list --status open
+    alerts follow --severity critical
     alerts ack <id> --note "looking"
     alerts resolve <id> --notes "rotated logs"
     alerts stats --json
@@ -86,6 +87,17 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--limit", type=int, default=50)
     listing.add_argument("--cursor", help="next_cursor of the previous page")
 
+    following = command("follow", "print new alerts as they arrive, until interrupted")
+    following.add_argument("--status", action="append", choices=STATUSES, help="repeatable")
+    following.add_argument("--severity", action="append", choices=SEVERITIES, help="repeatable")
+    following.add_argument("--type", dest="alert_type")
+    following.add_argument("--source")
+    following.add_argument("--label", action="append", default=[], metavar="KEY=VALUE", help="repeatable")
+    following.add_argument("-q", "--search", metavar="TEXT", help="text in message, type or source")
+    following.add_argument("--since", help="ISO 8601: also show alerts first seen since then")
+    following.add_argument("--interval", type=float, default=2.0, help="seconds between polls (default 2)")
+    following.add_argument("--count", type=int, help="stop after this many alerts")
+
     show = command("show", "one alert with its history and notifications")
     show.add_argument("alert_id")
 
@@ -169,6 +181,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "keygen":
             print(commands.keygen(args))
             return EXIT_OK
+        if args.command == "follow":
+            commands.follow(args, write=lambda text: print(text, flush=True))
+            return EXIT_OK
         print(commands.run(args))
         return EXIT_OK
     except AlertServiceError as exc:
@@ -179,6 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, ValueError, FileNotFoundError) as exc:  # configuration errors name their key
         print(f"alerts: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except KeyboardInterrupt:  # how `alerts follow` ends
+        return EXIT_OK
     except BrokenPipeError:
         # `alerts list | head`: the reader left; that is not a failure.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

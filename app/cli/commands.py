@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
 
+from app.cli import follow as following
 from app.cli import ops
 from app.cli.output import as_json, fields, flatten, table
 from app.client import AlertClient
@@ -88,6 +90,17 @@ def run(args: argparse.Namespace) -> str:
     with AlertClient(args.url, args.api_key, timeout=args.timeout) as client:
         handler = HANDLERS[args.command]
         return handler(client, args)
+
+
+def follow(args: argparse.Namespace, *, write: Callable[[str], None]) -> None:
+    if args.interval < 0.2:
+        raise UsageError("--interval must be at least 0.2 seconds")
+    if args.count is not None and args.count < 1:
+        raise UsageError("--count must be at least 1")
+    labels = _pairs(args.label, "--label") or None
+    since = _when(args.since, "--since")
+    with AlertClient(args.url, args.api_key, timeout=args.timeout) as client:
+        following.follow(client, args, labels=labels, since=since, write=write)
 
 
 def send(client: AlertClient, args: argparse.Namespace) -> str:

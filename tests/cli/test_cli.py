@@ -161,3 +161,63 @@ def test_moves_channels_and_silences(live_service: LiveService) -> None:
     assert ok_json("expire", made["id"], env=env)["state"] == "expired"
     assert ok_json("silences", "--state", "active", env=env) == []
     assert run_cli("silence", "--minutes", "5", "--comment", "x", env=env).returncode == 2  # no matcher
+
+
+def test_follow_prints_each_new_alert_once_as_it_arrives(live_service: LiveService) -> None:
+    import subprocess
+    import time
+
+    from tests.live import ALERTS
+
+    env = live_service.env
+    old = ok_json("send", "-t", "disk_full", "-s", "high", "-m", "91%", "--source", "db-1", env=env)
+    follower = subprocess.Popen(
+        [str(ALERTS), "follow", "--json", "--count", "2", "--interval", "0.2", "--severity", "critical"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(3)  # it has read what exists by now: that is not new
+        ok_json(
+            "send", "-t", "disk_full", "-s", "high", "-m", "92%", "--source", "db-1", env=env
+        )  # a duplicate
+        ok_json(
+            "send", "-t", "disk_full", "-s", "low", "-m", "x", "--source", "db-2", env=env
+        )  # filtered out
+        first = ok_json("send", "-t", "http_5xx", "-s", "critical", "-m", "502", "--source", "web-1", env=env)
+        second = ok_json(
+            "send", "-t", "http_5xx", "-s", "critical", "-m", "503", "--source", "web-2", env=env
+        )
+        out, err = follower.communicate(timeout=30)
+    finally:
+        follower.kill()
+    assert follower.returncode == 0, err
+    shown = [json.loads(line) for line in out.splitlines()]
+    assert [a["id"] for a in shown] == [first["id"], second["id"]]  # oldest first, once each
+    since = run_cli("follow", "--since", old["first_seen_at"], "--count", "1", "--json", env=env)
+    assert since.returncode == 0 and json.loads(since.stdout)["id"] == old["id"]
+    human = run_cli("follow", "--since", "2000-01-01", "--count", "1", "--type", "http_5xx", env=env)
+    assert human.returncode == 0 and "critical" in human.stdout and first["id"] in human.stdout
+    assert run_cli("follow", "--interval", "0", env=env).returncode == 2
+
+
+def test_follow_shows_a_late_commit_stamped_before_the_newest_shown_once() -> None:
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    from app.cli.follow import Mark
+    from app.client.models import Alert
+
+    def alert(seconds: float) -> Alert:
+        at = datetime(2026, 1, 5, 9, 0, tzinfo=UTC) + timedelta(seconds=seconds)
+        # Mark reads only the id and the stamp.
+        return Alert.model_construct(id=uuid.UUID(int=int(seconds * 10)), first_seen_at=at)
+
+    mark = Mark()
+    a, b, late = alert(10), alert(12), alert(11)
+    assert mark.take([b, a]) == [a, b]
+    assert mark.since() == b.first_seen_at - timedelta(seconds=30)
+    assert mark.take([b, late, a]) == [late]  # committed after b, stamped before it
+    assert mark.take([b, late, a]) == []
