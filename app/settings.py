@@ -27,6 +27,7 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    TomlConfigSettingsSource,
 )
 
 SEVERITIES: tuple[str, ...] = ("info", "low", "medium", "high", "critical")
@@ -148,20 +149,6 @@ class ApiKey(_Strict):
     scopes: list[Literal["alerts:write", "alerts:manage", "read", "admin"]] = Field(min_length=1)
 
 
-class _TomlSource(PydanticBaseSettingsSource):
-    """Reads the TOML file; the environment source is placed before it."""
-
-    def __init__(self, settings_cls: type[BaseSettings], data: dict[str, Any]):
-        super().__init__(settings_cls)
-        self._data = data
-
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return self._data.get(field_name), field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        return dict(self._data)
-
-
 def _config_file() -> Path | None:
     named = os.environ.get("ALERTS_CONFIG_FILE")
     if named:
@@ -171,15 +158,6 @@ def _config_file() -> Path | None:
         return path
     default = Path("alerts.toml")
     return default if default.is_file() else None
-
-
-def _read_toml(path: Path | None) -> dict[str, Any]:
-    if path is None:
-        return {}
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
 
 
 class Settings(BaseSettings):
@@ -204,6 +182,21 @@ class Settings(BaseSettings):
     retention_days: PositiveFloat | None = None
     housekeeping_interval_seconds: PositiveFloat = 300.0
     silence_check_seconds: PositiveFloat = 10.0
+    silence_max_matchers: int = Field(
+        default=32, ge=1, le=256, description="Matchers one silence may have; more is refused (422)."
+    )
+    silence_max_pattern_length: int = Field(
+        default=256,
+        ge=1,
+        le=1_000,
+        description="Characters in one regular-expression matcher's pattern; longer is refused (422).",
+    )
+    silence_max_in_force: int = Field(
+        default=1_000,
+        ge=1,
+        le=100_000,
+        description="Silences in force or pending at once; a new one past that is refused (422).",
+    )
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
     public_url: str = "http://127.0.0.1:8000"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -279,8 +272,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml = _TomlSource(settings_cls, _read_toml(_config_file()))
-        return (init_settings, env_settings, toml)
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=_config_file()))
 
 
 def _describe(exc: ValidationError) -> str:
@@ -297,3 +289,5 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{_config_file()}: not valid TOML: {exc}") from exc

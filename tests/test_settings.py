@@ -109,3 +109,13 @@ def test_example_configuration_in_the_repository_is_valid(monkeypatch: pytest.Mo
     assert settings.escalation.name == "platform"
     assert [r.level for r in settings.escalation.rules] == [2, 3, 3, 4]
     assert settings.channels["incident-hook"].headers == {"X-Team": "platform"}  # type: ignore[union-attr]
+
+
+def test_a_file_that_is_not_toml_is_named_with_the_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "alerts.toml"
+    path.write_text('dedup_window_minutes = 15\ndefault_channels = ["console"\n')
+    monkeypatch.setenv("ALERTS_CONFIG_FILE", str(path))
+    with pytest.raises(ConfigError, match=rf"{path}: not valid TOML: .*line 2"):
+        load_settings()
