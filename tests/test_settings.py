@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -115,7 +116,7 @@ def test_a_file_that_is_not_toml_is_named_with_the_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "alerts.toml"
-    path.write_text('dedup_window_minutes = 15\ndefault_channels = ["console"\n')
+    path.write_text('dedup_window_minutes = 15\ndefault_channels = = ["console"]\n')
     monkeypatch.setenv("ALERTS_CONFIG_FILE", str(path))
-    with pytest.raises(ConfigError, match=rf"{path}: not valid TOML: .*line 2"):
+    with pytest.raises(ConfigError, match=rf"{re.escape(str(path))}: not valid TOML: .*line 2"):
         load_settings()
