@@ -5,19 +5,42 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint fmt migrate openapi keygen bench clean
+.PHONY: run test lint fmt lock migrate openapi keygen bench clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml $(BIN)/activate
-	$(BIN)/pip install --quiet -e .
+# Dependencies come from the lock files, every file checked against its hash;
+# the app itself goes on top without resolving anything (--no-deps). A changed
+# lock (`make lock`, a pull) reinstalls on the next run.
+# A dependency added to pyproject.toml but not to the locks stops here.
+LOCK_CHECK = @$(BIN)/pip check >/dev/null || { $(BIN)/pip check; \
+	echo "the locks lack a dependency of pyproject.toml: run make lock" >&2; exit 1; }
+$(VENV)/.installed: requirements.lock pyproject.toml $(BIN)/activate
+	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	$(LOCK_CHECK)
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml $(BIN)/activate
-	$(BIN)/pip install --quiet -e '.[dev]'
+# The dev lock holds the runtime pins (compiled against requirements.lock) and
+# the dev extra, so installing it also satisfies the runtime marker.
+$(VENV)/.installed-dev: requirements-dev.lock pyproject.toml $(BIN)/activate
+	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	$(LOCK_CHECK)
 	touch $@ $(VENV)/.installed
+
+# Re-resolve both locks from pyproject.toml after its dependencies change:
+# current pins are kept where they still fit. `make lock UPGRADE=1` moves every
+# pin to the newest release allowed. --universal: one lock for every platform
+# and Python >= 3.11 (markers, and the hashes of every wheel of a pin).
+UPGRADE ?=
+LOCK_FLAGS := --quiet --universal --python-version 3.11 --generate-hashes \
+	--custom-compile-command "make lock" $(if $(UPGRADE),--upgrade)
+lock: $(VENV)/.installed-dev
+	$(BIN)/uv pip compile $(LOCK_FLAGS) pyproject.toml -o requirements.lock
+	$(BIN)/uv pip compile $(LOCK_FLAGS) --extra dev -c requirements.lock pyproject.toml -o requirements-dev.lock
 
 migrate: $(VENV)/.installed
 	$(BIN)/alembic upgrade head
