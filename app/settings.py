@@ -18,11 +18,14 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    FilePath,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -79,6 +82,15 @@ class ConsoleChannel(_Strict):
 
 
 class EmailChannel(_Strict):
+    """An SMTP channel. Encryption follows the port unless set explicitly.
+
+    `starttls` and `use_tls` left out (None) mean "by port": 587 upgrades with
+    STARTTLS, 465 speaks TLS from the first byte, any other port neither. An
+    explicit true or false wins. After validation both hold the decision
+    (never None). Credentials (`username`) over a connection that would not be
+    encrypted are refused unless `allow_insecure_auth` says so.
+    """
+
     type: Literal["email"]
     host: str
     port: int = Field(default=587, ge=1, le=65535)
@@ -86,15 +98,48 @@ class EmailChannel(_Strict):
     password: SecretStr | None = None
     from_address: str = "alerts@localhost"
     to: list[str] = Field(min_length=1)
-    starttls: bool = False
-    use_tls: bool = False
+    starttls: bool | None = None
+    use_tls: bool | None = None
+    tls_ca_file: FilePath | None = None
+    allow_insecure_auth: bool = Field(default=False, validate_default=True)
     timeout_seconds: PositiveFloat | None = None
     send_resolved: bool = False
 
+    # The checks sit on fields, not on the model, so that an error carries
+    # that field's value and never the channel's table with its password.
+    @field_validator("use_tls")
+    @classmethod
+    def _one_tls_mode(cls, use_tls: bool | None, info: ValidationInfo) -> bool | None:
+        if use_tls and info.data.get("starttls"):
+            raise PydanticCustomError("tls_modes", "starttls and use_tls are exclusive: pick one")
+        return use_tls
+
+    @field_validator("allow_insecure_auth")
+    @classmethod
+    def _no_credentials_in_clear(cls, allow: bool, info: ValidationInfo) -> bool:
+        data = info.data
+        if allow or not data.get("username") or not {"port", "starttls", "use_tls"} <= data.keys():
+            return allow  # allowed, nothing to send, or already an error elsewhere
+        if not any(cls._by_port(data["port"], data["starttls"], data["use_tls"])):
+            raise PydanticCustomError(
+                "plaintext_credentials",
+                "credentials over plaintext: set starttls = true, use port 465, or allow_insecure_auth = true",
+            )
+        return allow
+
+    @staticmethod
+    def _by_port(port: int, starttls: bool | None, use_tls: bool | None) -> tuple[bool, bool]:
+        """(starttls, use_tls) decided: explicit values win, else 587 and 465."""
+        starttls = starttls if starttls is not None else port == 587 and not use_tls
+        use_tls = use_tls if use_tls is not None else port == 465 and not starttls
+        return starttls, use_tls
+
     @model_validator(mode="after")
-    def _one_tls_mode(self) -> EmailChannel:
-        if self.starttls and self.use_tls:
-            raise ValueError("starttls and use_tls are exclusive: pick one")
+    def _decide_tls(self) -> EmailChannel:
+        starttls, use_tls = self._by_port(self.port, self.starttls, self.use_tls)
+        # The model is frozen; the decision is recorded once, here.
+        object.__setattr__(self, "starttls", starttls)
+        object.__setattr__(self, "use_tls", use_tls)
         return self
 
 

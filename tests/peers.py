@@ -146,6 +146,15 @@ class Delivered:
     rcpt_tos: list[str]
     message: EmailMessage
     tls: bool
+    # TLS either way: from the first byte (SMTPS) or after STARTTLS; `tls`
+    # above sees STARTTLS only.
+    encrypted: bool = False
+
+
+def _encrypted(server: SMTP) -> bool:
+    """Whether this SMTP session runs over TLS now (SMTPS or after STARTTLS)."""
+    transport = server.transport
+    return transport is not None and transport.get_extra_info("sslcontext") is not None
 
 
 class SmtpRecorder:
@@ -156,6 +165,7 @@ class SmtpRecorder:
         self.data_delay = data_delay
         self.delivered: list[Delivered] = []
         self.logins: list[tuple[str, str, bool]] = []  # mechanism, user, accepted
+        self.login_tls: list[bool] = []  # per AUTH, in order: encrypted?
 
     async def handle_RCPT(
         self,
@@ -182,6 +192,7 @@ class SmtpRecorder:
                 rcpt_tos=list(envelope.rcpt_tos),
                 message=parsed,
                 tls=session.ssl is not None,
+                encrypted=_encrypted(server),
             )
         )
         return "250 2.0.0 Ok: queued as 42"
@@ -201,6 +212,7 @@ class SmtpRecorder:
         )
         user = auth_data.login.decode() if isinstance(auth_data, LoginPassword) else "?"
         self.logins.append((mechanism, user, ok))
+        self.login_tls.append(_encrypted(server))
         # handled=False: let aiosmtpd send the 535 reply itself.
         return AuthResult(success=ok, handled=False)
 

@@ -51,6 +51,7 @@ async def test_log_lines_are_json_with_ids_and_without_secrets(
             "to": ["a@example.com"],
             "username": "wrong-user",
             "password": SMTP_SECRET,
+            "allow_insecure_auth": True,  # the test server takes AUTH in clear
         },
         "hooks": {"type": "webhook", "url": http_receiver.url, "secret": HOOK_SECRET},
     }

@@ -1,16 +1,24 @@
 """Email channel: one multipart/alternative message (plain text + HTML) over SMTP.
 
-TLS is explicit, never guessed: `starttls` upgrades a plain connection (port
-587), `use_tls` speaks TLS from the first byte (port 465), neither sends in
-clear. (aiosmtplib would otherwise upgrade opportunistically, which turns a
-server's odd certificate into a surprise delivery failure.)
+Encryption is decided by the settings (EmailChannel): by port unless set,
+587 upgrades with STARTTLS, 465 speaks TLS from the first byte, other ports
+send in clear. It is never guessed at send time: without `starttls` no
+upgrade is attempted (aiosmtplib would otherwise upgrade opportunistically,
+which turns a server's odd certificate into a surprise delivery failure), and
+with it a server that does not offer STARTTLS fails the delivery before
+anything else is said; nothing is downgraded to plaintext. Certificates are
+always verified, against the system CAs plus `tls_ca_file` when set.
+Credentials go only over an encrypted connection unless the channel sets
+`allow_insecure_auth` (the settings refuse the rest at start-up; the check is
+repeated here before AUTH).
 
 Error mapping (the outbox retries anything not permanent):
 - a 5xx reply to the sender, the recipients or the data: permanent, the server
   has said no and will say it again;
 - an authentication failure, even 535: transient, because providers answer
   throttling and backend outages that way too, and max_attempts bounds it;
-- 4xx replies, disconnects, timeouts, refused connections, TLS errors: transient.
+- 4xx replies, disconnects, timeouts, refused connections, TLS errors, and a
+  server that does not offer the STARTTLS the channel requires: transient.
 Some recipients refused but at least one accepted: the mail went out, so this
 is a success (retrying would mail the others twice); the refusals are in
 `extra["refused"]`. The password is passed to aiosmtplib only; messages quote
@@ -74,7 +82,7 @@ class EmailNotifier:
         timeout: float | None = None,
         tls_context: ssl.SSLContext | None = None,
     ) -> None:
-        """`tls_context` replaces the default (system CAs, hostname check)."""
+        """`tls_context` replaces the default (system CAs plus `tls_ca_file`, hostname check)."""
         self.name = name
         self._config = config
         self._timeout = timeout or config.timeout_seconds or _DEFAULT_TIMEOUT
@@ -85,14 +93,13 @@ class EmailNotifier:
 
     async def send(self, notification: Notification) -> DeliveryResult:
         config = self._config
-        password = config.password.get_secret_value() if config.password else None
         client = aiosmtplib.SMTP(
             hostname=config.host,
             port=config.port,
-            username=config.username,
-            password=password if config.username else None,
-            start_tls=config.starttls,
-            use_tls=config.use_tls,
+            use_tls=bool(config.use_tls),
+            start_tls=False,  # never opportunistic: done below when required
+            validate_certs=True,
+            cert_bundle=str(config.tls_ca_file) if config.tls_ca_file else None,
             tls_context=self._tls_context,
             timeout=self._timeout,
         )
@@ -101,6 +108,10 @@ class EmailNotifier:
         # attempt for a whole SMTP timeout. close() drops the socket at once.
         try:
             await client.connect()
+            if config.starttls:
+                await self._starttls(client)
+            if config.username:
+                await self._login(client)
             refused, reply = await client.send_message(
                 build_message(notification, config),
                 sender=config.from_address,
@@ -114,3 +125,22 @@ class EmailNotifier:
             client.close()
         refusals = {rcpt: f"{r.code} {r.message}" for rcpt, r in refused.items()}
         return DeliveryResult(detail=reply, extra={"refused": refusals} if refusals else {})
+
+    async def _starttls(self, client: aiosmtplib.SMTP) -> None:
+        """Upgrade the connection, or fail: a server that does not offer
+        STARTTLS (or a man in the middle that strips it) gets nothing more."""
+        await client.ehlo()
+        if not client.supports_extension("starttls"):
+            raise DeliveryError(
+                f"{self._config.host}:{self._config.port} does not offer STARTTLS, which this "
+                "channel requires; nothing was sent (set starttls = false only for a trusted relay)"
+            )
+        await client.starttls()
+
+    async def _login(self, client: aiosmtplib.SMTP) -> None:
+        config = self._config
+        encrypted = client.get_transport_info("sslcontext") is not None
+        if not encrypted and not config.allow_insecure_auth:
+            raise DeliveryError("credentials over plaintext refused: the connection is not encrypted")
+        password = config.password.get_secret_value() if config.password else ""
+        await client.login(config.username or "", password)

@@ -7,6 +7,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from pydantic import SecretStr
 
 from app.notifiers import render
 from app.notifiers.base import DeliveryError
@@ -33,6 +34,16 @@ def channel(port: int, **overrides: Any) -> EmailChannel:
         "to": TO,
     }
     return EmailChannel(**(values | overrides))
+
+
+def pointed_at(config: EmailChannel, port: int) -> EmailChannel:
+    """The channel as validated for its own port, connecting to `port` instead.
+
+    Encryption is decided once, at validation, from the configured port; a
+    channel configured for 587 or 465 keeps that decision here while its
+    connection goes to the test server (no test may bind 587 or 465 itself).
+    """
+    return config.model_copy(update={"port": port})
 
 
 async def test_multipart_message_reaches_every_recipient(
@@ -205,3 +216,105 @@ async def test_a_resolved_notice_says_who_resolved_how_and_the_details(
         assert "rotated the logs and added a cron job" in body
         assert "42.5 min" in body
         assert "used_pct" in body and "https://wiki.example/disk" in body
+
+
+# --- encryption by default ---------------------------------------------------------
+
+
+async def test_port_587_defaults_to_starttls_with_a_verified_certificate(
+    smtp_server: StartSmtp, tls_files: TlsFiles, make_notification: MakeNotification
+) -> None:
+    server = smtp_server(
+        tls_context=tls_files.server_context(),
+        require_starttls=True,
+        authenticator=True,
+        auth_require_tls=True,
+    )
+    # No starttls key; the private CA comes from the channel, not the test.
+    config = channel(587, username=USER, password=PASSWORD, tls_ca_file=tls_files.cert)
+    assert (config.starttls, config.use_tls) == (True, False)
+
+    await EmailNotifier("mail", pointed_at(config, server.port)).send(make_notification())
+
+    [(_, user, accepted)] = server.recorder.logins
+    assert (user, accepted) == (USER, True)
+    assert server.recorder.login_tls == [True]
+    [got] = server.recorder.delivered
+    assert got.tls and got.encrypted
+
+
+async def test_port_465_defaults_to_implicit_tls(
+    smtp_server: StartSmtp, tls_files: TlsFiles, make_notification: MakeNotification
+) -> None:
+    server = smtp_server(ssl_context=tls_files.server_context())
+    config = channel(465, tls_ca_file=tls_files.cert)
+    assert (config.starttls, config.use_tls) == (False, True)
+
+    await EmailNotifier("mail", pointed_at(config, server.port)).send(make_notification())
+
+    [got] = server.recorder.delivered
+    assert got.encrypted
+
+
+async def test_required_starttls_not_offered_fails_and_nothing_goes_in_clear(
+    smtp_server: StartSmtp, make_notification: MakeNotification
+) -> None:
+    # A server without TLS that would take AUTH and the mail in clear.
+    server = smtp_server(authenticator=True, auth_require_tls=False)
+    config = channel(587, username=USER, password=PASSWORD)  # STARTTLS by port
+
+    with pytest.raises(DeliveryError) as info:
+        await EmailNotifier("mail", pointed_at(config, server.port)).send(make_notification())
+
+    assert "does not offer STARTTLS" in str(info.value)
+    assert not info.value.permanent
+    assert PASSWORD not in str(info.value)
+    assert server.recorder.logins == []
+    assert server.recorder.delivered == []
+
+
+async def test_allow_insecure_auth_sends_credentials_in_clear(
+    smtp_server: StartSmtp, make_notification: MakeNotification
+) -> None:
+    server = smtp_server(authenticator=True, auth_require_tls=False)
+    config = channel(server.port, username=USER, password=PASSWORD, allow_insecure_auth=True)
+    assert (config.starttls, config.use_tls) == (False, False)
+
+    await EmailNotifier("mail", config).send(make_notification())
+
+    [(_, user, accepted)] = server.recorder.logins
+    assert (user, accepted) == (USER, True)
+    assert server.recorder.login_tls == [False]
+    [got] = server.recorder.delivered
+    assert not got.encrypted
+
+
+async def test_explicit_starttls_false_on_587_sends_in_clear_without_credentials(
+    smtp_server: StartSmtp, tls_files: TlsFiles, make_notification: MakeNotification
+) -> None:
+    # The server offers STARTTLS with a certificate the client does not
+    # trust: any attempt to upgrade would fail the delivery.
+    server = smtp_server(tls_context=tls_files.server_context())
+    config = channel(587, starttls=False)  # an internal relay
+    assert (config.starttls, config.use_tls) == (False, False)
+
+    await EmailNotifier("mail", pointed_at(config, server.port)).send(make_notification())
+
+    [got] = server.recorder.delivered
+    assert not got.encrypted
+
+
+async def test_the_notifier_itself_refuses_auth_in_clear(
+    smtp_server: StartSmtp, make_notification: MakeNotification
+) -> None:
+    # Settings refuse this at start-up; a channel built around them is still
+    # refused before AUTH.
+    server = smtp_server(authenticator=True, auth_require_tls=False)
+    config = channel(server.port).model_copy(update={"username": USER, "password": SecretStr(PASSWORD)})
+
+    with pytest.raises(DeliveryError) as info:
+        await EmailNotifier("mail", config).send(make_notification())
+
+    assert "plaintext" in str(info.value)
+    assert server.recorder.logins == []
+    assert server.recorder.delivered == []
