@@ -6,9 +6,6 @@ importing FastAPI; app/api/errors.py turns them into the one JSON shape.
 
 from __future__ import annotations
 
-import asyncpg
-from sqlalchemy import exc as sa_exc
-
 
 class AppError(Exception):
     status_code = 400
@@ -26,6 +23,11 @@ class NotFound(AppError):
     code = "not_found"
 
 
+class Forbidden(AppError):
+    status_code = 403
+    code = "forbidden"
+
+
 class Conflict(AppError):
     status_code = 409
     code = "conflict"
@@ -39,21 +41,3 @@ class InvalidInput(AppError):
 class Unavailable(AppError):
     status_code = 503
     code = "unavailable"
-
-
-def is_database_outage(exc: BaseException) -> bool:
-    """True for failures that mean the database cannot be reached right now."""
-    if isinstance(exc, sa_exc.DBAPIError):
-        return exc.connection_invalidated or isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError)
-    # asyncpg's own errors come from the ingest pool, which bypasses SQLAlchemy.
-    return isinstance(
-        exc,
-        OSError
-        | TimeoutError
-        | sa_exc.TimeoutError
-        | asyncpg.PostgresConnectionError
-        | asyncpg.InterfaceError
-        | asyncpg.CannotConnectNowError
-        | asyncpg.QueryCanceledError
-        | asyncpg.TooManyConnectionsError,
-    )

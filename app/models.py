@@ -58,6 +58,9 @@ class Alert(Base):
     __tablename__ = "alerts"
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    # The team that owns the alert: the creating key's. Identity for
+    # deduplication is (team, fingerprint).
+    team: Mapped[str] = mapped_column(String(64), default="default", server_default="default")
     fingerprint: Mapped[str] = mapped_column(String(255))
     alert_type: Mapped[str] = mapped_column(String(200))
     severity: Mapped[str] = mapped_column(String(16))
@@ -107,10 +110,11 @@ class Alert(Base):
             name="severity",
         ),
         CheckConstraint("escalation_level BETWEEN 1 AND 4", name="escalation_level"),
-        # At most one active alert per fingerprint: the database, not the
+        # At most one active alert per team and fingerprint: the database, not the
         # application, decides the race between simultaneous submissions.
         Index(
-            "uq_alerts_active_fingerprint",
+            "uq_alerts_active_team_fingerprint",
+            "team",
             "fingerprint",
             unique=True,
             postgresql_where=text(_DEDUP_SQL),
@@ -120,9 +124,10 @@ class Alert(Base):
         # changes only columns no index holds (last_seen_at, occurrences,
         # details...; the message too when it repeats), so PostgreSQL updates the row in place on its
         # page (a HOT update) instead of adding an entry to every index.
-        Index("ix_alerts_fingerprint_first_seen_at", "fingerprint", "first_seen_at"),
+        Index("ix_alerts_team_fingerprint_first_seen_at", "team", "fingerprint", "first_seen_at"),
         # Keyset paging: newest first, optionally within one filter column.
         Index("ix_alerts_first_seen_at_id", "first_seen_at", "id"),
+        Index("ix_alerts_team_first_seen_at_id", "team", "first_seen_at", "id"),
         Index("ix_alerts_status_first_seen_at_id", "status", "first_seen_at", "id"),
         Index("ix_alerts_severity_first_seen_at_id", "severity", "first_seen_at", "id"),
         Index("ix_alerts_alert_type_first_seen_at_id", "alert_type", "first_seen_at", "id"),
@@ -271,6 +276,9 @@ class Silence(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     # [{"name": "alert_type" | "source" | "severity" | "labels.<key>", "value": ..., "is_regex": bool}]
     matchers: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
+    # The team whose alerts it holds; NULL holds every team's (made by an
+    # admin or all-teams key).
+    team: Mapped[str | None] = mapped_column(String(64))
     starts_at: Mapped[datetime]
     ends_at: Mapped[datetime]
     created_by: Mapped[str] = mapped_column(String(200))

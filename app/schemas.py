@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -15,6 +15,8 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationInfo,
+    field_validator,
 )
 
 from app.details import check_details
@@ -54,6 +56,9 @@ def _in_utc(value: datetime) -> datetime:
         raise ValueError("date-time out of range") from None
 
 
+# A point in time in a body: with a time zone, in range once in UTC (year 1
+# at +14:00 is not, nor year 9999 at -14:00), and kept in UTC.
+Instant = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 # A query's point in time: ISO 8601 with a time zone, in range once in UTC.
 Moment = Annotated[AwareDatetime, BeforeValidator(_not_a_number), AfterValidator(_in_utc)]
 
@@ -129,6 +134,7 @@ class AlertRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
+    team: str
     fingerprint: str
     alert_type: str
     severity: Severity
@@ -352,15 +358,23 @@ class SilenceMatcher(_Input):
         description="`alert_type`, `source`, `severity`, or `labels.<key>`", examples=["labels.env"]
     )
     value: Annotated[str, StringConstraints(max_length=1_000, pattern=_TEXT)] = Field(examples=["prod"])
-    is_regex: bool = Field(default=False, description="A regular expression that must match the whole value.")
+    is_regex: bool = Field(
+        default=False,
+        description=(
+            "An RE2 regular expression (no backreferences or lookaround) that must match the whole "
+            "value; at most `silence_max_pattern_length` characters (default 256)."
+        ),
+    )
 
 
 class SilenceCreate(_Input):
     """A maintenance window. Every matcher must match (a missing label reads as "")."""
 
-    matchers: list[SilenceMatcher] = Field(min_length=1, max_length=32)
-    starts_at: AwareDatetime | None = Field(default=None, description="Now when omitted.")
-    ends_at: AwareDatetime | None = Field(default=None, description="Give this or `duration_minutes`.")
+    matchers: list[SilenceMatcher] = Field(
+        min_length=1, max_length=256, description="At most `silence_max_matchers` (default 32)."
+    )
+    starts_at: Instant | None = Field(default=None, description="Now when omitted.")
+    ends_at: Instant | None = Field(default=None, description="Give this or `duration_minutes`.")
     duration_minutes: Annotated[float, Field(gt=0, le=60 * 24 * 366)] | None = None
     created_by: Actor
     comment: Annotated[
@@ -368,11 +382,23 @@ class SilenceCreate(_Input):
         StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_MESSAGE_CHARS, pattern=_TEXT),
     ]
 
+    @field_validator("duration_minutes")
+    @classmethod
+    def _ends_within_the_calendar(cls, value: float | None, info: ValidationInfo) -> float | None:
+        starts_at = info.data.get("starts_at")
+        if value is not None and starts_at is not None:
+            try:
+                starts_at + timedelta(minutes=value)
+            except OverflowError:
+                raise ValueError("starts_at plus duration_minutes is past the year 9999") from None
+        return value
+
 
 class SilenceRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
+    team: str | None = Field(description="the team whose alerts it holds; null: every team's")
     matchers: list[SilenceMatcher]
     starts_at: datetime
     ends_at: datetime

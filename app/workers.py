@@ -18,7 +18,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
-from app.errors import is_database_outage
+from app.db.outage import is_database_outage
 
 log = logging.getLogger(__name__)
 

@@ -41,6 +41,7 @@ async def explain(url: str) -> str:
             dataclasses.replace(
                 plan(
                     AlertCreate(alert_type="explain", severity="low", message="explain", source=source),
+                    team="default",
                     settings=settings,
                     now=now,
                 ),

@@ -3,8 +3,9 @@
 Starts a private PostgreSQL (unless ALERTS_BENCH_POSTGRES_URL names one),
 then measures, in order: the pgbench upsert floor; POST /alerts in the dedup
 and create shapes under wrk; the escalation tick; delivery throughput to a
-slow receiver; GET /stats on 10^4..10^6 alerts; and worker memory while
-10^6 alerts are ingested. Prints one line per figure and writes them all to
+slow receiver; GET /stats on 10^4..10^6 alerts; worker memory while
+10^6 alerts are ingested; and POST and GET /alerts with the most silences
+in force. Prints one line per figure and writes them all to
 bench/results/<name>.json.
 
 BENCH_ONLY=ingest,escalation,... limits the run to some parts;
@@ -17,12 +18,12 @@ import asyncio
 import os
 from typing import Any
 
-from bench import delivery_bench, escalation_bench, ingest_bench, stats_bench
+from bench import delivery_bench, escalation_bench, ingest_bench, silences_bench, stats_bench
 from bench.common import fresh_database, write_result
 from bench.postgres import private_postgres
 from bench.service import rss_mib, running_service
 
-PARTS = ("ingest", "escalation", "delivery", "stats", "memory")
+PARTS = ("ingest", "escalation", "delivery", "stats", "memory", "silences")
 
 
 def ingest(url: str, workers: int) -> dict[str, Any]:
@@ -94,6 +95,8 @@ def main() -> None:
             write_result("memory", memory(url, workers))
         if "stats" in only:
             stats_bench.main(url=url)
+        if "silences" in only:
+            silences_bench.main(url, workers)
 
 
 if __name__ == "__main__":

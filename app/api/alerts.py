@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -12,13 +11,13 @@ import orjson
 from fastapi import APIRouter, Query, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.auth import AUTH_RESPONSES, ManageAccess, ReadAccess, WriteAccess
+from app.api.auth import AUTH_RESPONSES, Caller, ManageCaller, ReadCaller, WriteCaller, team_to_read
 from app.api.deps import NowDep, SessionDep, SettingsDep, StoreDep
 from app.api.errors import ERROR_RESPONSES
 from app.db.store import Ingested
 from app.errors import InvalidInput
 from app.metrics import SUBMISSIONS, observe_move
-from app.models import Alert, Silence
+from app.models import Alert
 from app.schemas import (
     NAME_PATTERN,
     AlertAcknowledge,
@@ -46,15 +45,15 @@ router = APIRouter(
 )
 
 
-def _read(alert: Alert, active: Sequence[Silence]) -> AlertRead:
+def _read(alert: Alert, silenced_by: list[uuid.UUID]) -> AlertRead:
     """The read model, with the silences in force that match the alert."""
-    ids = silence_match.matching_ids(active, alert)
-    return AlertRead.model_validate(alert).model_copy(update={"silenced": bool(ids), "silenced_by": ids})
+    return AlertRead.model_validate(alert).model_copy(
+        update={"silenced": bool(silenced_by), "silenced_by": silenced_by}
+    )
 
 
 @router.post(
     "",
-    dependencies=[WriteAccess],
     response_model=AlertSubmitted,
     status_code=status.HTTP_201_CREATED,
     summary="Submit an alert",
@@ -69,11 +68,16 @@ def _read(alert: Alert, active: Sequence[Silence]) -> AlertRead:
     },
 )
 async def submit_alert(
-    body: AlertCreate, request: Request, store: StoreDep, settings: SettingsDep, now: NowDep
+    body: AlertCreate,
+    request: Request,
+    caller: WriteCaller,
+    store: StoreDep,
+    settings: SettingsDep,
+    now: NowDep,
 ) -> Response:
     # Usually answered below the framework (api/fast_submit.py); what
     # reaches this route is the same submission through the same store.
-    done = await submit.submit(store, data=body, settings=settings, now=now)
+    done = await submit.submit(store, data=body, team=caller.home_team, settings=settings, now=now)
     return submitted(request, done)
 
 
@@ -118,10 +122,15 @@ def submitted(request: Request, done: Ingested) -> Response:
     )
 
 
-@router.get("", dependencies=[ReadAccess], response_model=AlertPage, summary="List alerts, newest first")
+@router.get("", response_model=AlertPage, summary="List alerts, newest first")
 async def list_alerts(
+    caller: ReadCaller,
     session: SessionDep,
     now: NowDep,
+    team: Annotated[
+        str | None,
+        Query(max_length=64, description="one team's alerts (a key confined to a team reads only its own)"),
+    ] = None,
     status_: Annotated[list[Status] | None, Query(alias="status")] = None,
     severity: Annotated[list[Severity] | None, Query()] = None,
     alert_type: Annotated[str | None, Query(max_length=200, pattern=NAME_PATTERN)] = None,
@@ -149,6 +158,7 @@ async def list_alerts(
     ] = None,
 ) -> AlertPage:
     filters = queries.AlertFilter(
+        team=team_to_read(caller, team),
         status=list(status_) if status_ else None,
         severity=list(severity) if severity else None,
         alert_type=alert_type,
@@ -160,8 +170,10 @@ async def list_alerts(
     )
     async with session.begin():
         rows, next_cursor = await queries.list_alerts(session, filters=filters, limit=limit, cursor=cursor)
-        active = await silence_match.active(session, now=now, lock=False)
-    return AlertPage(items=[_read(row, active) for row in rows], next_cursor=next_cursor)
+        matched = await silence_match.silenced_by(session, rows, now)
+    return AlertPage(
+        items=[_read(row, ids) for row, ids in zip(rows, matched, strict=True)], next_cursor=next_cursor
+    )
 
 
 def _label_filters(given: list[str] | None) -> dict[str, str] | None:
@@ -182,18 +194,17 @@ def _label_filters(given: list[str] | None) -> dict[str, str] | None:
 
 @router.get(
     "/{alert_id}",
-    dependencies=[ReadAccess],
     response_model=AlertDetail,
     summary="One alert with its history and notifications",
     responses={404: ERROR_RESPONSES[404]},
 )
-async def get_alert(alert_id: uuid.UUID, session: SessionDep, now: NowDep) -> AlertDetail:
+async def get_alert(alert_id: uuid.UUID, caller: ReadCaller, session: SessionDep, now: NowDep) -> AlertDetail:
     async with session.begin():
-        alert = await queries.get(session, alert_id)
+        alert = await queries.get(session, alert_id, team=caller.confined_to)
         events = await queries.history(session, alert_id)
         sent = await queries.notifications(session, alert_id)
-        active = await silence_match.active(session, now=now, lock=False)
-    read = _read(alert, active)
+        [matched] = await silence_match.silenced_by(session, [alert], now)
+    read = _read(alert, matched)
     return AlertDetail(
         **read.model_dump(),
         history=[AlertEventRead.model_validate(e) for e in events],
@@ -210,6 +221,7 @@ async def _move(
     settings: Settings,
     now: datetime,
     *,
+    caller: Caller,
     alert_id: uuid.UUID,
     status: str,
     by: str,
@@ -218,13 +230,20 @@ async def _move(
     """One lifecycle move in its own transaction, answered with the alert."""
     async with session.begin():
         alert = await lifecycle.change_status(
-            session, alert_id=alert_id, status=status, by=by, note=note, settings=settings, now=now
+            session,
+            alert_id=alert_id,
+            status=status,
+            by=by,
+            note=note,
+            settings=settings,
+            now=now,
+            team=caller.confined_to,
         )
-        active = await silence_match.active(session, now=now)
-    return _changed(request, alert, active, now)
+        [matched] = await silence_match.silenced_by(session, [alert], now)
+    return _changed(request, alert, matched, now)
 
 
-def _changed(request: Request, alert: Alert, active: Sequence[Silence], now: datetime) -> AlertRead:
+def _changed(request: Request, alert: Alert, silenced_by: list[uuid.UUID], now: datetime) -> AlertRead:
     observe_move(alert, now=now)
     log.info(
         "alert %s",
@@ -232,12 +251,11 @@ def _changed(request: Request, alert: Alert, active: Sequence[Silence], now: dat
         extra={"alert_id": str(alert.id), "fingerprint": alert.fingerprint, "outcome": alert.status},
     )
     request.app.state.wake_delivery()
-    return _read(alert, active)
+    return _read(alert, silenced_by)
 
 
 @router.patch(
     "/{alert_id}/acknowledge",
-    dependencies=[ManageAccess],
     response_model=AlertRead,
     summary="Acknowledge: stops escalation",
     responses=_CHANGE_RESPONSES,
@@ -246,26 +264,7 @@ async def acknowledge_alert(
     alert_id: uuid.UUID,
     body: AlertAcknowledge,
     request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    now: NowDep,
-) -> AlertRead:
-    return await _move(
-        request, session, settings, now, alert_id=alert_id, status="acknowledged", by=body.by, note=body.note
-    )
-
-
-@router.patch(
-    "/{alert_id}/resolve",
-    dependencies=[ManageAccess],
-    response_model=AlertRead,
-    summary="Resolve, recording who and how long it took",
-    responses=_CHANGE_RESPONSES,
-)
-async def resolve_alert(
-    alert_id: uuid.UUID,
-    body: AlertResolve,
-    request: Request,
+    caller: ManageCaller,
     session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
@@ -275,6 +274,35 @@ async def resolve_alert(
         session,
         settings,
         now,
+        caller=caller,
+        alert_id=alert_id,
+        status="acknowledged",
+        by=body.by,
+        note=body.note,
+    )
+
+
+@router.patch(
+    "/{alert_id}/resolve",
+    response_model=AlertRead,
+    summary="Resolve, recording who and how long it took",
+    responses=_CHANGE_RESPONSES,
+)
+async def resolve_alert(
+    alert_id: uuid.UUID,
+    body: AlertResolve,
+    request: Request,
+    caller: ManageCaller,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+) -> AlertRead:
+    return await _move(
+        request,
+        session,
+        settings,
+        now,
+        caller=caller,
         alert_id=alert_id,
         status="resolved",
         by=body.resolved_by,
@@ -284,7 +312,6 @@ async def resolve_alert(
 
 @router.patch(
     "/{alert_id}/status",
-    dependencies=[ManageAccess],
     response_model=AlertRead,
     summary="Any allowed lifecycle move",
     responses=_CHANGE_RESPONSES,
@@ -293,10 +320,19 @@ async def change_alert_status(
     alert_id: uuid.UUID,
     body: AlertStatusChange,
     request: Request,
+    caller: ManageCaller,
     session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
 ) -> AlertRead:
     return await _move(
-        request, session, settings, now, alert_id=alert_id, status=body.status, by=body.by, note=body.note
+        request,
+        session,
+        settings,
+        now,
+        caller=caller,
+        alert_id=alert_id,
+        status=body.status,
+        by=body.by,
+        note=body.note,
     )

@@ -37,8 +37,8 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from app.api.errors import ERROR_RESPONSES
 from app.api.ratelimit import RateLimiter
-from app.errors import AppError
-from app.settings import ApiKey, Settings
+from app.errors import AppError, Forbidden
+from app.settings import ALL_TEAMS, DEFAULT_TEAM, ApiKey, Settings
 
 log = logging.getLogger(__name__)
 # One line per authorized request, with the key's name: what shows whether an
@@ -62,20 +62,27 @@ class Unauthorized(AppError):
     headers = {"WWW-Authenticate": "Bearer"}
 
 
-class Forbidden(AppError):
-    status_code = 403
-    code = "forbidden"
-
-
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """Who is calling: the key's name and what it may do."""
+    """Who is calling: the key's name, what it may do, and on whose alerts."""
 
     name: str
     scopes: frozenset[str]
+    team: str = DEFAULT_TEAM  # or ALL_TEAMS
 
     def may(self, scope: Scope) -> bool:
         return scope in self.scopes or "admin" in self.scopes
+
+    @property
+    def confined_to(self) -> str | None:
+        """The one team whose alerts the caller may see and act on; None
+        for every team (an all-teams key, or the admin scope)."""
+        return None if self.team == ALL_TEAMS or "admin" in self.scopes else self.team
+
+    @property
+    def home_team(self) -> str:
+        """The team of the alerts the caller creates."""
+        return DEFAULT_TEAM if self.team == ALL_TEAMS else self.team
 
 
 def hash_key(key: str) -> str:
@@ -110,9 +117,22 @@ def caller_for(settings: Settings, presented: str | None) -> Caller | None:
     """The caller a presented key makes: anonymous with every scope when no
     key is configured; None for a missing or unknown key."""
     if not settings.api_keys:
-        return Caller(ANONYMOUS, frozenset(SCOPES))
+        return Caller(ANONYMOUS, frozenset(SCOPES), ALL_TEAMS)
     key = None if presented is None else find_key(presented, settings.api_keys)
-    return None if key is None else Caller(key.name, frozenset(key.scopes))
+    return None if key is None else caller_of(key)
+
+
+def team_to_read(caller: Caller, asked: str | None) -> str | None:
+    """The team a listing is confined to: the one asked for (None: every
+    team), within what the caller may see."""
+    confined = caller.confined_to
+    if confined is None or asked in (None, confined):
+        return asked or confined
+    raise Forbidden(f"key {caller.name!r} reads team {confined!r} only", field="team")
+
+
+def caller_of(key: ApiKey) -> Caller:
+    return Caller(key.name, frozenset(key.scopes), key.team)
 
 
 def authenticate(request: Request, presented: str | None) -> Caller:
@@ -143,6 +163,19 @@ def admit(request: Request, caller: Caller) -> None:
                 "key_name": caller.name,
             },
         )
+
+
+def gate(request: Request, presented: str | None, scope: Scope) -> Caller:
+    """The one gate of every guarded route: the key, the scope, the rate
+    limit and the access line. Routes declare it as a dependency
+    (require_scope); a route whose key travels in the body (PagerDuty's
+    routing_key) calls it with that key."""
+    caller = authenticate(request, presented)
+    if not caller.may(scope):
+        _refuse(request, "missing scope", key=caller.name, scope=scope)
+        raise Forbidden(f"key {caller.name!r} lacks the {scope!r} scope", field="scope")
+    admit(request, caller)
+    return caller
 
 
 def _refuse(request: Request, reason: str, *, key: str | None = None, scope: str | None = None) -> None:
@@ -182,12 +215,7 @@ def require_scope(
         if open_when is not None and open_when(settings):
             return Caller(ANONYMOUS, frozenset({scope}))
         presented = presented_key(request.headers.get("authorization"), request.headers.get("x-api-key"))
-        caller = authenticate(request, presented)
-        if not caller.may(scope):
-            _refuse(request, "missing scope", key=caller.name, scope=scope)
-            raise Forbidden(f"key {caller.name!r} lacks the {scope!r} scope", field="scope")
-        admit(request, caller)
-        return caller
+        return gate(request, presented, scope)
 
     dependency.__name__ = f"require_{scope.replace(':', '_')}"
     return dependency

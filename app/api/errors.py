@@ -1,7 +1,7 @@
 """Every error answers with one JSON shape, and no stack trace reaches a client.
 
 Unknown failures are logged here and answered with a plain 500; a database
-that cannot be reached is a 503. The domain errors themselves live in
+outage (app/db/outage.py decides) is a 503 with Retry-After. The domain errors themselves live in
 app/errors.py, so that services need no web framework to raise them.
 """
 
@@ -17,7 +17,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.errors import AppError, is_database_outage
+from app.db.outage import is_database_outage
+from app.errors import AppError
 from app.schemas import ErrorBody, ErrorItem
 
 # The logger keeps the name it had before these handlers moved out of

@@ -76,7 +76,9 @@ class FastSubmit:
         response: Response
         try:
             admit(request, caller)
-            done = await submit.submit(state.store, data=data, settings=settings, now=state.clock())
+            done = await submit.submit(
+                state.store, data=data, team=caller.home_team, settings=settings, now=state.clock()
+            )
         except AppError as exc:
             response = app_error_response(exc)
         except Exception as exc:

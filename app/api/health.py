@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from app.errors import is_database_outage
+from app.db.outage import is_database_outage
 from app.schemas import Health
 
 router = APIRouter(tags=["health"])

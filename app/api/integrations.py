@@ -15,9 +15,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
-from app.api.auth import AUTH_RESPONSES, WriteAccess
+from app.api.auth import ANONYMOUS, AUTH_RESPONSES, Unauthorized, WriteCaller, gate
 from app.api.deps import NowDep, SessionDep, SettingsDep
 from app.api.errors import ERROR_RESPONSES
+from app.errors import Forbidden
 from app.integrations import alertmanager as am
 from app.integrations import pagerduty as pd
 from app.services import integrations
@@ -28,7 +29,6 @@ router = APIRouter(prefix="/integrations", tags=["integrations"], responses=AUTH
 @router.post(
     "/alertmanager",
     response_model=am.AlertmanagerReceipt,
-    dependencies=[WriteAccess],
     summary="Alertmanager webhook receiver",
     description=(
         "Point an Alertmanager `webhook_configs` receiver here (Grafana's webhook contact point "
@@ -43,6 +43,7 @@ router = APIRouter(prefix="/integrations", tags=["integrations"], responses=AUTH
 async def alertmanager_webhook(
     hook: am.AlertmanagerWebhook,
     request: Request,
+    caller: WriteCaller,
     session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
@@ -51,7 +52,7 @@ async def alertmanager_webhook(
     chosen = integrations.check_channels(channels, settings)
     async with session.begin():
         results, _ = await integrations.apply_alertmanager(
-            session, hook=hook, channels=chosen, settings=settings, now=now
+            session, hook=hook, channels=chosen, team=caller.home_team, settings=settings, now=now
         )
     request.app.state.wake_delivery()
     return am.AlertmanagerReceipt(
@@ -106,8 +107,22 @@ _PD_RESPONSES: dict[int | str, dict[str, Any]] = {
 async def pagerduty_enqueue(
     event: pd.PagerDutyEvent, request: Request, session: SessionDep, settings: SettingsDep, now: NowDep
 ) -> pd.PagerDutyAccepted:
+    # The key is the event's routing_key; it passes the same gate as a header's.
+    try:
+        caller = gate(request, event.routing_key, "alerts:write")
+    except Unauthorized as exc:
+        raise pd.InvalidEvent(["Invalid routing key"]) from exc
+    except Forbidden as exc:
+        raise pd.InvalidEvent(["Routing key lacks the alerts:write scope"]) from exc
     async with session.begin():
-        dedup_key = await integrations.apply_pagerduty(session, event=event, settings=settings, now=now)
+        dedup_key = await integrations.apply_pagerduty(
+            session,
+            event=event,
+            team=caller.home_team,
+            key_name=None if caller.name == ANONYMOUS else caller.name,
+            settings=settings,
+            now=now,
+        )
     request.app.state.wake_delivery()
     return pd.PagerDutyAccepted(dedup_key=dedup_key)
 

@@ -7,6 +7,10 @@ could silently not apply at all (`?labels.env=prod`) or apply by half. Every
 route gets this check as an application dependency: each unknown parameter,
 and each parameter declared as one value (not a list) and repeated, answers
 422 naming the parameter.
+
+So does a NUL character in any parameter, on every route: PostgreSQL stores
+and compares no NUL in text, so a filter with one (`?label=env=a%00`) could
+only fail inside the database, as a 500.
 """
 
 from __future__ import annotations
@@ -55,6 +59,18 @@ async def refuse_repeated_query_params(request: Request) -> None:
     route = request.scope.get("route")
     if not isinstance(route, APIRoute) or not request.query_params:
         return
+    nul = [
+        {
+            "type": "nul_character",
+            "loc": ("query", name.replace("\x00", "\\x00")[:100]),
+            "msg": "NUL characters are not allowed",
+            "input": value,
+        }
+        for name, value in request.query_params.multi_items()
+        if "\x00" in name or "\x00" in value
+    ]
+    if nul:
+        raise RequestValidationError(nul[:1])
     declared, single = _declared(route)
     known = ", ".join(sorted(declared)) or "none"
     errors = [

@@ -84,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument(
         "-q", "--search", metavar="TEXT", help="text in message, type or source, ignoring case"
     )
+    listing.add_argument("--team", help="one team's alerts (keys of every team)")
     listing.add_argument("--limit", type=int, default=50)
     listing.add_argument("--cursor", help="next_cursor of the previous page")
 
@@ -94,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     following.add_argument("--source")
     following.add_argument("--label", action="append", default=[], metavar="KEY=VALUE", help="repeatable")
     following.add_argument("-q", "--search", metavar="TEXT", help="text in message, type or source")
+    following.add_argument("--team", help="one team's alerts (keys of every team)")
     following.add_argument("--since", help="ISO 8601: also show alerts first seen since then")
     following.add_argument("--interval", type=float, default=2.0, help="seconds between polls (default 2)")
     following.add_argument("--count", type=int, help="stop after this many alerts")

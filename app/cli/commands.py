@@ -127,6 +127,7 @@ def list_alerts(client: AlertClient, args: argparse.Namespace) -> str:
         until=_when(args.until, "--until"),
         labels=_pairs(args.label, "--label") or None,
         text=args.search,
+        team=args.team,
         limit=args.limit,
         cursor=args.cursor,
     )

@@ -61,6 +61,7 @@ def _filters(args: argparse.Namespace, labels: dict[str, str] | None) -> dict[st
         "source": args.source,
         "labels": labels,
         "text": args.search,
+        "team": args.team,
     }
 
 

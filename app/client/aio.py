@@ -135,6 +135,7 @@ class AsyncAlertClient:
         until: datetime | None = None,
         labels: dict[str, str] | None = None,
         text: str | None = None,
+        team: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> AlertPage:
@@ -148,6 +149,7 @@ class AsyncAlertClient:
                 until=until,
                 labels=labels,
                 text=text,
+                team=team,
                 limit=limit,
                 cursor=cursor,
             )

@@ -134,6 +134,7 @@ class AlertClient:
         until: datetime | None = None,
         labels: dict[str, str] | None = None,
         text: str | None = None,
+        team: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> AlertPage:
@@ -147,6 +148,7 @@ class AlertClient:
                 until=until,
                 labels=labels,
                 text=text,
+                team=team,
                 limit=limit,
                 cursor=cursor,
             )

@@ -9,6 +9,7 @@ lets readers proceed beside the writer.
 
 PostgreSQL uses asyncpg with a bounded pool, and connect and statement
 timeouts so that a database outage turns into a quick 503, not a hung request.
+A connection that failed is discarded, whatever words the driver used.
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from app.db.outage import is_connection_failure
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
 PG_CONNECT_TIMEOUT_SECONDS = 5.0
@@ -35,7 +39,7 @@ def create_engine(
     # command_timeout is the client's own deadline: it also fires when the
     # server (or the network to it) has gone silent, which the server-side
     # statement_timeout cannot see.
-    return create_async_engine(
+    engine = create_async_engine(
         database_url,
         pool_size=pool_size,
         # No overflow: overflow connections are closed when returned, so a
@@ -55,6 +59,21 @@ def create_engine(
             },
         },
     )
+    _discard_failed_connections(engine)
+    return engine
+
+
+def _discard_failed_connections(engine: AsyncEngine) -> None:
+    """Every connection failure (db/outage.py) counts as a disconnect: the
+    connection is discarded with the pool's older ones, never handed to the
+    next request. SQLAlchemy's own list of disconnect messages misses some of
+    asyncpg's, such as the "cannot switch to state" of a connection whose
+    session the server ended while it sat idle in the pool."""
+
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def _on_error(context: ExceptionContext) -> None:
+        if not context.is_disconnect and is_connection_failure(context.original_exception):
+            context.is_disconnect = True
 
 
 def _sqlite_engine(database_url: str) -> AsyncEngine:
@@ -64,6 +83,7 @@ def _sqlite_engine(database_url: str) -> AsyncEngine:
         pool_size=5,
         max_overflow=5,
     )
+    _discard_failed_connections(engine)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

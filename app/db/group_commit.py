@@ -8,11 +8,13 @@ idle. One statement for 16 submissions costs PostgreSQL about a seventh of
 the CPU per submission of 16 statements (bench/README.md), and the service
 one driver call instead of 16.
 
-A batch holds each fingerprint at most once (one statement cannot update a
+A batch holds each identity at most once (one statement cannot update a
 row twice); a second submission of the same alert waits for the next batch.
 If a batch fails for any reason but a database outage (a deadlock with
 another writer, say), each of its submissions is written again alone, so one
-bad row cannot fail its neighbours.
+bad row cannot fail its neighbours. A statement that never reached the
+server, its connection lost, is tried again once by db/pg_pool.py; one lost
+on the way may have committed, and its callers get the outage (a 503).
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ from typing import Any
 import asyncpg
 
 from app.db import pg_ingest
+from app.db.outage import is_database_outage
 from app.db.store import IngestPlan
-from app.errors import is_database_outage
 
 log = logging.getLogger(__name__)
 
@@ -75,16 +77,17 @@ class IngestWriter:
     def _take(self) -> list[Entry]:
         batch: list[Entry] = []
         later: list[Entry] = []
-        seen: set[str] = set()
+        seen: set[tuple[str, str]] = set()
         # A burst of one alert leaves a queue of its duplicates: look no
         # further than a few batches' worth for other fingerprints.
         while self._queue and len(batch) < MAX_BATCH and len(later) < 4 * MAX_BATCH:
             entry = self._queue.popleft()
             # One statement takes one set of decisions (one settings object).
-            if entry[0].fingerprint in seen or (batch and entry[0].decisions is not batch[0][0].decisions):
+            identity = (entry[0].team, entry[0].fingerprint)
+            if identity in seen or (batch and entry[0].decisions is not batch[0][0].decisions):
                 later.append(entry)
             else:
-                seen.add(entry[0].fingerprint)
+                seen.add(identity)
                 batch.append(entry)
         self._queue.extendleft(reversed(later))
         return batch
@@ -102,7 +105,7 @@ class IngestWriter:
             return
         self._on_batch(len(batch))
         for item, future in batch:
-            _settle(future, row=rows.get(item.fingerprint))
+            _settle(future, row=rows.get((item.team, item.fingerprint)))
 
     async def close(self) -> None:
         """Wait for the statements under way (their callers are owed an answer)."""

@@ -1,7 +1,7 @@
 """The store through the ORM: SQLite, and PostgreSQL's general path.
 
 Submissions. Identical submissions racing each other are settled by the
-database: a partial unique index allows one active alert per fingerprint. On
+database: a partial unique index allows one active alert per identity (team and fingerprint). On
 PostgreSQL the existing alert is locked with SELECT ... FOR UPDATE; a racing
 insert that loses gets a unique violation, rolls back to its savepoint and
 retries, then finds the winner's row and merges into it. On SQLite every
@@ -16,7 +16,8 @@ overwrite a newer attempt.
 
 `ingest` in a caller's session is for callers that own a larger transaction
 (an Alertmanager batch); `OrmStore` runs each call in a transaction of its
-own, as the one-statement store does.
+own, as the one-statement store does, run again once when its connection was
+lost before COMMIT (db/transaction.py).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from sqlalchemy import Select, Update, bindparam, case, or_, select, union_all, 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.db import history, outbox
+from app.db import history, outbox, transaction
 from app.db.store import ALERT_COLUMNS, ClaimedRow, Failed, Ingested, IngestPlan, Sent, next_escalation_at
 from app.models import ACTIVE_STATUSES, Alert, OutboxRow
 
@@ -61,18 +62,18 @@ async def ingest(session: AsyncSession, plan: IngestPlan, *, hold: Hold) -> Inge
             async with session.begin_nested():
                 return await _ingest_once(session, plan, hold=hold)
         except IntegrityError:
-            # Another submission created or reopened this fingerprint's alert
+            # Another submission created or reopened this identity's alert
             # between our read and our write; the retry finds it and merges.
             if attempt == SUBMIT_ATTEMPTS - 1:
                 raise
     raise AssertionError("unreachable")
 
 
-def _latest_by_fingerprint(fingerprint: str) -> Select[Alert]:
+def _latest_of_identity(team: str, fingerprint: str) -> Select[Alert]:
     active_first = case((Alert.status.in_(ACTIVE_STATUSES), 0), else_=1)
     return (
         select(Alert)
-        .where(Alert.fingerprint == fingerprint, Alert.deduplicated.is_(True))
+        .where(Alert.team == team, Alert.fingerprint == fingerprint, Alert.deduplicated.is_(True))
         .order_by(active_first, Alert.first_seen_at.desc())
         .limit(1)
         .with_for_update()
@@ -81,7 +82,7 @@ def _latest_by_fingerprint(fingerprint: str) -> Select[Alert]:
 
 
 async def _ingest_once(session: AsyncSession, plan: IngestPlan, *, hold: Hold) -> Ingested:
-    alert = await session.scalar(_latest_by_fingerprint(plan.fingerprint))
+    alert = await session.scalar(_latest_of_identity(plan.team, plan.fingerprint))
     window_start = plan.now - plan.decisions.window
     if alert is not None and alert.status in ACTIVE_STATUSES:
         return await _merge(session, alert, plan, hold=hold)
@@ -96,6 +97,7 @@ async def _create(session: AsyncSession, plan: IngestPlan, *, hold: Hold, dedupl
     now = plan.now
     alert = Alert(
         id=plan.id,
+        team=plan.team,
         fingerprint=plan.fingerprint,
         alert_type=plan.alert_type,
         severity=plan.severity,
@@ -400,20 +402,22 @@ class OrmStore:
         self.hold = hold
 
     async def ingest(self, plan: IngestPlan) -> Ingested:
-        async with self.sessionmaker() as session, session.begin():
-            return await ingest(session, plan, hold=self.hold)
+        return await transaction.run(self.sessionmaker, lambda session: ingest(session, plan, hold=self.hold))
 
     async def claim(self, *, now: datetime, limit: int, lease_seconds: float) -> list[ClaimedRow]:
-        async with self.sessionmaker() as session, session.begin():
-            return await claim(session, now=now, limit=limit, lease_seconds=lease_seconds)
+        return await transaction.run(
+            self.sessionmaker,
+            lambda session: claim(session, now=now, limit=limit, lease_seconds=lease_seconds),
+        )
 
     async def record(
         self, *, sent: Sequence[Sent], failed: Sequence[Failed], now: datetime
     ) -> dict[uuid.UUID, str | None]:
         if not sent and not failed:
             return {}
-        async with self.sessionmaker() as session, session.begin():
-            return await record(session, sent=sent, failed=failed, now=now)
+        return await transaction.run(
+            self.sessionmaker, lambda session: record(session, sent=sent, failed=failed, now=now)
+        )
 
     async def close(self) -> None:
         return None

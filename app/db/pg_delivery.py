@@ -29,6 +29,7 @@ from typing import Any
 
 import asyncpg
 
+from app.db import pg_pool
 from app.db.store import ALERT_COLUMNS as RETURNED
 
 _ALERT = ", ".join(f"a.{column} AS a_{column}" for column in RETURNED)
@@ -79,7 +80,7 @@ async def claim(
     """The lease given, and per claimed row (oldest due first) the row and
     its alert's columns (None for a notification of no alert)."""
     lease_until = now + timedelta(seconds=lease_seconds)
-    rows = await pool.fetch(CLAIM, now, limit, lease_until)
+    rows = await pg_pool.fetch(pool, CLAIM, now, limit, lease_until)
     return lease_until, [
         (row, None if row["alert_id"] is None else {c: row[f"a_{c}"] for c in RETURNED}) for row in rows
     ]
@@ -93,4 +94,4 @@ async def mark_sent(
     if not sent:
         return set()
     ids, leases, durations = (list(column) for column in zip(*sent, strict=True))
-    return {row["id"] for row in await pool.fetch(MARK_SENT, ids, leases, durations, now)}
+    return {row["id"] for row in await pg_pool.fetch(pool, MARK_SENT, ids, leases, durations, now)}

@@ -1,6 +1,7 @@
 """The PostgreSQL ingest statement: submissions in one statement, one round trip.
 
-The statement takes a batch of submissions of distinct fingerprints, one
+The statement takes a batch of submissions of distinct identities (team and
+fingerprint), one
 array per column (db/group_commit.py gathers them); a lone submission is a
 batch of one. Each row carries its own submission time.
 
@@ -11,7 +12,7 @@ classifies the stored alert (its severity, whether a window passed since it
 was last seen, whether its suppressed streak reached the limit) into an
 index and reads the outcome there, as db/orm_store.py does in Python. As one
 INSERT ... ON CONFLICT against the partial unique index of active
-fingerprints:
+identities:
 
 - no active alert: the row is inserted, with its 'created' event;
 - an active alert: the conflict updates it in place with the outcome read
@@ -44,6 +45,7 @@ from typing import Any
 import asyncpg
 import orjson
 
+from app.db import pg_pool
 from app.db.store import ALERT_COLUMNS, LEVELS, Decisions, IngestPlan
 from app.models import ACTIVE_STATUSES
 from app.settings import Settings
@@ -78,7 +80,7 @@ _NEXT = (
 # The parameters: one array per column of the submissions, in this order
 # (jsonb as text).
 _INPUT = (
-    ("fingerprint", "text"), ("now", "timestamptz"), ("id", "uuid"), ("alert_type", "text"),
+    ("team", "text"), ("fingerprint", "text"), ("now", "timestamptz"), ("id", "uuid"), ("alert_type", "text"),
     ("severity", "text"), ("message", "text"), ("source", "text"), ("labels", "text"),
     ("details", "text"), ("channels", "text"), ("notify", "text"), ("next_escalation_at", "timestamptz"),
 )  # fmt: skip
@@ -89,28 +91,29 @@ WITH input AS (
     SELECT * FROM unnest({", ".join(f"${n + _FIRST_INPUT}::{kind}[]" for n, (_, kind) in enumerate(_INPUT))})
         AS i({", ".join(name for name, _ in _INPUT)})
 ), general AS (
-    SELECT i.fingerprint FROM input i
+    SELECT i.team, i.fingerprint FROM input i
     WHERE EXISTS (
         SELECT 1 FROM silences WHERE starts_at <= i.now AND ends_at > i.now AND released_at IS NULL)
     OR EXISTS (
         SELECT 1 FROM (
             SELECT status, COALESCE(resolved_at, closed_at) AS ended_at FROM alerts
-            WHERE fingerprint = i.fingerprint AND deduplicated ORDER BY first_seen_at DESC LIMIT 1
+            WHERE team = i.team AND fingerprint = i.fingerprint AND deduplicated
+            ORDER BY first_seen_at DESC LIMIT 1
         ) newest
         WHERE status IN ('resolved', 'closed') AND ended_at > i.now - @window@)
 ), up AS (
     INSERT INTO alerts AS a (
-        id, fingerprint, alert_type, severity, message, source, labels, details, channels, status,
+        id, team, fingerprint, alert_type, severity, message, source, labels, details, channels, status,
         escalation_level, max_escalation_level, occurrences, suppressed_count, suppressed_streak,
         notifications_sent, first_seen_at, last_seen_at, triggered_at, policy, deduplicated,
         next_escalation_at, last_notify_reason)
-    SELECT i.id, i.fingerprint, i.alert_type, i.severity, i.message, i.source, i.labels::jsonb,
+    SELECT i.id, i.team, i.fingerprint, i.alert_type, i.severity, i.message, i.source, i.labels::jsonb,
         i.details::jsonb, i.channels::jsonb, 'open', 1, 1, 1, 0, 0, 0, i.now, i.now, i.now, @policy@, true,
         i.next_escalation_at, 'new'
     FROM input i
-    WHERE i.fingerprint NOT IN (SELECT fingerprint FROM general)
-    ORDER BY i.fingerprint
-    ON CONFLICT (fingerprint) WHERE status IN ({_ACTIVE}) AND deduplicated = true
+    WHERE (i.team, i.fingerprint) NOT IN (SELECT team, fingerprint FROM general)
+    ORDER BY i.fingerprint, i.team
+    ON CONFLICT (team, fingerprint) WHERE status IN ({_ACTIVE}) AND deduplicated = true
     DO UPDATE SET
         occurrences = a.occurrences + 1,
         last_seen_at = EXCLUDED.last_seen_at,
@@ -126,11 +129,11 @@ WITH input AS (
 ), events AS (
     INSERT INTO alert_events (alert_id, at, kind, actor, from_status, to_status, note, data)
     SELECT up.id, up.last_seen_at, 'created', i.source, NULL, 'open', NULL, '{{}}'::jsonb
-    FROM up JOIN input i USING (fingerprint) WHERE up.inserted
+    FROM up JOIN input i USING (team, fingerprint) WHERE up.inserted
     UNION ALL
     SELECT up.id, up.last_seen_at, 'severity_raised', i.source, NULL, NULL, NULL,
            jsonb_build_object('severity', up.severity)
-    FROM up JOIN input i USING (fingerprint)
+    FROM up JOIN input i USING (team, fingerprint)
     WHERE NOT up.inserted AND up.last_notify_reason = ANY(@raise_reasons@)
     UNION ALL
     SELECT id, last_seen_at, 'notified', NULL, NULL, NULL, NULL,
@@ -140,7 +143,7 @@ WITH input AS (
     INSERT INTO notifications (id, alert_id, channel, reason, level, status, attempts, created_at, next_attempt_at)
     SELECT gen_random_uuid(), up.id, ch.name, up.last_notify_reason, up.escalation_level, 'pending', 0,
            up.last_seen_at, up.last_seen_at
-    FROM up JOIN input i USING (fingerprint) CROSS JOIN LATERAL jsonb_array_elements_text(i.notify::jsonb) AS ch(name)
+    FROM up JOIN input i USING (team, fingerprint) CROSS JOIN LATERAL jsonb_array_elements_text(i.notify::jsonb) AS ch(name)
     WHERE up.last_notify_reason IS NOT NULL
     RETURNING alert_id
 )
@@ -245,6 +248,7 @@ def _array(values: Iterable[str | bool | float | None], kind: str) -> str:
 def arguments(batch: Sequence[IngestPlan]) -> list[Any]:
     """The statement's parameters for a batch, in order."""
     return [
+        [item.team for item in batch],
         [item.fingerprint for item in batch],
         [item.now for item in batch],
         [item.id for item in batch],
@@ -260,9 +264,11 @@ def arguments(batch: Sequence[IngestPlan]) -> list[Any]:
     ]
 
 
-async def upsert_many(pool: asyncpg.Pool, batch: Sequence[IngestPlan]) -> dict[str, dict[str, Any]]:
-    """Run the statement for submissions of distinct fingerprints; the alert
-    row of each (with `inserted` and `queued`) by fingerprint. A fingerprint
-    missing from the answer is one the ORM store must handle."""
-    rows = await pool.fetch(statement(batch[0].decisions), *arguments(batch))
-    return {row["fingerprint"]: dict(row) for row in rows}
+async def upsert_many(
+    pool: asyncpg.Pool, batch: Sequence[IngestPlan]
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """Run the statement for submissions of distinct identities; the alert
+    row of each (with `inserted` and `queued`) by (team, fingerprint). An
+    identity missing from the answer is one the ORM store must handle."""
+    rows = await pg_pool.fetch(pool, statement(batch[0].decisions), *arguments(batch))
+    return {(row["team"], row["fingerprint"]): dict(row) for row in rows}

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 # The columns of an alert as the stores hand it back (the API's fields plus
 # what the answer and the notifiers need).
 ALERT_COLUMNS = (
-    "id", "fingerprint", "alert_type", "severity", "message", "source", "labels", "details", "channels",
+    "id", "team", "fingerprint", "alert_type", "severity", "message", "source", "labels", "details", "channels",
     "status", "escalation_level", "max_escalation_level", "occurrences", "suppressed_count",
     "notifications_sent", "first_seen_at", "last_seen_at", "triggered_at", "acknowledged_at",
     "acknowledged_by", "resolved_at", "resolved_by", "resolution_notes", "resolution_minutes",
@@ -114,7 +114,8 @@ class IngestPlan:
     looked at the stored alert."""
 
     id: uuid.UUID  # the alert's id if this submission creates it
-    fingerprint: str
+    team: str
+    fingerprint: str  # identity, within the team
     now: datetime
     alert_type: str
     severity: str

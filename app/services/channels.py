@@ -60,6 +60,7 @@ async def delivery_figures(
     until: datetime | None = None,
     alert_type: str | None = None,
     source: str | None = None,
+    team: str | None = None,
     p95: bool = False,
 ) -> dict[str, Delivery]:
     """Figures per channel over the notifications created in [since, until)
@@ -75,6 +76,8 @@ async def delivery_figures(
         narrowed.append(Alert.alert_type == alert_type)
     if source is not None:
         narrowed.append(Alert.source == source)
+    if team is not None:
+        narrowed.append(Alert.team == team)
     joined: FromClause | None = join(OutboxRow, Alert, Alert.id == OutboxRow.alert_id) if narrowed else None
     where += narrowed
 

@@ -76,13 +76,14 @@ def channels_for(requested: list[str] | None, settings: Settings) -> list[str]:
     return list(dict.fromkeys(requested or settings.default_channels))
 
 
-def plan(data: AlertCreate, *, settings: Settings, now: datetime) -> IngestPlan:
+def plan(data: AlertCreate, *, team: str, settings: Settings, now: datetime) -> IngestPlan:
     # Every name is configured: channels_for refuses others, and the
     # defaults were checked at start-up.
     channels = channels_for(data.channels, settings)
     decided = decisions(settings)
     return IngestPlan(
         id=uuid.uuid4(),
+        team=team,
         fingerprint=fingerprint(
             alert_type=data.alert_type, source=data.source, labels=data.labels, dedup_key=data.dedup_key
         ),

@@ -35,8 +35,8 @@ from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 
+from app.db.outage import is_database_outage
 from app.db.store import ClaimedRow, Failed, Sent, Store
-from app.errors import is_database_outage
 from app.metrics import DELIVERY_SECONDS, NOTIFICATIONS
 from app.notifiers.base import Notifier
 from app.services.delivery import Attempt, attempt, channel_timeout, failure

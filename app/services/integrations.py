@@ -35,12 +35,12 @@ def check_channels(channels: list[str] | None, settings: Settings) -> list[str] 
     return channels or None
 
 
-async def latest(session: AsyncSession, key: str) -> Alert | None:
-    """The alert with this fingerprint: the active one, else the newest."""
+async def latest(session: AsyncSession, team: str, key: str) -> Alert | None:
+    """The team's alert with this fingerprint: the active one, else the newest."""
     active_first = case((Alert.status.in_(ACTIVE_STATUSES), 0), else_=1)
     return await session.scalar(
         select(Alert)
-        .where(Alert.fingerprint == key)
+        .where(Alert.team == team, Alert.fingerprint == key)
         .order_by(active_first, Alert.first_seen_at.desc())
         .limit(1)
     )
@@ -54,6 +54,7 @@ async def apply_alertmanager(
     *,
     hook: am.AlertmanagerWebhook,
     channels: list[str] | None,
+    team: str,
     settings: Settings,
     now: datetime,
 ) -> tuple[list[am.AlertmanagerResult], int]:
@@ -69,12 +70,13 @@ async def apply_alertmanager(
             data = am.submission(item, hook, channels)
             async with session.begin_nested():
                 if item.status == "firing":
-                    submitted = await submit_in(session, data=data, settings=settings, now=now)
+                    submitted = await submit_in(session, data=data, team=team, settings=settings, now=now)
                     result.outcome = cast(am.AlertmanagerOutcome, submitted.outcome)
                     result.alert_id = str(submitted.alert["id"])
                     queued += submitted.queued
                 else:
-                    await _resolve(session, item, data.dedup_key or _computed(data), result, settings, now)
+                    key = data.dedup_key or _computed(data)
+                    await _resolve(session, item, team, key, result, settings, now)
         except (ValidationError, ValueError) as exc:
             result.error = _first_error(exc)
         except AppError as exc:
@@ -90,12 +92,13 @@ def _computed(data: AlertCreate) -> str:
 async def _resolve(
     session: AsyncSession,
     item: am.AlertmanagerAlert,
+    team: str,
     key: str,
     result: am.AlertmanagerResult,
     settings: Settings,
     now: datetime,
 ) -> None:
-    alert = await latest(session, key)
+    alert = await latest(session, team, key)
     if alert is None:
         result.outcome = "unknown"
         return
@@ -126,25 +129,31 @@ def _first_error(exc: Exception) -> str:
 
 
 async def apply_pagerduty(
-    session: AsyncSession, *, event: pd.PagerDutyEvent, settings: Settings, now: datetime
+    session: AsyncSession,
+    *,
+    event: pd.PagerDutyEvent,
+    team: str,
+    key_name: str | None,
+    settings: Settings,
+    now: datetime,
 ) -> str:
-    """Returns the event's dedup_key (generated for a trigger without one)."""
+    """Returns the event's dedup_key (generated for a trigger without one).
+    `key_name`: the routing key's name, None when the service runs open."""
     pd.check(event)
-    key = pd.integration_key(event.routing_key, settings)
     if event.event_action == "trigger":
         dedup_key = event.dedup_key or pd.new_dedup_key()
-        data = pd.submission(event, dedup_key=dedup_key, key=key)
-        await submit_in(session, data=data, settings=settings, now=now)
+        data = pd.submission(event, dedup_key=dedup_key, key_name=key_name)
+        await submit_in(session, data=data, team=team, settings=settings, now=now)
         return dedup_key
     assert event.dedup_key is not None  # check() ran
-    alert = await latest(session, event.dedup_key)
+    alert = await latest(session, team, event.dedup_key)
     if alert is None:
         return event.dedup_key
     if event.event_action == "acknowledge" and alert.status in ("open", "reopened"):
         await lifecycle.acknowledge(
             session,
             alert_id=alert.id,
-            by=pd.actor(key),
+            by=pd.actor(key_name),
             note="acknowledged via the Events API",
             settings=settings,
             now=now,
@@ -153,7 +162,7 @@ async def apply_pagerduty(
         await lifecycle.resolve(
             session,
             alert_id=alert.id,
-            resolved_by=pd.actor(key),
+            resolved_by=pd.actor(key_name),
             notes="resolved via the Events API",
             settings=settings,
             now=now,

@@ -54,10 +54,11 @@ def is_active(status: str) -> bool:
     return status in ACTIVE_STATUSES
 
 
-async def _get_for_update(session: AsyncSession, alert_id: uuid.UUID) -> Alert:
-    alert = await session.scalar(
-        select(Alert).where(Alert.id == alert_id).with_for_update().execution_options(populate_existing=True)
-    )
+async def _get_for_update(session: AsyncSession, alert_id: uuid.UUID, team: str | None) -> Alert:
+    query = select(Alert).where(Alert.id == alert_id)
+    if team is not None:  # another team's alert is not found: its id says nothing
+        query = query.where(Alert.team == team)
+    alert = await session.scalar(query.with_for_update().execution_options(populate_existing=True))
     if alert is None:
         raise NotFound(f"alert {alert_id} not found", field="id")
     return alert
@@ -72,8 +73,10 @@ async def change_status(
     note: str | None,
     settings: Settings,
     now: datetime,
+    team: str | None = None,
 ) -> Alert:
-    alert = await _get_for_update(session, alert_id)
+    """`team`: the one team the caller may act on, None for any."""
+    alert = await _get_for_update(session, alert_id, team)
     previous = alert.status
     check_move(previous, status)
     apply_move(alert, target=status, by=by, note=note, now=now)

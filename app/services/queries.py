@@ -7,7 +7,7 @@ import base64
 import binascii
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,9 +17,11 @@ from app.errors import InvalidInput, NotFound
 from app.models import Alert, AlertEvent, OutboxRow
 
 
-async def get(session: AsyncSession, alert_id: uuid.UUID) -> Alert:
+async def get(session: AsyncSession, alert_id: uuid.UUID, *, team: str | None) -> Alert:
+    """`team`: the one team the caller may read, None for any; another
+    team's alert is not found, so its id says nothing."""
     alert = await session.get(Alert, alert_id)
-    if alert is None:
+    if alert is None or (team is not None and alert.team != team):
         raise NotFound(f"alert {alert_id} not found", field="id")
     return alert
 
@@ -40,6 +42,7 @@ async def notifications(session: AsyncSession, alert_id: uuid.UUID) -> list[Outb
 
 @dataclass(frozen=True, slots=True)
 class AlertFilter:
+    team: str | None = None
     status: list[str] | None = None
     severity: list[str] | None = None
     alert_type: str | None = None
@@ -62,8 +65,10 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         at = datetime.fromisoformat(seen)
         if at.tzinfo is None:
             raise ValueError("naive")
-        return at, uuid.UUID(alert_id)
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        # In UTC, as issued: a forged offset at the calendar's edge (year 1
+        # at +14:00) is no instant either database can compare with.
+        return at.astimezone(UTC), uuid.UUID(alert_id)
+    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError) as exc:
         raise InvalidInput("cursor is not one this service issued", field="cursor") from exc
 
 
@@ -73,6 +78,8 @@ async def list_alerts(
     """Newest first, keyset-paged on (first_seen_at, id): every page is an
     index range scan, however deep, unlike OFFSET."""
     query = select(Alert)
+    if filters.team:
+        query = query.where(Alert.team == filters.team)
     if filters.status:
         query = query.where(Alert.status.in_(filters.status))
     if filters.severity:

@@ -19,15 +19,16 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import history, outbox
-from app.errors import Conflict, InvalidInput, NotFound
+from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.models import Alert, OutboxRow, Silence
 from app.schemas import SilenceCreate
-from app.services import silence_match
+from app.services import silence_limits, silence_match
 from app.services.lifecycle import is_active
 from app.settings import Settings
 
@@ -42,10 +43,11 @@ def state(silence: Silence, *, now: datetime) -> str:
     return "pending" if silence.starts_at > now else "active"
 
 
-async def create(session: AsyncSession, *, data: SilenceCreate, now: datetime) -> Silence:
-    for i, matcher in enumerate(data.matchers):
-        if matcher.is_regex and (reason := silence_match.check_regex(matcher.value)):
-            raise InvalidInput(f"not a valid regular expression: {reason}", field=f"matchers.{i}.value")
+async def create(
+    session: AsyncSession, *, data: SilenceCreate, team: str | None, settings: Settings, now: datetime
+) -> Silence:
+    """`team`: the one team whose alerts it holds; None for every team's."""
+    silence_limits.check_matchers(data.matchers, settings)
     if (data.ends_at is None) == (data.duration_minutes is None):
         raise InvalidInput("give exactly one of ends_at and duration_minutes", field="ends_at")
     starts_at = data.starts_at or now
@@ -54,9 +56,11 @@ async def create(session: AsyncSession, *, data: SilenceCreate, now: datetime) -
         raise InvalidInput("ends_at must be after starts_at", field="ends_at")
     if ends_at <= now:
         raise InvalidInput("ends_at is in the past: the silence would never apply", field="ends_at")
+    await silence_limits.check_room(session, settings, now=now)
     silence = Silence(
         id=uuid.uuid4(),
         matchers=[m.model_dump() for m in data.matchers],
+        team=team,
         starts_at=starts_at,
         ends_at=ends_at,
         created_by=data.created_by,
@@ -69,8 +73,16 @@ async def create(session: AsyncSession, *, data: SilenceCreate, now: datetime) -
     return silence
 
 
-async def get(session: AsyncSession, silence_id: uuid.UUID, *, lock: bool = False) -> Silence:
-    query = select(Silence).where(Silence.id == silence_id)
+def visible_to(team: str | None) -> Any:
+    """The silences a caller confined to `team` sees: its team's and those of
+    every team (which hold its alerts too); None sees all."""
+    return true() if team is None else or_(Silence.team == team, Silence.team.is_(None))
+
+
+async def get(
+    session: AsyncSession, silence_id: uuid.UUID, *, team: str | None = None, lock: bool = False
+) -> Silence:
+    query = select(Silence).where(Silence.id == silence_id, visible_to(team))
     if lock:
         query = query.with_for_update().execution_options(populate_existing=True)
     silence = await session.scalar(query)
@@ -80,10 +92,15 @@ async def get(session: AsyncSession, silence_id: uuid.UUID, *, lock: bool = Fals
 
 
 async def list_silences(
-    session: AsyncSession, *, states: Sequence[str] | None, now: datetime, limit: int
+    session: AsyncSession, *, states: Sequence[str] | None, team: str | None, now: datetime, limit: int
 ) -> list[Silence]:
     """Newest first; `states` filters on pending, active, expired."""
-    query = select(Silence).order_by(Silence.created_at.desc(), Silence.id.desc()).limit(limit)
+    query = (
+        select(Silence)
+        .where(visible_to(team))
+        .order_by(Silence.created_at.desc(), Silence.id.desc())
+        .limit(limit)
+    )
     if states:
         conditions = {
             "pending": (Silence.starts_at > now) & (Silence.ends_at > now),
@@ -98,10 +115,13 @@ async def list_silences(
 
 
 async def expire(
-    session: AsyncSession, *, silence_id: uuid.UUID, settings: Settings, now: datetime
+    session: AsyncSession, *, silence_id: uuid.UUID, team: str | None, settings: Settings, now: datetime
 ) -> tuple[Silence, list[OutboxRow]]:
-    """End a silence now and release what it held, in the caller's transaction."""
-    silence = await get(session, silence_id, lock=True)
+    """End a silence now and release what it held, in the caller's
+    transaction. A caller confined to a team ends only its team's."""
+    silence = await get(session, silence_id, team=team, lock=True)
+    if team is not None and silence.team is None:
+        raise Forbidden("a silence of every team is ended by an admin or all-teams key", field="id")
     if silence.released_at is not None:
         raise Conflict(f"silence {silence_id} has already expired", field="id")
     silence.starts_at = min(silence.starts_at, now)
@@ -133,6 +153,7 @@ async def _release(
     session: AsyncSession, silence: Silence, *, settings: Settings, now: datetime
 ) -> list[OutboxRow]:
     silence.released_at = now
+    silence_match.forget(session)
     held = list(
         await session.scalars(
             select(OutboxRow)
@@ -156,18 +177,18 @@ async def _release(
             .execution_options(populate_existing=True)
         )
     )
-    others = await silence_match.active(session, now=now, lock=True)
     queued: list[OutboxRow] = []
     for alert in alerts:
         rows = by_alert[alert.id]
         if not is_active(alert.status):
             continue  # resolved or closed meanwhile: nothing left to say
-        successor = next((s for s in others if s.id != silence.id and silence_match.matches(s, alert)), None)
+        matching = await silence_match.held_by(session, alert, now)
+        successor = next((other for other in matching if other != silence.id), None)
         if successor is not None:
             await session.execute(
                 update(OutboxRow)
                 .where(OutboxRow.id.in_([r.id for r in rows]))
-                .values(silence_id=successor.id)
+                .values(silence_id=successor)
                 .execution_options(synchronize_session=False)
             )
             continue

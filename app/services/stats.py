@@ -40,11 +40,14 @@ class StatsQuery:
     until: datetime | None = None
     alert_type: str | None = None
     source: str | None = None
+    team: str | None = None
 
 
 def _narrowed(query: StatsQuery) -> list[ColumnElement[bool]]:
-    """Conditions on Alert that also narrow joined tables (type, source)."""
+    """Conditions on Alert that also narrow joined tables (type, source, team)."""
     where: list[ColumnElement[bool]] = []
+    if query.team is not None:
+        where.append(Alert.team == query.team)
     if query.alert_type is not None:
         where.append(Alert.alert_type == query.alert_type)
     if query.source is not None:
@@ -217,7 +220,7 @@ async def _channels(
     """Every configured channel, and any other that has notifications in scope."""
     figures = await channels.delivery_figures(
         session, since=query.since, until=query.until, alert_type=query.alert_type, source=query.source,
-        p95=True,
+        team=query.team, p95=True,
     )  # fmt: skip
     return {
         name: asdict(figures.get(name, channels.NO_DELIVERY))

@@ -3,7 +3,8 @@
 `submit` goes through the application's store, whichever it is (one
 statement on PostgreSQL, the ORM on SQLite); `submit_in` writes in a
 transaction the caller owns, for an integration's batch that must commit
-or fail as one.
+or fail as one. `team` is the submitting key's: the alert's owner, and half
+of its identity.
 """
 
 from __future__ import annotations
@@ -20,11 +21,14 @@ from app.services.decisions import plan
 from app.settings import Settings
 
 
-async def submit(store: Store, *, data: AlertCreate, settings: Settings, now: datetime) -> Ingested:
-    return await store.ingest(plan(data, settings=settings, now=now))
+async def submit(
+    store: Store, *, data: AlertCreate, team: str, settings: Settings, now: datetime
+) -> Ingested:
+    return await store.ingest(plan(data, team=team, settings=settings, now=now))
 
 
 async def submit_in(
-    session: AsyncSession, *, data: AlertCreate, settings: Settings, now: datetime
+    session: AsyncSession, *, data: AlertCreate, team: str, settings: Settings, now: datetime
 ) -> Ingested:
-    return await orm_store.ingest(session, plan(data, settings=settings, now=now), hold=silence_match.held_by)
+    made = plan(data, team=team, settings=settings, now=now)
+    return await orm_store.ingest(session, made, hold=silence_match.held_by)

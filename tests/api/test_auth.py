@@ -16,6 +16,7 @@ import re
 import subprocess
 import sys
 import tomllib
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -381,3 +382,56 @@ def test_compose_configures_keys_and_its_demo_key_works(monkeypatch: pytest.Monk
     assert demo_key is not None and find_key(demo_key.group(1), settings.api_keys) is settings.api_keys[0]
     assert settings.rate_limit_per_minute is None  # set by the compose environment, not the file
     assert float(service["environment"]["ALERTS_RATE_LIMIT_PER_MINUTE"]) > 0
+
+
+# --- one gate ---------------------------------------------------------------------
+
+PAGERDUTY = ("POST", "/integrations/pagerduty/v2/enqueue")
+
+
+async def _pagerduty(client: httpx.AsyncClient, headers: dict[str, str]) -> httpx.Response:
+    """The key travels in the body as routing_key, as PagerDuty sends it."""
+    key = headers.get("X-API-Key") or headers.get("Authorization", "").removeprefix("Bearer ")
+    event = {
+        "routing_key": key or "none",
+        "event_action": "trigger",
+        "payload": {"summary": "s", "source": f"gate-{next(_sources)}", "severity": "error"},
+    }
+    return await client.post(PAGERDUTY[1], json=event)
+
+
+# Every route a key opens, with the header-less PagerDuty route among them.
+GATED = {**SCOPE_OF, PAGERDUTY: ("alerts:write", _pagerduty, 202)}
+
+
+def test_every_route_but_the_probes_passes_the_gate() -> None:
+    routes = _routes(create_app(load_settings()))
+    assert routes - set(GATED) == {("GET", "/healthz"), ("GET", "/readyz")}
+
+
+@pytest.mark.parametrize("route", list(GATED), ids=lambda r: f"{r[0]} {r[1]}")
+async def test_every_route_is_rate_limited_and_logged_by_key(
+    service_factory: Any, route: tuple[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The gate is one: the same key, scope, rate limit and access line
+    whichever way the key arrives."""
+    scope, call, ok = GATED[route]
+    admin = {"name": "setup", "hash": hash_key(KEYS["admin"]), "scopes": ["admin"]}
+    only = {"name": "gated", "hash": hash_key(KEYS[scope]), "scopes": [scope]}
+    settings = {"api_keys": [admin, only], "rate_limit_per_minute": 1, "rate_limit_burst": 2}
+    async with service_factory(**settings) as svc:
+        caplog.set_level(logging.INFO, logger="app.access")
+        first = await call(svc.client, bearer(KEYS[scope]))
+        assert first.status_code == ok, first.text
+        lines = [r for r in caplog.records if r.name == "app.access" and r.__dict__["key_name"] == "gated"]
+        assert [r.__dict__["method"] for r in lines] == [route[0]]
+        # The limit is charged at the gate, before the handler: an unknown id
+        # spends it as well as a real one.
+        path = route[1].format(alert_id=uuid.UUID(int=0), silence_id=uuid.UUID(int=0), name="console")
+        for _ in range(2):  # the burst of two is spent by the first call and this one
+            if route == PAGERDUTY:
+                last = await call(svc.client, bearer(KEYS[scope]))
+            else:
+                last = await svc.client.request(route[0], path, json={}, headers=bearer(KEYS[scope]))
+        assert last.status_code == 429, last.text
+        assert "Retry-After" in last.headers

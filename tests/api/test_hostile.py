@@ -224,3 +224,77 @@ async def test_method_not_allowed_lists_every_method_of_the_path(service: Servic
     response = await service.client.delete("/alerts/5f0c5d3c-8d8e-4d0e-9c7a-3c2b1a0f9e8d")
     assert_error_shape(response, 405)
     assert response.headers["Allow"] == "GET"
+
+
+# A cursor this service never issued: year 1 at +14:00, which is before
+# year 1 in UTC (PostgreSQL refused to compare with it: a 500).
+FORGED_CURSOR = "MDAwMS0wMS0wMVQwMDowMDowMCsxNDowMHwwMDAwMDAwMC0wMDAwLTAwMDAtMDAwMC0wMDAwMDAwMDAwMDA"
+
+
+async def test_a_forged_cursor_at_the_calendar_edge_is_422(service: Service) -> None:
+    error = assert_error_shape(await service.client.get("/alerts", params={"cursor": FORGED_CURSOR}), 422)
+    assert error["field"] == "cursor"
+    await assert_nothing_stored_and_healthy(service)
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"label": "env\x00=prod"}, "label"),
+        ({"label": "env=prod\x00"}, "label"),
+        ({"source": "db\x00"}, "source"),
+        ({"cursor": "abc\x00"}, "cursor"),
+    ],
+)
+async def test_nul_in_any_query_parameter_is_422_naming_it(
+    service: Service, query: dict[str, str], field: str
+) -> None:
+    error = assert_error_shape(await service.client.get("/alerts", params=query), 422)
+    assert error["field"] == field
+    error = assert_error_shape(await service.client.get("/stats", params=query | {"source": "\x00"}), 422)
+    assert error["field"] in {field, "source"}
+    assert (await service.client.get("/readyz")).status_code == 200
+
+
+def silence_body(**times: Any) -> dict[str, Any]:
+    return {"matchers": [{"name": "source", "value": "db-1"}], "created_by": "ops", "comment": "edge"} | times
+
+
+@pytest.mark.parametrize(
+    ("times", "field"),
+    [
+        ({"starts_at": "0001-01-01T00:00:00+14:00", "ends_at": "9999-12-31T23:59:59-14:00"}, "starts_at"),
+        ({"starts_at": "0001-01-01T00:00:00+14:00", "duration_minutes": 60}, "starts_at"),
+        ({"ends_at": "9999-12-31T23:59:59-14:00"}, "ends_at"),
+        ({"starts_at": "9999-12-31T23:00:00+00:00", "duration_minutes": 120}, "duration_minutes"),
+    ],
+)
+async def test_silence_times_past_the_calendar_edges_are_422(
+    service: Service, times: dict[str, Any], field: str
+) -> None:
+    error = assert_error_shape(await service.client.post("/silences", json=silence_body(**times)), 422)
+    assert error["field"] == field
+    assert (await service.client.get("/silences")).json() == []
+
+
+async def test_silence_times_at_the_calendar_edges_are_kept(service: Service) -> None:
+    body = silence_body(starts_at="0001-01-01T00:00:00+00:00", ends_at="9999-12-31T23:59:59+00:00")
+    created = await service.client.post("/silences", json=body)
+    assert created.status_code == 201, created.text
+    read = (await service.client.get(f"/silences/{created.json()['id']}")).json()
+    assert read["starts_at"].startswith("0001-01-01T00:00:00") and read["ends_at"].startswith(
+        "9999-12-31T23:59:59"
+    )
+    assert read["state"] == "active"
+
+
+@pytest.mark.parametrize("action", ["acknowledge", "resolve", "trigger"])
+async def test_nul_in_a_pagerduty_dedup_key_is_400_naming_it(service: Service, action: str) -> None:
+    event: dict[str, Any] = {"routing_key": "any", "event_action": action, "dedup_key": "disk\x00full"}
+    if action == "trigger":
+        event["payload"] = {"summary": "disk full", "source": "db-1", "severity": "error"}
+    response = await service.client.post("/integrations/pagerduty/v2/enqueue", json=event)
+    assert response.status_code == 400, response.text
+    assert response.json()["status"] == "invalid event"
+    assert any("dedup_key" in error and "NUL" in error for error in response.json()["errors"])
+    await assert_nothing_stored_and_healthy(service)

@@ -65,16 +65,16 @@ class Driver:
         key = uuid.UUID(str(alert_id))
         return self.ids.setdefault(key, f"alert-{len(self.ids) + 1}")
 
-    async def submit(self, **overrides: Any) -> dict[str, Any]:
+    async def submit(self, *, team: str = "default", **overrides: Any) -> dict[str, Any]:
         data = AlertCreate.model_validate(body(**overrides))
-        done = await submit.submit(self.store, data=data, settings=self.settings, now=self.now)
+        done = await submit.submit(self.store, data=data, team=team, settings=self.settings, now=self.now)
         return self.answer(done)
 
     async def submit_many(self, count: int, **overrides: Any) -> list[dict[str, Any]]:
         data = AlertCreate.model_validate(body(**overrides))
         done = await asyncio.gather(
             *(
-                submit.submit(self.store, data=data, settings=self.settings, now=self.now)
+                submit.submit(self.store, data=data, team="default", settings=self.settings, now=self.now)
                 for _ in range(count)
             )
         )
@@ -114,7 +114,7 @@ class Driver:
             }
         )
         async with self.sessionmaker() as session, session.begin():
-            await silences.create(session, data=data, now=self.now)
+            await silences.create(session, data=data, team=None, settings=self.settings, now=self.now)
 
     async def tick(self) -> None:
         async with self.sessionmaker() as session, session.begin():

@@ -217,6 +217,31 @@ async def fifty_simultaneous_duplicates_make_one_alert(d: Driver) -> list[Any]:
     return [sorted((a["outcome"], a["reason"] or "") for a in answers)]
 
 
+@case()
+async def identity_is_team_and_fingerprint(d: Driver) -> list[Any]:
+    ours = await d.submit(team="payments")
+    theirs = await d.submit(team="search")  # the same submission, another team: another alert
+    again = await d.at(1).submit(team="payments", message="again")
+    assert [a["outcome"] for a in (ours, theirs, again)] == ["created", "created", "duplicate"]
+    assert (ours["alert"], theirs["alert"], again["alert"]) == ("alert-1", "alert-2", "alert-1")
+    assert ours["fields"]["fingerprint"] == theirs["fields"]["fingerprint"]
+    assert [ours["fields"]["team"], theirs["fields"]["team"]] == ["payments", "search"]
+    alerts = (await d.snapshot())["alerts"]
+    assert sorted((a["team"], a["occurrences"]) for a in alerts) == [("payments", 2), ("search", 1)]
+    return [ours, theirs, again]
+
+
+@case()
+async def teams_racing_on_one_fingerprint_get_one_alert_each(d: Driver) -> list[Any]:
+    import asyncio
+
+    answers = [await d.submit(team="a"), await d.submit(team="b")]  # names: alert-1 is a's
+    answers += await asyncio.gather(*(d.submit(team=team) for team in ("a", "b", "a")))
+    alerts = (await d.snapshot())["alerts"]
+    assert sorted((a["team"], a["occurrences"]) for a in alerts) == [("a", 3), ("b", 2)]
+    return [sorted((a["fields"]["team"], a["outcome"]) for a in answers)]
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
 async def test_every_store_keeps_the_contract(name: str, postgresql_url: str, sqlite_url: str) -> None:
     run, settings = CASES[name]

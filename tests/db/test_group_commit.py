@@ -116,7 +116,7 @@ async def test_the_statements_are_planned_once_per_connection(service_factory: S
             assert await connection.fetchval("SHOW plan_cache_mode") == "force_generic_plan"
             for n in range(7):  # past the five runs after which PostgreSQL weighs custom plans
                 data = AlertCreate(alert_type="plan", severity="low", message="m", source=f"plan-{n % 2}")
-                pending = plan(data, settings=svc.settings, now=svc.clock.now)
+                pending = plan(data, team="default", settings=svc.settings, now=svc.clock.now)
                 await connection.fetch(
                     pg_ingest.statement(pending.decisions), *pg_ingest.arguments([pending])
                 )

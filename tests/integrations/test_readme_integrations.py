@@ -1,5 +1,6 @@
-"""The README's integration snippets work: the alertmanager.yml receiver is a
-valid Alertmanager configuration, and the PagerDuty curl body is accepted."""
+"""The integration snippets of docs/integrations.md work: the alertmanager.yml
+receiver is a valid Alertmanager configuration, and the PagerDuty curl body is
+accepted with the documented answer."""
 
 from __future__ import annotations
 
@@ -11,27 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, Service
+from tests.conftest import Service
+from tests.docs.blocks import DOCS, block_containing
 
-README = (ROOT / "README.md").read_text(encoding="utf-8")
-
-
-def _block_after(marker: str) -> str:
-    """The indented code block that starts at the line holding `marker`."""
-    lines = README[README.index(marker) :].splitlines()
-    block = []
-    for line in lines:
-        if line and not line.startswith("    "):
-            break
-        block.append(line[4:])
-    return "\n".join(block).strip()
+INTEGRATIONS = DOCS / "integrations.md"
 
 
 @pytest.mark.skipif(
     shutil.which("amtool") is None, reason="amtool (package prometheus-alertmanager) not installed"
 )
 def test_alertmanager_snippet_is_a_valid_config(tmp_path: Path) -> None:
-    snippet = _block_after("    # alertmanager.yml")
+    snippet = block_containing(INTEGRATIONS, "yaml", "# alertmanager.yml").text
     assert "/integrations/alertmanager" in snippet
     config = tmp_path / "alertmanager.yml"
     config.write_text(snippet, encoding="utf-8")
@@ -42,10 +33,11 @@ def test_alertmanager_snippet_is_a_valid_config(tmp_path: Path) -> None:
 
 
 async def test_pagerduty_curl_body_is_accepted(service: Service) -> None:
-    curl = _block_after("    curl -s -X POST http://127.0.0.1:8000/integrations/pagerduty/v2/enqueue")
-    body = json.loads(re.search(r"-d '(\{.*?\})'", curl, re.S).group(1))  # type: ignore[union-attr]
+    curl = block_containing(INTEGRATIONS, "sh", '"event_action": "trigger"')
+    body = json.loads(re.search(r"-d '(\{.*?\})'", curl.text, re.S).group(1))  # type: ignore[union-attr]
     body["routing_key"] = "any-key-in-open-mode"
     response = await service.client.post("/integrations/pagerduty/v2/enqueue", json=body)
     assert response.status_code == 202
-    expected = json.loads(curl.splitlines()[-1])
-    assert response.json() == expected
+    answer = block_containing(INTEGRATIONS, "json", '"Event processed"')
+    assert answer.follows is not None and answer.follows.line == curl.line
+    assert response.json() == json.loads(answer.text)

@@ -1,0 +1,46 @@
+"""A transaction of its own, tried again once when its connection was lost
+before COMMIT was sent.
+
+A connection that fails (db/outage.py) in the middle of a transaction takes
+the transaction with it: the server rolls back what a vanished session had
+not committed, so running the whole unit of work again on a new connection
+cannot apply it twice. A failure during COMMIT is different: the server may
+have committed before the connection went, so that is never repeated and
+the caller answers 503. SQLAlchemy has already discarded the failed
+connection (db/engine.py marks every connection failure as a disconnect).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.db.outage import is_connection_failure
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+async def run(
+    sessionmaker: async_sessionmaker[AsyncSession], work: Callable[[AsyncSession], Awaitable[T]]
+) -> T:
+    for attempt in (1, 2):
+        committing = False
+        try:
+            async with sessionmaker() as session:
+                async with session.begin():
+                    result = await work(session)
+                    committing = True  # leaving the block sends COMMIT
+                return result
+        except Exception as exc:
+            if attempt == 2 or committing or not is_connection_failure(exc):
+                raise
+            log.warning(
+                "database connection lost before COMMIT (%s); running the transaction again",
+                type(exc).__name__,
+            )
+    raise AssertionError("unreachable")
