@@ -149,6 +149,24 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--migrate", action="store_true", help="apply migrations first")
+    serve.add_argument(
+        "--limit-concurrency", type=int, default=ops.DEFAULT_LIMIT_CONCURRENCY, metavar="N",
+        help="connections or requests per worker past which requests get 503 "
+        f"(default {ops.DEFAULT_LIMIT_CONCURRENCY}; 0: no limit)",
+    )  # fmt: skip
+    serve.add_argument(
+        "--backlog", type=int, default=ops.DEFAULT_BACKLOG, metavar="N",
+        help=f"connections queued by the kernel before they are accepted (default {ops.DEFAULT_BACKLOG})",
+    )  # fmt: skip
+    serve.add_argument(
+        "--timeout-keep-alive", type=int, default=ops.DEFAULT_TIMEOUT_KEEP_ALIVE, metavar="SECONDS",
+        help=f"close idle keep-alive connections after this (default {ops.DEFAULT_TIMEOUT_KEEP_ALIVE})",
+    )  # fmt: skip
+    serve.add_argument(
+        "--forwarded-allow-ips", metavar="ADDRESSES",
+        help="proxies trusted for X-Forwarded-For/-Proto, comma-separated "
+        "(default: env FORWARDED_ALLOW_IPS, else 127.0.0.1)",
+    )  # fmt: skip
 
     migrate = command("migrate", "apply the database migrations (alembic upgrade head)")
     migrate.add_argument("--database-url", help="default: the service's ALERTS_DATABASE_URL setting")
@@ -174,7 +192,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "serve":
-            ops.serve(host=args.host, port=args.port, workers=args.workers, run_migrations=args.migrate)
+            ops.serve(
+                host=args.host,
+                port=args.port,
+                workers=args.workers,
+                run_migrations=args.migrate,
+                limit_concurrency=args.limit_concurrency or None,
+                backlog=args.backlog,
+                timeout_keep_alive=args.timeout_keep_alive,
+                forwarded_allow_ips=args.forwarded_allow_ips,
+            )
             return EXIT_OK
         if args.command == "migrate":
             url = ops.migrate(args.database_url)

@@ -41,7 +41,43 @@ def migrate(database_url: str | None = None) -> str:
     return url
 
 
-def serve(*, host: str, port: int, workers: int, run_migrations: bool) -> None:
+# Connection limits for `alerts serve` (the image passes the same values to
+# uvicorn in the Dockerfile's CMD).
+#
+# limit_concurrency: open connections (or running requests) per worker past
+# which a new request is answered 503 at once instead of being queued behind
+# the others. uvicorn still accepts the connection (it holds one descriptor
+# until the 503 is sent), so this bounds the work and the memory, not the
+# sockets; in production the proxy in front (deploy/nginx.conf) bounds those.
+# 1000 is far above what the proxy's keep-alive pool and the requests in
+# flight need, and far below a container's descriptor limit.
+DEFAULT_LIMIT_CONCURRENCY = 1000
+# backlog: connections the kernel completes and queues before uvicorn accepts
+# them (listen(2); capped by net.core.somaxconn). uvicorn's own default is
+# 2048 too: enough for a burst of reconnects after a restart.
+DEFAULT_BACKLOG = 2048
+# timeout_keep_alive: seconds an idle keep-alive connection stays open.
+# uvicorn's default; clients connecting straight to the server get no more.
+# Behind the proxy the image uses 75, longer than the proxy's upstream
+# keepalive_timeout (60 s), so that the proxy, not uvicorn, closes an idle
+# connection and never sends a request on one uvicorn is closing.
+DEFAULT_TIMEOUT_KEEP_ALIVE = 5
+
+
+def serve(
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    run_migrations: bool,
+    limit_concurrency: int | None = DEFAULT_LIMIT_CONCURRENCY,
+    backlog: int = DEFAULT_BACKLOG,
+    timeout_keep_alive: int = DEFAULT_TIMEOUT_KEEP_ALIVE,
+    forwarded_allow_ips: str | None = None,
+) -> None:
+    """Run uvicorn. forwarded_allow_ips: the proxies whose X-Forwarded-For and
+    X-Forwarded-Proto are believed (None: uvicorn's FORWARDED_ALLOW_IPS
+    environment variable, else 127.0.0.1)."""
     import uvicorn
 
     from app.logs import uvicorn_log_config
@@ -60,6 +96,11 @@ def serve(*, host: str, port: int, workers: int, run_migrations: bool) -> None:
         host=host,
         port=port,
         workers=workers,
+        limit_concurrency=limit_concurrency,
+        backlog=backlog,
+        timeout_keep_alive=timeout_keep_alive,
+        proxy_headers=True,
+        forwarded_allow_ips=forwarded_allow_ips,
         log_config=uvicorn_log_config(settings.log_format),
         access_log=False,  # app.access logs each request, in our format
     )

@@ -1,5 +1,7 @@
 """The deployment files: migrations once per deploy, in a one-shot service,
-before a server that restarts by itself and reports its health."""
+before a server that restarts by itself and reports its health, behind a
+reverse proxy that is the only thing published (tests/deploy/test_proxy.py
+runs its configuration)."""
 
 from __future__ import annotations
 
@@ -58,7 +60,7 @@ def test_the_server_does_not_migrate_at_start(services: dict[str, Any]) -> None:
 
 
 def test_long_running_services_restart(services: dict[str, Any]) -> None:
-    for name in ("alerts", "postgres"):
+    for name in ("alerts", "postgres", "proxy"):
         assert services[name].get("restart") in ("unless-stopped", "always"), name
 
 
@@ -107,3 +109,36 @@ def test_the_local_configuration_is_not_committed() -> None:
     assert ignored("alerts.toml")
     assert not ignored("alerts.example.toml")
     assert not ignored("deploy/alerts.toml")  # the compose demo configuration is part of the repository
+
+
+def test_only_the_proxy_is_published(services: dict[str, Any]) -> None:
+    published = {name for name, service in services.items() if service.get("ports")}
+    assert published == {"proxy"}
+    assert any(str(port).endswith(":8080") for port in services["proxy"]["ports"])  # nginx.conf's listen
+
+
+def test_the_proxy_starts_after_a_healthy_server_with_its_configuration_read_only(
+    services: dict[str, Any],
+) -> None:
+    proxy = services["proxy"]
+    assert proxy["depends_on"]["alerts"]["condition"] == "service_healthy"
+    assert "./deploy/nginx.conf:/etc/nginx/nginx.conf:ro" in proxy["volumes"]
+    assert (ROOT / "deploy" / "nginx.conf").is_file()
+    name, _, tag = proxy["image"].partition(":")
+    assert name == "nginx"
+    # `server alerts:8000 resolve` in the upstream needs nginx 1.27.3 or later.
+    major, minor = (int(part) for part in tag.split("-")[0].split(".")[:2])
+    assert (major, minor) >= (1, 27), proxy["image"]
+    assert proxy.get("healthcheck")
+
+
+def test_the_server_trusts_forwarded_headers_from_the_proxy_only(services: dict[str, Any]) -> None:
+    alerts, proxy = services["alerts"], services["proxy"]
+    networks = proxy["networks"]
+    [(network, settings)] = networks.items()
+    assert network in alerts["networks"]  # the network they share
+    assert set(proxy["depends_on"]) == {"alerts"}  # on one network, which PostgreSQL is not on
+    assert network not in services["postgres"].get("networks", [])
+    assert alerts["environment"]["FORWARDED_ALLOW_IPS"] == settings["ipv4_address"]
+    [cmd] = [args for instruction, args in dockerfile() if instruction == "CMD"]
+    assert "--proxy-headers" in json.loads(cmd)

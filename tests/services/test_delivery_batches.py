@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from app.db.store import ClaimedRow, Sent
-from app.errors import is_database_outage
+from app.db.outage import is_database_outage
 from app.models import Alert, OutboxRow
 from app.services.dispatcher import Dispatcher
 from tests.conftest import Service
