@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from app.db.store import ClaimedRow, Sent
 from app.db.outage import is_database_outage
+from app.db.store import ClaimedRow, Sent
 from app.models import Alert, OutboxRow
 from app.services.dispatcher import Dispatcher
 from tests.conftest import Service
