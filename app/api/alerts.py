@@ -149,6 +149,7 @@ async def list_alerts(
         Query(
             min_length=1,
             max_length=200,
+            pattern=r"^[^\x00-\x1f\x7f-\x9f]+$",
             description="text in message, alert_type or source, ignoring case (no wildcards)",
         ),
     ] = None,

@@ -13,6 +13,7 @@ from app.api.errors import ERROR_RESPONSES
 from app.models import Silence
 from app.schemas import SilenceCreate, SilenceRead, SilenceState
 from app.services import silences
+from app.settings import ALL_TEAMS
 
 router = APIRouter(
     prefix="/silences",
@@ -35,7 +36,7 @@ def _read(silence: Silence, now: NowDep) -> SilenceRead:
         "Alerts matching every matcher while the silence is in force are still recorded, "
         "deduplicated and escalated, but their notifications are held (`silenced`). When the "
         "silence ends, each alert that is still active notifies once. A key confined to a team "
-        "silences its team's alerts only; an admin or all-teams key makes a silence of every team."
+        'silences its team\'s alerts only; a key of every team (`team = "*"`) makes a silence of every team.'
     ),
     responses={413: ERROR_RESPONSES[413]},
 )
@@ -50,7 +51,11 @@ async def create_silence(
 ) -> SilenceRead:
     async with session.begin():
         silence = await silences.create(
-            session, data=body, team=caller.confined_to, settings=settings, now=now
+            session,
+            data=body,
+            team=None if caller.team == ALL_TEAMS else caller.home_team,
+            settings=settings,
+            now=now,
         )
     response.headers["Location"] = str(request.url_for("get_silence", silence_id=silence.id))
     return _read(silence, now)
