@@ -277,7 +277,7 @@ class Silence(Base):
     # [{"name": "alert_type" | "source" | "severity" | "labels.<key>", "value": ..., "is_regex": bool}]
     matchers: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
     # The team whose alerts it holds; NULL holds every team's (made by an
-    # admin or all-teams key).
+    # key of every team, team = "*").
     team: Mapped[str | None] = mapped_column(String(64))
     starts_at: Mapped[datetime]
     ends_at: Mapped[datetime]
