@@ -71,12 +71,19 @@ def run_service(database_url: str, tmp: Path, config: str = "", **settings: str)
         _wait_ready(url, process, log)
         yield LiveService(url, log, client_env(url))
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop_process(process)
+
+
+def stop_process(process: subprocess.Popen[bytes], *, wait_seconds: float = 10.0) -> None:
+    """Terminate a test's child process, and kill it if it will not go."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=wait_seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
 
 
 def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:

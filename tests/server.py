@@ -24,6 +24,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.live import stop_process
 from tests.peers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -180,14 +181,8 @@ class ServerProcess:
         self.proc.wait(timeout=10)
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=5)
+        if self.proc is not None:
+            stop_process(self.proc, wait_seconds=15)
 
     def log(self, tail: int | None = 5000) -> str:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

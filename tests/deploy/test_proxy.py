@@ -42,6 +42,7 @@ from app.cli.ops import generate_key
 from app.settings import Settings
 from tests.conftest import REQUIRE_POSTGRES, ROOT
 from tests.deploy.test_locks import dockerfile
+from tests.live import stop_process
 from tests.peers import free_port
 
 NGINX_CONF = ROOT / "deploy" / "nginx.conf"
@@ -143,16 +144,6 @@ def wait_listening(port: int, process: subprocess.Popen[bytes], log: Path, what:
     raise AssertionError(f"{what} did not answer /healthz:\n{log.read_text(errors='replace')}")
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
 def image_command(port: int) -> list[str]:
     """The Dockerfile's CMD with this machine's host and port."""
     [cmd] = [args for instruction, args in dockerfile() if instruction == "CMD"]
@@ -223,9 +214,9 @@ def front(sqlite_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
                 f"http://127.0.0.1:{proxy_port}", proxy_port, server_port, server_log, tmp / "error.log"
             )
         finally:
-            stop(proxy)
+            stop_process(proxy)
     finally:
-        stop(server)
+        stop_process(server)
 
 
 # --- the file and the compose setup agree -------------------------------------------------

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.live import LiveService
+from tests.live import LiveService, stop_process
 from tests.peers import free_port
 
 BINARY = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
@@ -74,12 +74,7 @@ def alertmanager(live_service: LiveService, tmp_path: Path) -> Iterator[str]:
         _until(lambda: _ready(url), f"Alertmanager did not start:\n{log.read_text()}")
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop_process(process)
 
 
 def _ready(url: str) -> bool:
