@@ -276,7 +276,7 @@ class Silence(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     # [{"name": "alert_type" | "source" | "severity" | "labels.<key>", "value": ..., "is_regex": bool}]
     matchers: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
-    # The team whose alerts it holds; NULL holds every team's (made by an
+    # The team whose alerts it holds; NULL holds every team's (made by a
     # key of every team, team = "*").
     team: Mapped[str | None] = mapped_column(String(64))
     starts_at: Mapped[datetime]

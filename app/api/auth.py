@@ -84,6 +84,12 @@ class Caller:
         """The team of the alerts the caller creates."""
         return DEFAULT_TEAM if self.team == ALL_TEAMS else self.team
 
+    @property
+    def silence_team(self) -> str | None:
+        """The team whose alerts the caller's silences hold; None (every
+        team's) for a key of every team."""
+        return None if self.team == ALL_TEAMS else self.team
+
 
 def hash_key(key: str) -> str:
     """The form a key is configured in: `sha256:<hex>`."""

@@ -13,7 +13,6 @@ from app.api.errors import ERROR_RESPONSES
 from app.models import Silence
 from app.schemas import SilenceCreate, SilenceRead, SilenceState
 from app.services import silences
-from app.settings import ALL_TEAMS
 
 router = APIRouter(
     prefix="/silences",
@@ -53,7 +52,7 @@ async def create_silence(
         silence = await silences.create(
             session,
             data=body,
-            team=None if caller.team == ALL_TEAMS else caller.home_team,
+            team=caller.silence_team,
             settings=settings,
             now=now,
         )

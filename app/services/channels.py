@@ -13,6 +13,7 @@ read at its rank from the latency index (db/aggregates.py), only when asked.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -58,26 +59,17 @@ async def delivery_figures(
     *,
     since: datetime | None = None,
     until: datetime | None = None,
-    alert_type: str | None = None,
-    source: str | None = None,
-    team: str | None = None,
+    narrowed: Sequence[ColumnElement[bool]] = (),
     p95: bool = False,
 ) -> dict[str, Delivery]:
     """Figures per channel over the notifications created in [since, until)
-    for alerts of `alert_type` and `source` (when given); a channel without
-    such notifications is absent (use NO_DELIVERY)."""
+    for the alerts that the `narrowed` conditions on Alert select (all when
+    none); a channel without such notifications is absent (use NO_DELIVERY)."""
     where: list[ColumnElement[bool]] = []
     if since is not None:
         where.append(OutboxRow.created_at >= since)
     if until is not None:
         where.append(OutboxRow.created_at < until)
-    narrowed: list[ColumnElement[bool]] = []
-    if alert_type is not None:
-        narrowed.append(Alert.alert_type == alert_type)
-    if source is not None:
-        narrowed.append(Alert.source == source)
-    if team is not None:
-        narrowed.append(Alert.team == team)
     joined: FromClause | None = join(OutboxRow, Alert, Alert.id == OutboxRow.alert_id) if narrowed else None
     where += narrowed
 

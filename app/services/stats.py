@@ -219,9 +219,8 @@ async def _channels(
 ) -> dict[str, dict[str, Any]]:
     """Every configured channel, and any other that has notifications in scope."""
     figures = await channels.delivery_figures(
-        session, since=query.since, until=query.until, alert_type=query.alert_type, source=query.source,
-        team=query.team, p95=True,
-    )  # fmt: skip
+        session, since=query.since, until=query.until, narrowed=_narrowed(query), p95=True
+    )
     return {
         name: asdict(figures.get(name, channels.NO_DELIVERY))
         for name in sorted(set(settings.channels) | set(figures))
