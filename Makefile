@@ -38,7 +38,9 @@ $(VENV)/.installed-dev: requirements-dev.lock pyproject.toml $(BIN)/activate
 UPGRADE ?=
 LOCK_FLAGS := --quiet --universal --python-version 3.11 --generate-hashes \
 	--custom-compile-command "make lock" $(if $(UPGRADE),--upgrade)
-lock: $(VENV)/.installed-dev
+# Only uv is needed: the installs above stop while the locks lag pyproject.toml.
+lock: $(BIN)/activate
+	test -x $(BIN)/uv || $(BIN)/pip install --quiet "uv>=0.5"
 	$(BIN)/uv pip compile $(LOCK_FLAGS) pyproject.toml -o requirements.lock
 	$(BIN)/uv pip compile $(LOCK_FLAGS) --extra dev -c requirements.lock pyproject.toml -o requirements-dev.lock
 
