@@ -45,6 +45,8 @@ from app.runtime import tune_gc
 from app.services.dispatcher import INGEST_WAKE_DELAY, Dispatcher
 from app.services.silence_match import held_by
 from app.settings import Settings, load_settings
+from app.ui import install as install_console
+from app.ui.live import ChangeWatcher
 from app.workers import PeriodicWorker
 
 log = logging.getLogger("app")
@@ -153,6 +155,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.wake_silences = silence_worker.wake
         silence_worker.start()
+        app.state.console_watcher = console_watcher = ChangeWatcher(sessionmaker)
         log.info(
             "alert service started",
             extra={
@@ -166,6 +169,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await console_watcher.close()
             await silence_worker.stop()
             await janitor.stop()
             await ticker.stop()
@@ -204,4 +208,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(integrations.router)
     app.include_router(health.router)
     docs.install(app, private=private_docs)
+    install_console(app)
     return app

@@ -297,3 +297,13 @@ class Silence(Base):
             sqlite_where=text("released_at IS NULL"),
         ),
     )
+
+
+class ServiceSecret(Base):
+    """A secret the service made for itself, shared by every replica: made
+    once by whichever process needs it first (db/secrets.py)."""
+
+    __tablename__ = "service_secrets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128))

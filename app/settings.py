@@ -257,6 +257,10 @@ class Settings(BaseSettings):
     api_keys: list[ApiKey] = Field(default_factory=list)
     public_docs: bool = True
     public_metrics: bool = False
+    # The web console's login: how long a session lasts, and the key that
+    # signs its cookie (made once and kept in the database when not given).
+    console_session_hours: PositiveFloat = Field(default=12, le=24 * 30)
+    console_secret: SecretStr | None = Field(default=None, min_length=32)
     rate_limit_per_minute: PositiveFloat | None = None
     rate_limit_burst: int | None = Field(default=None, ge=1)
     database_pool_size: int = Field(default=20, ge=1, le=500)

@@ -9,12 +9,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.filters import labels_match, text_contains
 from app.errors import InvalidInput, NotFound
-from app.models import Alert, AlertEvent, OutboxRow
+from app.models import ACTIVE_STATUSES, Alert, AlertEvent, OutboxRow
 
 
 async def get(session: AsyncSession, alert_id: uuid.UUID, *, team: str | None) -> Alert:
@@ -104,3 +104,31 @@ async def list_alerts(
     if len(rows) > limit:
         return rows[:limit], encode_cursor(rows[limit - 1])
     return rows, None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertCounts:
+    """The console's summary: every alert by status, active ones by severity."""
+
+    by_status: dict[str, int]
+    active_by_severity: dict[str, int]
+
+
+async def counts(session: AsyncSession, *, team: str | None) -> AlertCounts:
+    query = select(Alert.status, Alert.severity, func.count()).group_by(Alert.status, Alert.severity)
+    if team:
+        query = query.where(Alert.team == team)
+    by_status: dict[str, int] = {}
+    by_severity: dict[str, int] = {}
+    for status, severity, n in await session.execute(query):
+        by_status[status] = by_status.get(status, 0) + n
+        if status in ACTIVE_STATUSES:
+            by_severity[severity] = by_severity.get(severity, 0) + n
+    return AlertCounts(by_status, by_severity)
+
+
+async def latest_change(session: AsyncSession) -> int:
+    """The newest history event's id: it moves whenever an alert is created,
+    notifies again, changes status or severity. What the console's live
+    list watches (one index lookup)."""
+    return await session.scalar(select(func.max(AlertEvent.id))) or 0
