@@ -13,11 +13,12 @@ for people. The assets are generic and stay public.
 
 from __future__ import annotations
 
+from functools import cache
 from importlib.resources import files
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from app.api.auth import AUTH_RESPONSES, ReadAccess
@@ -25,23 +26,41 @@ from app.api.auth import AUTH_RESPONSES, ReadAccess
 ASSETS = "/docs-assets"
 
 
+# What the pages may load: this host only. ReDoc's bundle still names its
+# logo on cdn.redoc.ly; the policy keeps the browser from asking for it.
+# Inline scripts and styles are how both pages start themselves.
+POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; worker-src 'self' blob:; font-src 'self' data:; frame-ancestors 'none'"
+)
+
+
+def _pinned(page: HTMLResponse) -> HTMLResponse:
+    page.headers["Content-Security-Policy"] = POLICY
+    return page
+
+
 async def _swagger_ui(request: Request) -> HTMLResponse:
-    return get_swagger_ui_html(
-        openapi_url="/openapi.json",
-        title=f"{request.app.title} - docs",
-        swagger_js_url=f"{ASSETS}/swagger-ui-bundle.js",
-        swagger_css_url=f"{ASSETS}/swagger-ui.css",
-        swagger_favicon_url=f"{ASSETS}/favicon.png",
+    return _pinned(
+        get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title=f"{request.app.title} - docs",
+            swagger_js_url=f"{ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{ASSETS}/favicon.png",
+        )
     )
 
 
 async def _redoc(request: Request) -> HTMLResponse:
-    return get_redoc_html(
-        openapi_url="/openapi.json",
-        title=f"{request.app.title} - docs",
-        redoc_js_url=f"{ASSETS}/redoc.standalone.js",
-        redoc_favicon_url=f"{ASSETS}/favicon.png",
-        with_google_fonts=False,
+    return _pinned(
+        get_redoc_html(
+            openapi_url="/openapi.json",
+            title=f"{request.app.title} - docs",
+            redoc_js_url=f"{ASSETS}/redoc.standalone.js",
+            redoc_favicon_url=f"{ASSETS}/favicon.png",
+            with_google_fonts=False,
+        )
     )
 
 
@@ -63,6 +82,26 @@ def _router(*, private: bool) -> APIRouter:
     return router
 
 
+# ReDoc's bundle shows a logo from cdn.redoc.ly in its footer: served here
+# with that address pointing at the local favicon instead, so the page asks
+# no other host for anything.
+_REDOC_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
+
+
+@cache
+def _redoc_bundle() -> bytes:
+    bundle = (files("fastapi_offline") / "static" / "redoc.standalone.js").read_bytes()
+    return bundle.replace(_REDOC_LOGO.encode(), f"{ASSETS}/favicon.png".encode())
+
+
+async def _redoc_js() -> Response:
+    return Response(
+        _redoc_bundle(), media_type="text/javascript", headers={"Cache-Control": "public, max-age=86400"}
+    )
+
+
 def install(app: FastAPI, *, private: bool) -> None:
+    # Before the mount, which would otherwise answer this path with the original.
+    app.add_api_route(f"{ASSETS}/redoc.standalone.js", _redoc_js, methods=["GET"], include_in_schema=False)
     app.mount(ASSETS, StaticFiles(directory=str(files("fastapi_offline") / "static")), name="docs-assets")
     app.include_router(_router(private=private))

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote
 
 from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 
@@ -32,6 +33,11 @@ def login_url(request: Request) -> str:
 
 
 class ConsoleRoute(APIRoute):
+    # Pages carry their view in the query string (filters, `next`, `done`)
+    # and read it themselves; the app-wide check of unknown parameters
+    # (api/query_params.py) leaves them be, its NUL check does not.
+    reads_own_query = True
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handle = super().get_route_handler()
 
@@ -43,16 +49,19 @@ class ConsoleRoute(APIRoute):
                     return Response(status_code=401, headers={"HX-Redirect": login_url(request)})
                 return RedirectResponse(login_url(request), status_code=303)
             except AppError as exc:
-                caller = getattr(request.state, "caller", None)
-                return await render(
-                    request,
-                    "error.html",
-                    {"status": exc.status_code, "message": exc.message, "field": exc.field},
-                    caller=caller,
-                    status_code=exc.status_code,
-                )
+                return await _error_page(request, exc.status_code, exc.message, exc.field)
+            except RequestValidationError as exc:
+                [first, *_] = exc.errors()
+                field = ".".join(str(part) for part in first.get("loc", ())[1:]) or None
+                return await _error_page(request, 422, str(first.get("msg", "invalid input")), field)
 
         return route
+
+
+async def _error_page(request: Request, status: int, message: str, field: str | None) -> Response:
+    caller = getattr(request.state, "caller", None)
+    context = {"status": status, "message": message, "field": field}
+    return await render(request, "error.html", context, caller=caller, status_code=status)
 
 
 class Form:
