@@ -22,4 +22,4 @@ USER alerts
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/readyz')"
 # Workers: WEB_CONCURRENCY (uvicorn reads it; default 1). See docker-compose.yml.
-CMD ["uvicorn", "app.main:create_app", "--factory", "--host", "0.0.0.0", "--port", "8000", "--proxy-headers", "--limit-concurrency", "1000", "--backlog", "2048", "--timeout-keep-alive", "75"]
+CMD ["uvicorn", "app.main:create_app", "--factory", "--host", "0.0.0.0", "--port", "8000", "--proxy-headers", "--limit-concurrency", "1000", "--backlog", "2048", "--timeout-keep-alive", "75", "--timeout-graceful-shutdown", "10"]

@@ -62,6 +62,12 @@ DEFAULT_BACKLOG = 2048
 # keepalive_timeout (60 s), so that the proxy, not uvicorn, closes an idle
 # connection and never sends a request on one uvicorn is closing.
 DEFAULT_TIMEOUT_KEEP_ALIVE = 5
+# timeout_graceful_shutdown: on SIGTERM, seconds the requests in flight get
+# to finish before uvicorn cancels them. Without it a stop waits for every
+# open response, and the console's live streams (app/ui/live.py) stay open up
+# to 25 s each; cut, the browsers reconnect by themselves (to another replica
+# behind the proxy).
+DEFAULT_TIMEOUT_GRACEFUL_SHUTDOWN = 10
 
 
 def serve(
@@ -99,6 +105,7 @@ def serve(
         limit_concurrency=limit_concurrency,
         backlog=backlog,
         timeout_keep_alive=timeout_keep_alive,
+        timeout_graceful_shutdown=DEFAULT_TIMEOUT_GRACEFUL_SHUTDOWN,
         proxy_headers=True,
         forwarded_allow_ips=forwarded_allow_ips,
         log_config=uvicorn_log_config(settings.log_format),

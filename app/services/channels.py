@@ -8,10 +8,13 @@ Two grouped queries, each served by a partial index: the sent rows (count and
 mean latency, from ix_notifications_sent_latency) and the unsent rest, few by
 nature: failed, waiting, held (ix_notifications_unsent). The p95 latency is
 read at its rank from the latency index (db/aggregates.py), only when asked.
+The console's channel page adds each channel's outstanding error
+(last_errors) and the outcome of a test it queued (channel_test).
 """
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +25,7 @@ from sqlalchemy import ColumnElement, FromClause, func, join, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.aggregates import percentiles
+from app.errors import NotFound
 from app.models import Alert, OutboxRow
 from app.settings import Settings
 
@@ -135,3 +139,45 @@ async def channel_figures(session: AsyncSession, settings: Settings) -> list[Cha
             )
         )
     return result
+
+
+@dataclass(frozen=True, slots=True)
+class LastError:
+    """The newest notification of a channel that is failing or waiting to retry."""
+
+    error: str
+    status: str  # failed, or pending again after a failed attempt
+    queued_at: datetime
+    attempts: int
+
+
+async def last_errors(session: AsyncSession, channels: Sequence[str]) -> dict[str, LastError]:
+    """Per channel, its newest unsent notification with an error; a sent one
+    clears its error, so a channel absent here has none outstanding. One
+    lookup per channel in the partial index of unsent rows."""
+    found: dict[str, LastError] = {}
+    for name in channels:
+        row = (
+            await session.execute(
+                select(OutboxRow.last_error, OutboxRow.status, OutboxRow.created_at, OutboxRow.attempts)
+                .where(
+                    OutboxRow.channel == name,
+                    OutboxRow.status != "sent",
+                    OutboxRow.last_error.is_not(None),
+                )
+                .order_by(OutboxRow.created_at.desc(), OutboxRow.id.desc())
+                .limit(1)
+            )
+        ).first()
+        if row is not None:
+            error, status, queued_at, attempts = row
+            found[name] = LastError(str(error), status, queued_at, attempts)
+    return found
+
+
+async def channel_test(session: AsyncSession, notification_id: uuid.UUID) -> OutboxRow:
+    """A test notification (POST /channels/{name}/test), to show how it went."""
+    row = await session.get(OutboxRow, notification_id, populate_existing=True)
+    if row is None or row.reason != "test":
+        raise NotFound(f"test notification {notification_id} not found", field="test")
+    return row

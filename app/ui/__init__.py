@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from app.ui import alerts, login
+from app.ui import alerts, channels, login, silences
 from app.ui.templating import STATIC
 
 
@@ -19,6 +19,8 @@ def install(app: FastAPI) -> None:
     app.mount(STATIC, StaticFiles(directory=str(files("app.ui") / "static")), name="console-static")
     app.include_router(login.router)
     app.include_router(alerts.router)
+    app.include_router(silences.router)
+    app.include_router(channels.router)
 
     @app.get("/", include_in_schema=False)
     async def home() -> RedirectResponse:

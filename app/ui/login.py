@@ -44,6 +44,12 @@ async def login(request: Request) -> Response:
         )
         context = {"next": target, "error": "That key is not one this service knows."}
         return await render(request, "login.html", context, caller=None, status_code=401)
+    if key is not None and not ({"read", "admin"} & set(key.scopes)):
+        context = {
+            "next": target,
+            "error": "This key may only submit alerts: the console needs one with `read`.",
+        }
+        return await render(request, "login.html", context, caller=None, status_code=403)
     response = see_other(target)
     # A new session, with a new CSRF token: nothing from before signing in carries over.
     await set_cookie(request, response, new_session(key.hash if key else None))

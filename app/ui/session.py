@@ -143,6 +143,8 @@ async def console_caller(request: Request) -> Caller:
         if key is None:
             raise SignInRequired("sign in with an API key")
         caller = caller_of(key)
+        if not caller.may("read"):  # as on the API: every page reads
+            raise Forbidden(f"key {caller.name!r} lacks the 'read' scope the console needs", field="scope")
     admit(request, caller)
     return caller
 

@@ -17,17 +17,18 @@ from tests.helpers import alert_body
 
 ADMIN = "session-admin-key-0123456789abcdefgh"
 READER = "session-reader-key-0123456789abcdefg"
+WRITER = "session-writer-key-0123456789abcdefg"
 SECRET = "a-console-secret-of-the-tests-0123456789"
 
 
 def keys(*names: str) -> list[dict[str, object]]:
-    table = {"admin": (ADMIN, ["admin"]), "reader": (READER, ["read"])}
+    table = {"admin": (ADMIN, ["admin"]), "reader": (READER, ["read"]), "writer": (WRITER, ["alerts:write"])}
     return [{"name": n, "hash": hash_key(table[n][0]), "scopes": table[n][1]} for n in names]
 
 
 @pytest.fixture
 async def keyed(service_factory: ServiceFactory) -> AsyncIterator[Service]:
-    async with service_factory(api_keys=keys("admin", "reader"), console_secret=SECRET) as svc:
+    async with service_factory(api_keys=keys("admin", "reader", "writer"), console_secret=SECRET) as svc:
         yield svc
 
 
@@ -161,3 +162,13 @@ async def test_the_signing_key_is_shared_through_the_database(service_factory: S
     async with service_factory(api_keys=keys("admin")) as second:
         second.client.cookies.set("alerts_console", cookie)
         assert (await second.client.get("/ui/", follow_redirects=False)).status_code == 200
+
+
+async def test_a_write_only_key_cannot_use_the_console(keyed: Service) -> None:
+    answer = await sign_in(keyed, WRITER)
+    assert answer.status_code == 403 and "needs one with" in answer.text
+    # Nor with a session made for it some other way.
+    fresh = URLSafeTimedSerializer(SECRET, salt="alerts-console-session")
+    keyed.client.cookies.set("alerts_console", fresh.dumps({"k": hash_key(WRITER), "c": "t"}))
+    page = await keyed.client.get("/ui/")
+    assert page.status_code == 403 and "scope the console needs" in page.text
