@@ -7,21 +7,25 @@ package ships, and ReDoc goes without Google Fonts.
 
 With keys configured and `public_docs` off, the spec and the pages need a
 `read` key. Tools (a client generator, a fuzzer) fetch the spec with the key
-in a header; a browser cannot send one, so private docs are for tools, not
-for people. The assets are generic and stay public.
+in a header; people sign in to the web console (app/ui), whose session a
+browser sends with every request: the pages send someone without one to the
+console's sign-in, and back. The assets are generic and stay public.
 """
 
 from __future__ import annotations
 
+from contextlib import suppress
 from functools import cache
 from importlib.resources import files
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from app.api.auth import AUTH_RESPONSES, ReadAccess
+from app.api.auth import AUTH_RESPONSES, Caller, gate, presented_key
+from app.errors import Forbidden
+from app.ui.session import COOKIE, SignInRequired, console_caller
 
 ASSETS = "/docs-assets"
 
@@ -40,7 +44,29 @@ def _pinned(page: HTMLResponse) -> HTMLResponse:
     return page
 
 
-async def _swagger_ui(request: Request) -> HTMLResponse:
+async def _reader(request: Request) -> None:
+    """Private docs: a console session of a `read` key, or the key in a
+    header. A page asked for with neither is sent to sign in (the page
+    routes see `docs_reader` unset); the spec answers 401."""
+    caller: Caller | None = None
+    if request.cookies.get(COOKIE):
+        with suppress(SignInRequired, Forbidden):
+            caller = await console_caller(request)
+    presented = presented_key(request.headers.get("authorization"), request.headers.get("x-api-key"))
+    if caller is None and (presented is not None or request.url.path == "/openapi.json"):
+        caller = gate(request, presented, "read")
+    request.state.docs_reader = caller
+
+
+def _sign_in_first(request: Request) -> RedirectResponse | None:
+    if getattr(request.state, "docs_reader", True) is None:
+        return RedirectResponse(f"/ui/login?next={request.url.path}", status_code=303)
+    return None
+
+
+async def _swagger_ui(request: Request) -> Response:
+    if redirect := _sign_in_first(request):
+        return redirect
     return _pinned(
         get_swagger_ui_html(
             openapi_url="/openapi.json",
@@ -52,7 +78,9 @@ async def _swagger_ui(request: Request) -> HTMLResponse:
     )
 
 
-async def _redoc(request: Request) -> HTMLResponse:
+async def _redoc(request: Request) -> Response:
+    if redirect := _sign_in_first(request):
+        return redirect
     return _pinned(
         get_redoc_html(
             openapi_url="/openapi.json",
@@ -67,7 +95,7 @@ async def _redoc(request: Request) -> HTMLResponse:
 def _router(*, private: bool) -> APIRouter:
     router = APIRouter(
         include_in_schema=False,
-        dependencies=[ReadAccess] if private else [],
+        dependencies=[Depends(_reader)] if private else [],
         responses=AUTH_RESPONSES if private else None,
     )
     if private:  # else FastAPI serves the spec itself
@@ -77,8 +105,8 @@ def _router(*, private: bool) -> APIRouter:
             app: FastAPI = request.app
             return JSONResponse(app.openapi())
 
-    router.add_api_route("/docs", _swagger_ui, methods=["GET"], response_class=HTMLResponse)
-    router.add_api_route("/redoc", _redoc, methods=["GET"], response_class=HTMLResponse)
+    router.add_api_route("/docs", _swagger_ui, methods=["GET"])
+    router.add_api_route("/redoc", _redoc, methods=["GET"])
     return router
 
 

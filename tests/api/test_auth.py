@@ -238,8 +238,11 @@ async def test_keys_never_reach_the_logs_but_refusals_do(
 
 async def test_private_docs_need_a_read_key(service_factory: Any) -> None:
     async with service_factory(api_keys=key_config(), public_docs=False) as svc:
+        assert_error_shape(await svc.client.get("/openapi.json"), 401)
+        for page in ("/docs", "/redoc"):  # a person is sent to sign in to the console first
+            answer = await svc.client.get(page)
+            assert answer.status_code == 303 and answer.headers["location"] == f"/ui/login?next={page}"
         for path in ("/openapi.json", "/docs", "/redoc"):
-            assert_error_shape(await svc.client.get(path), 401)
             assert_error_shape(await svc.client.get(path, headers=bearer(KEYS["alerts:write"])), 403)
             assert (await svc.client.get(path, headers=bearer(KEYS["read"]))).status_code == 200
         spec = (await svc.client.get("/openapi.json", headers=x_api_key(KEYS["read"]))).json()

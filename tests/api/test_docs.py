@@ -51,6 +51,6 @@ async def test_public_docs_serve_their_own_assets(service: Service) -> None:
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_private_docs_need_a_key_and_serve_their_own_assets(service_factory: Any) -> None:
     async with service_factory(api_keys=[READ_KEY], public_docs=False) as svc:
-        assert (await svc.client.get("/docs")).status_code == 401
+        assert (await svc.client.get("/docs")).headers["location"] == "/ui/login?next=/docs"  # sign in first
         assert (await svc.client.get("/openapi.json")).status_code == 401
         await _check_pages(svc, {"X-API-Key": KEY})

@@ -172,3 +172,20 @@ async def test_a_write_only_key_cannot_use_the_console(keyed: Service) -> None:
     keyed.client.cookies.set("alerts_console", fresh.dumps({"k": hash_key(WRITER), "c": "t"}))
     page = await keyed.client.get("/ui/")
     assert page.status_code == 403 and "scope the console needs" in page.text
+
+
+async def test_private_docs_are_read_through_a_console_session(service_factory: ServiceFactory) -> None:
+    async with service_factory(api_keys=keys("admin", "writer"), public_docs=False) as svc:
+        page = await svc.client.get("/docs", follow_redirects=False)
+        assert page.status_code == 303 and page.headers["location"] == "/ui/login?next=/docs"
+        assert (await svc.client.get("/openapi.json")).status_code == 401
+        by_header = await svc.client.get("/openapi.json", headers={"X-API-Key": ADMIN})
+        assert by_header.status_code == 200
+        assert (await svc.client.get("/openapi.json", headers={"X-API-Key": WRITER})).status_code == 403
+
+        signed_in = await sign_in(svc, ADMIN, "/docs")
+        assert signed_in.headers["location"] == "/docs"
+        assert (await svc.client.get("/docs")).status_code == 200
+        assert (await svc.client.get("/redoc")).status_code == 200
+        spec = await svc.client.get("/openapi.json")
+        assert spec.status_code == 200 and "/alerts" in spec.json()["paths"]
