@@ -33,6 +33,7 @@ from app.api.errors import install_error_handlers
 from app.api.query_params import refuse_repeated_query_params
 from app.api.ratelimit import limiter_for
 from app.api.request_metrics import RequestMetricsMiddleware
+from app.api.spec import without_null_parameters
 from app.db import pg_ingest
 from app.db.engine import create_engine, create_sessionmaker
 from app.db.orm_store import OrmStore
@@ -73,11 +74,17 @@ def http_client() -> httpx.AsyncClient:
 class AlertService(FastAPI):
     """FastAPI, with POST /alerts handed first to api/fast_submit.py, which
     answers the common case in front of every middleware and
-    passes anything else on to the application as usual."""
+    passes anything else on to the application as usual; its spec offers
+    no null for a parameter (api/spec.py)."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._fast_submit = fast_submit.FastSubmit(super().__call__)
+
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:
+            self.openapi_schema = without_null_parameters(super().openapi())
+        return self.openapi_schema
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if fast_submit.handles(scope):

@@ -265,6 +265,15 @@ class OutboxRow(Base):
             postgresql_where=text("status <> 'sent'"),
             sqlite_where=text("status <> 'sent'"),
         ),
+        # The sent rows of a window by time, index-only (the console's stats page).
+        Index(
+            "ix_notifications_sent_created_at",
+            "created_at",
+            "channel",
+            "duration_ms",
+            postgresql_where=text("status = 'sent'"),
+            sqlite_where=text("status = 'sent'"),
+        ),
     )
 
 
@@ -297,6 +306,17 @@ class Silence(Base):
             sqlite_where=text("released_at IS NULL"),
         ),
     )
+
+
+class SilenceGeneration(Base):
+    """One row (id 1): a number that every transaction changing silences
+    moves, so that a process learns with one look-up whether the silences it
+    compiled are still current (services/silence_match.py)."""
+
+    __tablename__ = "silence_generation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    generation: Mapped[int] = mapped_column(BigInteger)
 
 
 class ServiceSecret(Base):

@@ -8,7 +8,10 @@ with a message that names the key, never later in the middle of a delivery.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
+import re
 import tomllib
 from functools import cached_property
 from pathlib import Path
@@ -251,6 +254,15 @@ class Settings(BaseSettings):
         description="Silences in force or pending at once; a new one past that is refused (422).",
     )
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    max_batch_alerts: int = Field(
+        default=1_000,
+        ge=1,
+        le=100_000,
+        description=(
+            "Alerts one batch may hold (POST /alerts with an array, one Alertmanager POST); "
+            "more is refused (422)."
+        ),
+    )
     public_url: str = "http://127.0.0.1:8000"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "text"] = "json"

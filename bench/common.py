@@ -36,14 +36,23 @@ async def _recreate(url: str) -> None:
         await admin.close()
 
 
-def fresh_database(url: str = BENCH_URL) -> str:
-    """An empty database at `url` with the migrations applied."""
-    asyncio.run(_recreate(url))
+def _migrate(url: str) -> str:
     cfg = Config(str(ROOT / "alembic.ini"))
     cfg.attributes["database_url"] = url
     cfg.attributes["configure_logger"] = False
     command.upgrade(cfg, "head")
     return url
+
+
+def fresh_database(url: str = BENCH_URL) -> str:
+    """An empty database at `url` with the migrations applied."""
+    asyncio.run(_recreate(url))
+    return _migrate(url)
+
+
+def fresh_sqlite(directory: Path) -> str:
+    """An empty SQLite database in `directory` with the migrations applied."""
+    return _migrate(f"sqlite+aiosqlite:///{directory / 'bench.db'}")
 
 
 def machine() -> dict[str, Any]:

@@ -5,8 +5,10 @@ then measures, in order: the pgbench upsert floor; POST /alerts in the dedup
 and create shapes under wrk; the escalation tick; delivery throughput to a
 slow receiver; GET /stats on 10^4..10^6 alerts; worker memory while
 10^6 alerts are ingested; and POST and GET /alerts with the most silences
-in force. Prints one line per figure and writes them all to
-bench/results/<name>.json.
+in force; batches of 100 and 1,000 alerts on SQLite and PostgreSQL, and
+what a single submission sees meanwhile; the console's stats page and
+alert list on 10^5 alerts. Prints one line per figure and
+writes them all to bench/results/<name>.json.
 
 BENCH_ONLY=ingest,escalation,... limits the run to some parts;
 BENCH_WORKERS sets the uvicorn workers (default 2).
@@ -18,12 +20,20 @@ import asyncio
 import os
 from typing import Any
 
-from bench import delivery_bench, escalation_bench, ingest_bench, silences_bench, stats_bench
+from bench import (
+    batches_bench,
+    console_bench,
+    delivery_bench,
+    escalation_bench,
+    ingest_bench,
+    silences_bench,
+    stats_bench,
+)
 from bench.common import fresh_database, write_result
 from bench.postgres import private_postgres
 from bench.service import rss_mib, running_service
 
-PARTS = ("ingest", "escalation", "delivery", "stats", "memory", "silences")
+PARTS = ("ingest", "escalation", "delivery", "stats", "memory", "silences", "batches", "console")
 
 
 def ingest(url: str, workers: int) -> dict[str, Any]:
@@ -34,6 +44,7 @@ def ingest(url: str, workers: int) -> dict[str, Any]:
     results: dict[str, Any] = {"pgbench_upserts_per_s": floor, "workers": workers}
     with running_service(url, workers=workers) as service:
         ingest_bench.seed_identities(service.url)
+        asyncio.run(ingest_bench.analyze(url))
         for shape in ("dedup", "create"):
             figures = ingest_bench.wrk(service.url, shape)
             figures["ratio_to_floor"] = round(figures["requests_per_s"] / floor, 3)
@@ -97,6 +108,10 @@ def main() -> None:
             stats_bench.main(url=url)
         if "silences" in only:
             silences_bench.main(url, workers)
+        if "batches" in only:
+            batches_bench.main(url, workers)
+        if "console" in only:
+            write_result("console", console_bench.main(url, workers))
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ INSERT INTO alerts (
     status, escalation_level, max_escalation_level, occurrences, suppressed_count,
     suppressed_streak, notifications_sent, first_seen_at, last_seen_at, triggered_at,
     acknowledged_at, acknowledged_by, resolved_at, resolved_by, resolution_notes,
-    resolution_minutes, closed_at, policy, deduplicated, escalated_at, next_escalation_at)
+    resolution_minutes, acknowledge_minutes, closed_at, policy, deduplicated, escalated_at, next_escalation_at)
 SELECT
     gen_random_uuid(), md5(($1::bigint + i)::text), 'type_' || (i % 50),
     (ARRAY['info','low','medium','high','critical'])[1 + i % 5],
@@ -32,6 +32,7 @@ SELECT
     CASE WHEN st.status IN ('resolved', 'closed') THEN 'oncall' END,
     NULL,
     CASE WHEN st.status IN ('resolved', 'closed') THEN (5 + i % 600)::float END,
+    CASE WHEN st.status <> 'open' THEN (1 + i % 90)::float END,
     CASE WHEN st.status = 'closed' THEN t.seen + (700 + i % 600) * interval '1 minute' END,
     'default', true,
     CASE WHEN lvl.level > 1 THEN t.seen + interval '30 minutes' END,

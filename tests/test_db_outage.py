@@ -251,6 +251,9 @@ class FakeSessions:
             def begin(self) -> _Transaction:
                 return _Transaction()
 
+            async def flush(self) -> None:
+                return None
+
         return _Session()
 
 

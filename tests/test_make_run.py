@@ -77,6 +77,7 @@ def test_notification_links_follow_the_port(tmp_path: Path, http_receiver: HttpR
             time.sleep(0.1)
         sent = json.loads(http_receiver.requests[0].body)
         assert sent["alert_url"] == f"{url}/alerts/{alert['id']}"
+        assert sent["console_url"] == f"{url}/ui/alerts/{alert['id']}"
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=20)

@@ -8,20 +8,22 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Body, Query, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.api import batches
 from app.api.auth import AUTH_RESPONSES, Caller, ManageCaller, ReadCaller, WriteCaller, team_to_read
 from app.api.deps import NowDep, SessionDep, SettingsDep, StoreDep
 from app.api.errors import ERROR_RESPONSES
+from app.db import transaction
 from app.db.store import Ingested
 from app.errors import InvalidInput
 from app.metrics import SUBMISSIONS, observe_move
 from app.models import Alert
+from app.pacing import Pacer
 from app.schemas import (
     NAME_PATTERN,
     AlertAcknowledge,
-    AlertCreate,
     AlertDetail,
     AlertEventRead,
     AlertPage,
@@ -33,7 +35,7 @@ from app.schemas import (
     NotificationRead,
     Status,
 )
-from app.services import lifecycle, queries, silence_match, submit
+from app.services import batch, lifecycle, queries, silence_match, submit
 from app.settings import Settings, Severity
 
 log = logging.getLogger(__name__)
@@ -56,19 +58,26 @@ def _read(alert: Alert, silenced_by: list[uuid.UUID]) -> AlertRead:
     "",
     response_model=AlertSubmitted,
     status_code=status.HTTP_201_CREATED,
-    summary="Submit an alert",
+    summary="Submit an alert, or a batch of alerts",
     description=(
         "Creates an alert (201, with Location) or merges a duplicate into the active "
         "alert with the same fingerprint (200). `outcome` says which; `notified` says "
-        "whether the submission queued notifications (false when suppressed or held by a silence)."
+        "whether the submission queued notifications (false when suppressed or held by a silence).\n\n"
+        "An array of alerts (at most `max_batch_alerts`, 1,000 unless configured) is a batch: "
+        "written in one transaction, all or nothing, and answered 200 with one result per alert, "
+        "in order, each as the answer to that alert alone. An alert repeated within the batch merges "
+        "into the first. A validation error names the alert by its index: `[3].severity`."
     ),
     responses={
-        200: {"model": AlertSubmitted, "description": "Merged into an existing alert"},
+        200: {
+            "model": AlertSubmitted | list[AlertSubmitted],
+            "description": "Merged into an existing alert; for an array, one result per alert",
+        },
         413: ERROR_RESPONSES[413],
     },
 )
 async def submit_alert(
-    body: AlertCreate,
+    body: Annotated[batches.Submission, Body(title="An alert, or an array of alerts (a batch)")],
     request: Request,
     caller: WriteCaller,
     store: StoreDep,
@@ -76,9 +85,18 @@ async def submit_alert(
     now: NowDep,
 ) -> Response:
     # Usually answered below the framework (api/fast_submit.py); what
-    # reaches this route is the same submission through the same store.
-    done = await submit.submit(store, data=body, team=caller.home_team, settings=settings, now=now)
-    return submitted(request, done)
+    # reaches this route is the same submission through the same store,
+    # or a batch.
+    if isinstance(body, list):
+        plans = await batches.plans(body, team=caller.home_team, settings=settings, now=now)
+        done = await batch.submit_many(
+            request.app.state.sessionmaker, plans, team=caller.home_team, settings=settings, now=now
+        )
+        return await submitted_batch(request, done)
+    one = batches.one(body)
+    return submitted(
+        request, await submit.submit(store, data=one, team=caller.home_team, settings=settings, now=now)
+    )
 
 
 # The answer's fields that the store hands back; `silenced` and
@@ -86,12 +104,9 @@ async def submit_alert(
 _STORED_FIELDS = tuple(name for name in AlertRead.model_fields if name not in ("silenced", "silenced_by"))
 
 
-def submitted(request: Request, done: Ingested) -> Response:
-    """The answer to a submission (here and in api/fast_submit.py),
-    serialised once with orjson: on the hot path the row goes straight to
-    bytes, with no model in between."""
-    if done.queued:
-        request.app.state.wake_delivery_soon()
+def answer(done: Ingested) -> dict[str, Any]:
+    """One submission's answer, counted and logged: on the hot path the row
+    goes straight to the answer's fields, with no model in between."""
     SUBMISSIONS.labels(done.outcome).inc()
     row = done.alert
     if log.isEnabledFor(logging.INFO):
@@ -110,9 +125,23 @@ def submitted(request: Request, done: Ingested) -> Response:
     payload["silenced_by"] = done.silenced_by
     payload["outcome"] = done.outcome
     payload["notified"] = done.queued > 0
+    return payload
+
+
+def _json(payload: Any) -> bytes:
+    return orjson.dumps(payload, default=str, option=orjson.OPT_UTC_Z)  # default: asyncpg's UUID
+
+
+def submitted(request: Request, done: Ingested) -> Response:
+    """The answer to a submission (here and in api/fast_submit.py),
+    serialised once with orjson."""
+    if done.queued:
+        request.app.state.wake_delivery_soon()
+    payload = answer(done)
     created = done.outcome == "created"
+    row = done.alert
     return Response(
-        orjson.dumps(payload, default=str, option=orjson.OPT_UTC_Z),  # default: asyncpg's UUID
+        _json(payload),
         status_code=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         media_type="application/json",
         # GET /alerts/{id}, built here: url_for would walk every route per answer.
@@ -120,6 +149,18 @@ def submitted(request: Request, done: Ingested) -> Response:
         if created
         else None,
     )
+
+
+async def submitted_batch(request: Request, done: list[Ingested]) -> Response:
+    """The answer to a batch: 200, one answer per alert, in order (made a
+    slice at a time, letting the process's other requests in between)."""
+    if any(one.queued for one in done):
+        request.app.state.wake_delivery_soon()
+    answers, pacer = [], Pacer()
+    for one in done:
+        answers.append(answer(one))
+        await pacer.turn()
+    return Response(_json(answers), media_type="application/json")
 
 
 @router.get("", response_model=AlertPage, summary="List alerts, newest first")
@@ -218,7 +259,6 @@ _CHANGE_RESPONSES: dict[int | str, dict[str, Any]] = {404: ERROR_RESPONSES[404],
 
 async def _move(
     request: Request,
-    session: AsyncSession,
     settings: Settings,
     now: datetime,
     *,
@@ -228,8 +268,11 @@ async def _move(
     by: str,
     note: str | None,
 ) -> AlertRead:
-    """One lifecycle move in its own transaction, answered with the alert."""
-    async with session.begin():
+    """One lifecycle move in its own transaction, answered with the alert.
+    The transaction runs again once if its connection was lost before
+    COMMIT (db/transaction.py): the move is then applied once, not twice."""
+
+    async def work(session: AsyncSession) -> tuple[Alert, list[uuid.UUID]]:
         alert = await lifecycle.change_status(
             session,
             alert_id=alert_id,
@@ -241,6 +284,9 @@ async def _move(
             team=caller.confined_to,
         )
         [matched] = await silence_match.silenced_by(session, [alert], now)
+        return alert, matched
+
+    alert, matched = await transaction.run(request.app.state.sessionmaker, work)
     return _changed(request, alert, matched, now)
 
 
@@ -266,13 +312,11 @@ async def acknowledge_alert(
     body: AlertAcknowledge,
     request: Request,
     caller: ManageCaller,
-    session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
 ) -> AlertRead:
     return await _move(
         request,
-        session,
         settings,
         now,
         caller=caller,
@@ -294,13 +338,11 @@ async def resolve_alert(
     body: AlertResolve,
     request: Request,
     caller: ManageCaller,
-    session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
 ) -> AlertRead:
     return await _move(
         request,
-        session,
         settings,
         now,
         caller=caller,
@@ -322,13 +364,11 @@ async def change_alert_status(
     body: AlertStatusChange,
     request: Request,
     caller: ManageCaller,
-    session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
 ) -> AlertRead:
     return await _move(
         request,
-        session,
         settings,
         now,
         caller=caller,

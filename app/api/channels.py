@@ -3,11 +3,14 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from fastapi import APIRouter, Request, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.auth import AUTH_RESPONSES, ManageAccess, ReadAccess
 from app.api.deps import NowDep, SessionDep, SettingsDep
 from app.api.errors import ERROR_RESPONSES
+from app.db import transaction
 from app.errors import NotFound
+from app.models import OutboxRow
 from app.schemas import ChannelRead, ChannelTestQueued
 from app.services import outbox
 from app.services.channels import channel_figures
@@ -37,12 +40,14 @@ async def list_channels(session: SessionDep, settings: SettingsDep) -> list[Chan
     summary="Queue a test notification to one channel",
     responses={404: ERROR_RESPONSES[404], 422: ERROR_RESPONSES[422]},
 )
-async def test_channel(
-    name: str, request: Request, session: SessionDep, settings: SettingsDep, now: NowDep
-) -> ChannelTestQueued:
+async def test_channel(name: str, request: Request, settings: SettingsDep, now: NowDep) -> ChannelTestQueued:
     if name not in settings.channels:
         raise NotFound(f"channel {name!r} is not configured", field="name")
-    async with session.begin():
-        row = await outbox.queue_test(session, channel=name, now=now)
+
+    async def work(session: AsyncSession) -> OutboxRow:
+        return await outbox.queue_test(session, channel=name, now=now)
+
+    # Run again once if the connection was lost before COMMIT (db/transaction.py).
+    row = await transaction.run(request.app.state.sessionmaker, work)
     request.app.state.wake_delivery()
     return ChannelTestQueued(notification_id=row.id, channel=name)

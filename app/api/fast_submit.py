@@ -13,7 +13,8 @@ limit, answer, request metrics and logs.
 
 Everything else goes on to the whole application unchanged, with the body
 replayed: no key or a bad one, no Content-Length or one over the limit, a
-body the model refuses. So every error keeps its one shape and is made in
+body the model refuses, a batch (an array of alerts: one request, whose
+framework cost is shared by its alerts). So every error keeps its one shape and is made in
 one place. A caller let in here is remembered on the request, so a replayed
 submission is not charged to the rate limit twice.
 """
@@ -68,6 +69,9 @@ class FastSubmit:
             body = await request.body()
         except ClientDisconnect:
             return  # the client went away
+        if body.lstrip()[:1] == b"[":  # a batch: the route's (api/batches.py)
+            await self.app(scope, _replaying(body, receive), send)
+            return
         try:
             data = AlertCreate.model_validate_json(body)
         except ValidationError:

@@ -1,5 +1,10 @@
 """Endpoints that speak other tools' formats: Alertmanager and PagerDuty.
 
+Each request is one transaction of its own, run again once when its
+connection was lost before COMMIT (db/transaction.py): an Alertmanager
+notification through the batch path (services/batch.py), a PagerDuty event
+directly.
+
 The PagerDuty route answers errors in PagerDuty's own shape (400 with
 `errors[]`), not the service's, because its callers are PagerDuty clients:
 its route class turns request validation errors into that shape.
@@ -16,9 +21,10 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
 from app.api.auth import ANONYMOUS, AUTH_RESPONSES, Unauthorized, WriteCaller, gate
-from app.api.deps import NowDep, SessionDep, SettingsDep
+from app.api.deps import NowDep, SessionmakerDep, SettingsDep
 from app.api.errors import ERROR_RESPONSES
-from app.errors import Forbidden
+from app.db import transaction
+from app.errors import Forbidden, InvalidInput
 from app.integrations import alertmanager as am
 from app.integrations import pagerduty as pd
 from app.services import integrations
@@ -34,7 +40,9 @@ router = APIRouter(prefix="/integrations", tags=["integrations"], responses=AUTH
         "Point an Alertmanager `webhook_configs` receiver here (Grafana's webhook contact point "
         "works too). Each firing alert is submitted, deduplicated on its Alertmanager "
         "fingerprint; each resolved one resolves the matching alert (resolved_by "
-        "`alertmanager`). Answers 200 with one result per alert; an alert that cannot be "
+        "`alertmanager`). The whole notification is one transaction, applied in order, as a "
+        "batch of `POST /alerts` is; at most `max_batch_alerts` alerts (1,000 unless configured). "
+        "Answers 200 with one result per alert; an alert that cannot be "
         "mapped is `rejected` without failing the others. `channels` in the query string "
         "picks the channels, else the configured defaults."
     ),
@@ -44,16 +52,21 @@ async def alertmanager_webhook(
     hook: am.AlertmanagerWebhook,
     request: Request,
     caller: WriteCaller,
-    session: SessionDep,
+    sessionmaker: SessionmakerDep,
     settings: SettingsDep,
     now: NowDep,
     channels: Annotated[list[str] | None, Query(description="Channel names to notify")] = None,
 ) -> am.AlertmanagerReceipt:
     chosen = integrations.check_channels(channels, settings)
-    async with session.begin():
-        results, _ = await integrations.apply_alertmanager(
-            session, hook=hook, channels=chosen, team=caller.home_team, settings=settings, now=now
+    if len(hook.alerts) > settings.max_batch_alerts:
+        raise InvalidInput(
+            f"one notification holds at most {settings.max_batch_alerts} alerts (max_batch_alerts); "
+            f"this one has {len(hook.alerts)}",
+            field="alerts",
         )
+    results, _ = await integrations.apply_alertmanager(
+        sessionmaker, hook=hook, channels=chosen, team=caller.home_team, settings=settings, now=now
+    )
     request.app.state.wake_delivery()
     return am.AlertmanagerReceipt(
         received=len(hook.alerts), truncated_alerts=hook.truncatedAlerts, results=results
@@ -105,7 +118,11 @@ _PD_RESPONSES: dict[int | str, dict[str, Any]] = {
     responses=_PD_RESPONSES,
 )
 async def pagerduty_enqueue(
-    event: pd.PagerDutyEvent, request: Request, session: SessionDep, settings: SettingsDep, now: NowDep
+    event: pd.PagerDutyEvent,
+    request: Request,
+    sessionmaker: SessionmakerDep,
+    settings: SettingsDep,
+    now: NowDep,
 ) -> pd.PagerDutyAccepted:
     # The key is the event's routing_key; it passes the same gate as a header's.
     try:
@@ -114,15 +131,19 @@ async def pagerduty_enqueue(
         raise pd.InvalidEvent(["Invalid routing key"]) from exc
     except Forbidden as exc:
         raise pd.InvalidEvent(["Routing key lacks the alerts:write scope"]) from exc
-    async with session.begin():
-        dedup_key = await integrations.apply_pagerduty(
+    # Its own transaction, run again once if its connection was lost
+    # before COMMIT (db/transaction.py): the event is then applied once.
+    dedup_key = await transaction.run(
+        sessionmaker,
+        lambda session: integrations.apply_pagerduty(
             session,
             event=event,
             team=caller.home_team,
             key_name=None if caller.name == ANONYMOUS else caller.name,
             settings=settings,
             now=now,
-        )
+        ),
+    )
     request.app.state.wake_delivery()
     return pd.PagerDutyAccepted(dedup_key=dedup_key)
 

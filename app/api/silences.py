@@ -1,4 +1,9 @@
-"""Silence routes: maintenance windows that hold notifications."""
+"""Silence routes: maintenance windows that hold notifications.
+
+A write runs in a transaction of its own through db/transaction.py: run
+again once when its connection was lost before COMMIT, answered 503 when it
+still fails.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,13 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.auth import AUTH_RESPONSES, ManageCaller, ReadCaller
 from app.api.deps import NowDep, SessionDep, SettingsDep
 from app.api.errors import ERROR_RESPONSES
-from app.models import Silence
+from app.db import transaction
+from app.models import OutboxRow, Silence
 from app.schemas import SilenceCreate, SilenceRead, SilenceState
 from app.services import silences
 
@@ -44,18 +51,13 @@ async def create_silence(
     request: Request,
     response: Response,
     caller: ManageCaller,
-    session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
 ) -> SilenceRead:
-    async with session.begin():
-        silence = await silences.create(
-            session,
-            data=body,
-            team=caller.silence_team,
-            settings=settings,
-            now=now,
-        )
+    async def work(session: AsyncSession) -> Silence:
+        return await silences.create(session, data=body, team=caller.silence_team, settings=settings, now=now)
+
+    silence = await transaction.run(request.app.state.sessionmaker, work)
     response.headers["Location"] = str(request.url_for("get_silence", silence_id=silence.id))
     return _read(silence, now)
 
@@ -100,14 +102,15 @@ async def expire_silence(
     silence_id: uuid.UUID,
     request: Request,
     caller: ManageCaller,
-    session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
 ) -> SilenceRead:
-    async with session.begin():
-        silence, rows = await silences.expire(
+    async def work(session: AsyncSession) -> tuple[Silence, list[OutboxRow]]:
+        return await silences.expire(
             session, silence_id=silence_id, team=caller.confined_to, settings=settings, now=now
         )
+
+    silence, rows = await transaction.run(request.app.state.sessionmaker, work)
     if rows:
         request.app.state.wake_delivery()
     return _read(silence, now)

@@ -71,6 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     send.add_argument("--dedup-key", help="replaces the computed fingerprint")
 
+    batch = command("send-batch", "submit alerts as one batch: all or nothing, one result per alert")
+    batch.add_argument(
+        "file",
+        metavar="FILE",
+        help="a JSON array of alerts (POST /alerts fields), or one JSON object per line; - for stdin",
+    )
+
     listing = command("list", "list alerts, newest first")
     listing.add_argument("--status", action="append", choices=STATUSES, help="repeatable")
     listing.add_argument("--severity", action="append", choices=SEVERITIES, help="repeatable")

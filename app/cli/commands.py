@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -115,6 +116,40 @@ def send(client: AlertClient, args: argparse.Namespace) -> str:
         dedup_key=args.dedup_key,
     )
     return emit(args, sent, _alert_text(sent, ("outcome", sent.outcome), ("notified", sent.notified)))
+
+
+def send_batch(client: AlertClient, args: argparse.Namespace) -> str:
+    alerts = _batch(sys.stdin.read() if args.file == "-" else _read(args.file))
+    sent = client.submit_many(alerts)
+    rows = [(s.outcome, s.id, s.severity, s.alert_type, s.source, s.occurrences, s.notified) for s in sent]
+    text = (
+        table(("outcome", "id", "severity", "type", "source", "seen", "notified"), rows)
+        if sent
+        else "no alerts"
+    )
+    return emit(args, [s.model_dump(mode="json") for s in sent], text)
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as file:
+            return file.read()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def _batch(text: str) -> list[dict[str, Any]]:
+    """A JSON array of alerts, or one JSON object per line."""
+    try:
+        if text.lstrip().startswith("["):
+            alerts = json.loads(text)
+        else:
+            alerts = [json.loads(line) for line in text.splitlines() if line.strip()]
+    except ValueError as exc:
+        raise UsageError(f"the batch is not JSON: {exc}") from exc
+    if not all(isinstance(alert, dict) for alert in alerts):
+        raise UsageError("the batch must hold JSON objects, one per alert")
+    return list(alerts)
 
 
 def list_alerts(client: AlertClient, args: argparse.Namespace) -> str:
@@ -274,6 +309,7 @@ def _ms(value: float | None) -> str:
 
 HANDLERS = {
     "send": send,
+    "send-batch": send_batch,
     "list": list_alerts,
     "show": show,
     "ack": ack,

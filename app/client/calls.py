@@ -4,10 +4,11 @@ sync and the async client so that the two cannot drift apart."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
+from urllib.parse import quote
 
 from pydantic import TypeAdapter
 
@@ -81,6 +82,12 @@ def send_alert(
     if dedup_key is not None:
         body["dedup_key"] = dedup_key
     return Call("POST", "/alerts", _model(Submission), json=body)
+
+
+def submit_many(alerts: Sequence[Mapping[str, Any]], *, source: str) -> Call[list[Submission]]:
+    """One POST /alerts with an array: `source` for the alerts that name none."""
+    body = [{"source": source, **alert} for alert in alerts]
+    return Call("POST", "/alerts", _model(list[Submission]), json=body)
 
 
 def get_alert(alert_id: uuid.UUID | str) -> Call[AlertDetail]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -119,6 +119,16 @@ class AlertClient:
                 dedup_key=dedup_key,
             )
         )
+
+    def submit_many(self, alerts: Sequence[Mapping[str, Any]]) -> list[Submission]:
+        """Submit alerts as one batch: one transaction, all or nothing, one
+        Submission per alert in order (a repeat of an alert in the batch
+        merges into the first). Each alert is a dict of POST /alerts fields;
+        `source` defaults to the client's. At most the service's
+        `max_batch_alerts` (1,000 unless configured)."""
+        if not alerts:
+            return []  # the service refuses an empty batch; there is nothing to send
+        return self._run(calls.submit_many(alerts, source=self.source))
 
     def get_alert(self, alert_id: uuid.UUID | str) -> AlertDetail:
         return self._run(calls.get_alert(alert_id))

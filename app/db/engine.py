@@ -23,6 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.db.outage import is_connection_failure
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
+# An execution option for a transaction that writes nothing (on SQLite it
+# begins without the write lock; see _sqlite_engine).
+READ_ONLY = "alerts_read_only"
 PG_CONNECT_TIMEOUT_SECONDS = 5.0
 PG_STATEMENT_TIMEOUT_SECONDS = 30.0
 
@@ -101,7 +104,13 @@ def _sqlite_engine(database_url: str) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A transaction that only reads (db/transaction.py `read`) begins
+        # deferred: in WAL mode it reads a snapshot beside the writer and
+        # never waits for, or holds, the write lock.
+        if connection.get_execution_options().get(READ_ONLY):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 

@@ -15,9 +15,10 @@ is still ours (its lease unchanged), so a worker whose lease expired cannot
 overwrite a newer attempt.
 
 `ingest` in a caller's session is for callers that own a larger transaction
-(an Alertmanager batch); `OrmStore` runs each call in a transaction of its
+(a PagerDuty event); `OrmStore` runs each call in a transaction of its
 own, as the one-statement store does, run again once when its connection was
-lost before COMMIT (db/transaction.py).
+lost before COMMIT (db/transaction.py). What a submission does to the alert
+is db/alert_changes.py, shared with batches (services/batch.py).
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ from sqlalchemy import Select, Update, bindparam, case, or_, select, union_all, 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.db import history, outbox, transaction
-from app.db.store import ALERT_COLUMNS, ClaimedRow, Failed, Ingested, IngestPlan, Sent, next_escalation_at
+from app.db import alert_changes as changes
+from app.db import transaction
+from app.db.store import ALERT_COLUMNS, ClaimedRow, Failed, Ingested, IngestPlan, Sent
 from app.models import ACTIVE_STATUSES, Alert, OutboxRow
 
 SUBMIT_ATTEMPTS = 5
@@ -83,115 +85,30 @@ def _latest_of_identity(team: str, fingerprint: str) -> Select[Alert]:
 
 async def _ingest_once(session: AsyncSession, plan: IngestPlan, *, hold: Hold) -> Ingested:
     alert = await session.scalar(_latest_of_identity(plan.team, plan.fingerprint))
-    window_start = plan.now - plan.decisions.window
     if alert is not None and alert.status in ACTIVE_STATUSES:
         return await _merge(session, alert, plan, hold=hold)
-    if alert is not None:
-        ended_at = alert.resolved_at or alert.closed_at
-        if ended_at is not None and ended_at > window_start:
-            return await _reopen(session, alert, plan, hold=hold)
+    if alert is not None and changes.ended_within_window(alert, plan):
+        return await _reopen(session, alert, plan, hold=hold)
     return await _create(session, plan, hold=hold, deduplicated=True)
 
 
 async def _create(session: AsyncSession, plan: IngestPlan, *, hold: Hold, deduplicated: bool) -> Ingested:
-    now = plan.now
-    alert = Alert(
-        id=plan.id,
-        team=plan.team,
-        fingerprint=plan.fingerprint,
-        alert_type=plan.alert_type,
-        severity=plan.severity,
-        message=plan.message,
-        source=plan.source,
-        labels=plan.labels,
-        details=plan.details,
-        channels=plan.channels,
-        status="open",
-        escalation_level=1,
-        max_escalation_level=1,
-        occurrences=1,
-        suppressed_count=0,
-        suppressed_streak=0,
-        notifications_sent=0,
-        first_seen_at=now,
-        last_seen_at=now,
-        triggered_at=now,
-        policy=plan.decisions.policy,
-        deduplicated=deduplicated,
-        last_notify_reason="new",
-        next_escalation_at=plan.next_escalation_at,
-    )
+    alert, events = changes.created(plan, deduplicated=deduplicated)
     session.add(alert)
     await session.flush()  # the alert row must exist before rows that point at it
-    session.add(history.event(alert.id, kind="created", at=now, actor=plan.source, to_status="open"))
+    session.add_all(events)
     return await _finish(session, alert, plan, outcome="created", hold=hold)
 
 
-def _take_newest(alert: Alert, plan: IngestPlan) -> None:
-    alert.occurrences += 1
-    alert.last_seen_at = plan.now
-    alert.message = plan.message
-    alert.details = plan.details
-    alert.channels = plan.channels
-
-
 async def _merge(session: AsyncSession, alert: Alert, plan: IngestPlan, *, hold: Hold) -> Ingested:
-    decisions = plan.decisions
-    decided = decisions.duplicate_outcome(
-        plan.severity,
-        alert.severity,
-        window_passed=alert.last_seen_at <= plan.now - decisions.window,
-        threshold_reached=alert.suppressed_streak >= decisions.streak_limit,
-    )
-    _take_newest(alert, plan)
-    alert.last_notify_reason = decided.reason
-    if decided.reason is None:
-        alert.suppressed_count += 1
-        alert.suppressed_streak += 1
-    else:
-        alert.suppressed_streak = 0
-    if decided.raised:
-        alert.severity = decided.severity
-        alert.next_escalation_at = next_escalation_at(
-            decisions.reschedule[
-                decisions.reschedule_index(alert.severity, alert.status, alert.escalation_level)
-            ],
-            triggered_at=alert.triggered_at,
-            escalated_at=alert.escalated_at,
-        )
-        session.add(
-            history.event(
-                alert.id, kind="severity_raised", at=plan.now, actor=plan.source, severity=alert.severity
-            )
-        )
-    if decided.reason is not None:
-        session.add(
-            history.event(
-                alert.id, kind="notified", at=plan.now, reason=decided.reason, occurrences=alert.occurrences
-            )
-        )
+    session.add_all(changes.merged(alert, plan))
     return await _finish(session, alert, plan, outcome="duplicate", hold=hold)
 
 
 async def _reopen(session: AsyncSession, alert: Alert, plan: IngestPlan, *, hold: Hold) -> Ingested:
-    previous = alert.status
-    alert.reopen(now=plan.now)
-    _take_newest(alert, plan)
-    alert.severity = plan.severity
-    alert.last_notify_reason = "reopened"
-    alert.next_escalation_at = plan.next_escalation_at
+    events = changes.reopened(alert, plan)
     await session.flush()  # may hit the unique index: the caller retries
-    session.add(
-        history.event(
-            alert.id,
-            kind="status",
-            at=plan.now,
-            actor=plan.source,
-            from_status=previous,
-            to_status="reopened",
-            note="recurred within the dedup window",
-        )
-    )
+    session.add_all(events)
     return await _finish(session, alert, plan, outcome="reopened", hold=hold)
 
 
@@ -199,21 +116,10 @@ async def _finish(
     session: AsyncSession, alert: Alert, plan: IngestPlan, *, outcome: str, hold: Hold
 ) -> Ingested:
     silenced_by = await hold(session, alert, plan.now)
-    reason = alert.last_notify_reason
-    queued = 0
-    if reason is not None and plan.notify:
-        rows = outbox.rows(
-            alert_id=alert.id,
-            channels=plan.notify,
-            reason=reason,
-            level=alert.escalation_level,
-            now=plan.now,
-            silence_id=silenced_by[0] if silenced_by else None,
-        )
-        session.add_all(rows)
-        queued = 0 if silenced_by else len(rows)
+    rows, queued = changes.notices(alert, plan, silenced_by)
+    session.add_all(rows)
     await session.flush()
-    return Ingested(columns(alert), outcome, reason, queued, silenced_by)
+    return Ingested(columns(alert), outcome, alert.last_notify_reason, queued, silenced_by)
 
 
 # --- delivery ----------------------------------------------------------------------

@@ -139,3 +139,14 @@ def failed_before_sending(exc: BaseException) -> bool:
         if type(e) is pg_exc.InterfaceError and "connection is closed" in str(e):
             return True  # asyncpg's check before it writes anything
     return False
+
+
+# Another transaction wrote first what this one meant to write.
+_WRITE_CONFLICTS = (pg_exc.UniqueViolationError, pg_exc.DeadlockDetectedError, pg_exc.SerializationError)
+
+
+def is_write_conflict(exc: BaseException) -> bool:
+    """A concurrent writer won: it created the same identity first (a
+    unique violation), or the two deadlocked. Not an outage: running the
+    whole transaction again reads the winner's rows and goes on from there."""
+    return any(isinstance(e, _WRITE_CONFLICTS) for e in _chain(exc))

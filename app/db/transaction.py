@@ -18,6 +18,7 @@ from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.db.engine import READ_ONLY
 from app.db.outage import is_connection_failure
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,11 @@ async def run(
             async with sessionmaker() as session:
                 async with session.begin():
                     result = await work(session)
+                    # Whatever the work left unflushed goes out now, so that a
+                    # connection found dead by its first statement (a pooled
+                    # one the server ended while idle) fails here, before
+                    # COMMIT, and is tried again.
+                    await session.flush()
                     committing = True  # leaving the block sends COMMIT
                 return result
         except Exception as exc:
@@ -43,4 +49,25 @@ async def run(
                 "database connection lost before COMMIT (%s); running the transaction again",
                 type(exc).__name__,
             )
+    raise AssertionError("unreachable")
+
+
+async def read(
+    sessionmaker: async_sessionmaker[AsyncSession], work: Callable[[AsyncSession], Awaitable[T]]
+) -> T:
+    """A transaction that only reads, rolled back at the end; on SQLite it
+    takes no write lock (db/engine.py). Run again once when its connection
+    was lost: a read is always safe to repeat."""
+    for attempt in (1, 2):
+        try:
+            async with sessionmaker() as session:
+                await session.connection(execution_options={READ_ONLY: True})
+                try:
+                    return await work(session)
+                finally:
+                    await session.rollback()
+        except Exception as exc:
+            if attempt == 2 or not is_connection_failure(exc):
+                raise
+            log.warning("database connection lost during a read (%s); reading again", type(exc).__name__)
     raise AssertionError("unreachable")

@@ -52,7 +52,8 @@ class AlertmanagerWebhook(_Lenient):
     commonLabels: dict[str, str] = Field(default_factory=dict)
     commonAnnotations: dict[str, str] = Field(default_factory=dict)
     externalURL: str | None = None
-    alerts: list[AlertmanagerAlert] = Field(max_length=1_000)
+    # At most max_batch_alerts: the route counts them (the limit is a setting).
+    alerts: list[AlertmanagerAlert]
 
 
 AlertmanagerOutcome = Literal[

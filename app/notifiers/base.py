@@ -22,7 +22,8 @@ class Notification:
     level: int  # escalation level the notification is sent at (1-4)
     created_at: datetime
     alert: dict[str, Any] | None  # AlertRead as JSON-ready dict; None for a channel test
-    alert_url: str | None = None  # link to the alert in the API
+    alert_url: str | None = None  # the alert in the JSON API, for programs
+    console_url: str | None = None  # the alert's page in the web console, for people
 
 
 @dataclass(frozen=True, slots=True)

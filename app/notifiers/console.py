@@ -46,10 +46,10 @@ class ConsoleNotifier:
             "title": render.title(notification),
             "message": render.message(notification),
             "alert_url": notification.alert_url,
+            "console_url": notification.console_url,
         }
         loud = render.severity(notification) in _LOUD and not render.is_resolved(notification)
-        title = (
-            fields["title"] if not notification.alert_url else f"{fields['title']} {notification.alert_url}"
-        )
+        url = render.link(notification)
+        title = f"{fields['title']} {url}" if url else fields["title"]
         logger.log(logging.WARNING if loud else logging.INFO, title, extra={"notification": fields})
         return DeliveryResult(detail="logged")

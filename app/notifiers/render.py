@@ -33,6 +33,21 @@ _TITLE_MAX = 200
 MAX_DETAILS_CHARS = 2_000
 
 
+def cut(text: str, limit: int, ellipsis: str = "\u2026") -> str:
+    """`text` in at most `limit` characters, marked where it was cut."""
+    if len(text) <= limit:
+        return text
+    keep = limit - len(ellipsis)
+    return text[: max(0, limit)] if keep <= 0 else text[:keep] + ellipsis
+
+
+def unlink(text: str) -> str:
+    """Markdown text that cannot form a `[text](url)` link, and reads the same:
+    a zero-width space goes between "]" and "(". Backslash escapes would do it
+    too, but some chat clients show the backslashes."""
+    return text.replace("](", "]\u200b(")
+
+
 def _one_line(text: str, limit: int = _TITLE_MAX) -> str:
     # User text may carry newlines, which an email header must never contain.
     flat = " ".join(text.split())
@@ -124,12 +139,18 @@ def _details(details: Any) -> str | None:
     return text if len(text) <= MAX_DETAILS_CHARS else text[: MAX_DETAILS_CHARS - 1] + "…"
 
 
+def link(notification: Notification) -> str | None:
+    """Where a person opens the alert: its page in the web console. The API's
+    JSON is for programs (a webhook carries both)."""
+    return notification.console_url or notification.alert_url
+
+
 def text_body(notification: Notification) -> str:
     lines = [title(notification), "", message(notification), ""]
     width = max(len(label) for label, _ in facts(notification)) + 2
     lines += [f"{label + ':':<{width}}{value}" for label, value in facts(notification)]
-    if notification.alert_url:
-        lines += ["", f"Open the alert: {notification.alert_url}"]
+    if url := link(notification):
+        lines += ["", f"Open the alert: {url}"]
     return "\n".join(lines) + "\n"
 
 
@@ -145,8 +166,7 @@ def html_body(notification: Notification) -> str:
         f"<p style='white-space:pre-wrap'>{esc(message(notification))}</p>",
         f"<table>{rows}</table>",
     ]
-    if notification.alert_url:
-        url = esc(notification.alert_url, quote=True)
-        parts.append(f'<p><a href="{url}">Open the alert</a></p>')
+    if url := link(notification):
+        parts.append(f'<p><a href="{esc(url, quote=True)}">Open the alert</a></p>')
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"

@@ -56,9 +56,8 @@ def build_payload(notification: Notification) -> dict[str, Any]:
     if message:
         text = _cut(_mrkdwn_escape(message), _SECTION_MAX)
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text}})
-    if notification.alert_url:
-        link = f"<{notification.alert_url}|Open the alert>"
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": link}})
+    if url := render.link(notification):
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"<{url}|Open the alert>"}})
     return {
         "text": _cut(_mrkdwn_escape(f"{title}: {message}" if message else title), _SECTION_MAX),
         "attachments": [{"color": render.colour(notification), "blocks": blocks}],

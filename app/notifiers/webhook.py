@@ -30,6 +30,7 @@ def build_payload(notification: Notification) -> dict[str, Any]:
         "created_at": notification.created_at.isoformat(),
         "alert": notification.alert,
         "alert_url": notification.alert_url,
+        "console_url": notification.console_url,
     }
 
 

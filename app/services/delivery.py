@@ -88,6 +88,7 @@ async def attempt(
         if claimed.alert is None
         else AlertRead.model_validate(claimed.alert).model_dump(mode="json"),
         alert_url=f"{public_url.rstrip('/')}/alerts/{claimed.alert_id}" if claimed.alert_id else None,
+        console_url=f"{public_url.rstrip('/')}/ui/alerts/{claimed.alert_id}" if claimed.alert_id else None,
     )
     started = time.perf_counter()
     try:

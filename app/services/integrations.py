@@ -4,6 +4,10 @@ A firing or triggered alert is an ordinary submission (deduplicated on the
 sender's key); a resolved one, or a PagerDuty acknowledge or resolve, acts on
 the active alert with that key. Acting on a key with no active alert is not an
 error: both senders repeat themselves, so these are idempotent no-ops.
+
+An Alertmanager notification is a batch (services/batch.py): its alerts,
+firing and resolved, are applied in one transaction of their own. A
+PagerDuty event is one alert, in the caller's transaction.
 """
 
 from __future__ import annotations
@@ -13,15 +17,17 @@ from typing import cast
 
 from pydantic import ValidationError
 from sqlalchemy import case, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.db.store import Ingested
 from app.errors import AppError
 from app.integrations import alertmanager as am
 from app.integrations import pagerduty as pd
 from app.models import ACTIVE_STATUSES, Alert
+from app.pacing import Pacer
 from app.schemas import AlertCreate
-from app.services import lifecycle
-from app.services.decisions import channels_for
+from app.services import batch, lifecycle
+from app.services.decisions import channels_for, plan
 from app.services.dedup import fingerprint
 from app.services.submit import submit_in
 from app.settings import Settings
@@ -50,7 +56,7 @@ async def latest(session: AsyncSession, team: str, key: str) -> Alert | None:
 
 
 async def apply_alertmanager(
-    session: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
     *,
     hook: am.AlertmanagerWebhook,
     channels: list[str] | None,
@@ -58,63 +64,49 @@ async def apply_alertmanager(
     settings: Settings,
     now: datetime,
 ) -> tuple[list[am.AlertmanagerResult], int]:
-    """Each alert in its own savepoint: one that cannot be mapped is reported
-    `rejected` and the others still apply."""
+    """One notification, one transaction (services/batch.py): each firing
+    alert a submission, each resolved one a resolve, in the payload's order.
+    An alert that cannot be mapped is reported `rejected` and the others
+    still apply. Returns the results and the notifications queued."""
     results: list[am.AlertmanagerResult] = []
-    queued = 0
+    operations: list[batch.Operation] = []
+    applied: list[am.AlertmanagerResult] = []  # the results the operations fill in, in order
+    pacer = Pacer()
     for index, item in enumerate(hook.alerts):
         result = am.AlertmanagerResult(
             index=index, fingerprint=item.fingerprint, status=item.status, outcome="rejected"
         )
+        results.append(result)
         try:
             data = am.submission(item, hook, channels)
-            async with session.begin_nested():
-                if item.status == "firing":
-                    submitted = await submit_in(session, data=data, team=team, settings=settings, now=now)
-                    result.outcome = cast(am.AlertmanagerOutcome, submitted.outcome)
-                    result.alert_id = str(submitted.alert["id"])
-                    queued += submitted.queued
-                else:
-                    key = data.dedup_key or _computed(data)
-                    await _resolve(session, item, team, key, result, settings, now)
+            if item.status == "firing":
+                operations.append(plan(data, team=team, settings=settings, now=now))
+            else:
+                key = data.dedup_key or _computed(data)
+                operations.append(batch.Resolve(key, am.RESOLVED_BY, am.ended_note(item)))
         except (ValidationError, ValueError) as exc:
             result.error = _first_error(exc)
+            continue
         except AppError as exc:
             result.error = exc.message
-        results.append(result)
+            continue
+        applied.append(result)
+        await pacer.turn()  # mapping 1,000 alerts takes a while: let other requests in
+    queued = 0
+    done = await batch.apply(sessionmaker, operations, team=team, settings=settings, now=now)
+    for result, outcome in zip(applied, done, strict=True):
+        if isinstance(outcome, Ingested):
+            result.outcome = cast(am.AlertmanagerOutcome, outcome.outcome)
+            result.alert_id = str(outcome.alert["id"])
+            queued += outcome.queued
+        else:
+            result.outcome = cast(am.AlertmanagerOutcome, outcome.outcome)
+            result.alert_id = str(outcome.alert_id) if outcome.alert_id else None
     return results, queued
 
 
 def _computed(data: AlertCreate) -> str:
     return fingerprint(alert_type=data.alert_type, source=data.source, labels=data.labels)
-
-
-async def _resolve(
-    session: AsyncSession,
-    item: am.AlertmanagerAlert,
-    team: str,
-    key: str,
-    result: am.AlertmanagerResult,
-    settings: Settings,
-    now: datetime,
-) -> None:
-    alert = await latest(session, team, key)
-    if alert is None:
-        result.outcome = "unknown"
-        return
-    result.alert_id = str(alert.id)
-    if alert.status not in ACTIVE_STATUSES:
-        result.outcome = "already_resolved"
-        return
-    await lifecycle.resolve(
-        session,
-        alert_id=alert.id,
-        resolved_by=am.RESOLVED_BY,
-        notes=am.ended_note(item),
-        settings=settings,
-        now=now,
-    )
-    result.outcome = "resolved"
 
 
 def _first_error(exc: Exception) -> str:

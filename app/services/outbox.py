@@ -76,6 +76,15 @@ async def queue(
     return rows
 
 
+# A notice in one of these states told (or is telling) its channel about the alert.
+TOLD = ("pending", "sending", "sent", "failed")
+
+
+def told(row: OutboxRow) -> bool:
+    """Whether this row counts in `channels_told` (a resolved notice goes back to its channel)."""
+    return row.status in TOLD and row.reason != "resolved"
+
+
 async def channels_told(session: AsyncSession, *, alert_id: uuid.UUID) -> list[str]:
     """Channels that were sent (or are sending) a notice about this alert, an
     escalation level's included: a resolved notice goes back to each of them."""
@@ -83,12 +92,34 @@ async def channels_told(session: AsyncSession, *, alert_id: uuid.UUID) -> list[s
         select(OutboxRow.channel)
         .where(
             OutboxRow.alert_id == alert_id,
-            OutboxRow.status.in_(("pending", "sending", "sent", "failed")),
+            OutboxRow.status.in_(TOLD),
             OutboxRow.reason != "resolved",
         )
         .distinct()
     )
     return sorted(rows)
+
+
+async def channels_told_many(
+    session: AsyncSession, alert_ids: Iterable[uuid.UUID]
+) -> list[tuple[uuid.UUID, str]]:
+    """`channels_told` of many alerts in one read: (alert id, channel) pairs
+    in a stable order, so that two reads compare as lists."""
+    wanted = sorted(set(alert_ids))
+    pairs: list[tuple[uuid.UUID, str]] = []
+    for first in range(0, len(wanted), 500):  # bound parameters per statement
+        rows = await session.execute(
+            select(OutboxRow.alert_id, OutboxRow.channel)
+            .where(
+                OutboxRow.alert_id.in_(wanted[first : first + 500]),
+                OutboxRow.status.in_(TOLD),
+                OutboxRow.reason != "resolved",
+            )
+            .distinct()
+            .order_by(OutboxRow.alert_id, OutboxRow.channel)
+        )
+        pairs += [(alert_id, channel) for alert_id, channel in rows if alert_id is not None]
+    return pairs
 
 
 async def queue_test(session: AsyncSession, *, channel: str, now: datetime) -> OutboxRow:

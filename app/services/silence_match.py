@@ -2,14 +2,18 @@
 (services/silence_index.py), kept fresh per process, and the lock.
 
 Freshness. Each process keeps the unreleased silences of each database
-compiled. A transaction that asks first reads a key of the silences table:
-(rows, released rows, newest created_at). Silences are never deleted, and
-every change inserts a row or sets `released_at`, so a change made on any
-replica changes the key: one aggregate statement per transaction, and a
-reload only when the key moved, compiling only the silences not seen before.
-A transaction that changed silences itself (create, expire, release) reads
-its own view instead, which never enters the shared cache: that holds only
-what was committed.
+compiled (services/silence_index.py). A transaction that asks first reads
+the silences' generation: one row (table silence_generation), moved by
+every transaction that creates, ends or releases a silence, in that same
+transaction. So a change made on any replica is seen at the next
+transaction's read, which costs one primary-key look-up however many
+silences were ever made; the silences are read again only when it moved,
+and only the new ones are compiled. A transaction that changed silences
+itself (create, expire, release) reads its own view instead: its new
+silences are compiled into the shared table (a silence's matchers never
+change, and its place there is never reused), but the shared index counts
+only what was committed. A changing transaction writes the generation row
+before it locks any alert, so changes queue on that row without deadlock.
 
 Locking. An alert's notifications are held by the first matching silence
 that can be locked FOR SHARE SKIP LOCKED on PostgreSQL. A silence being
@@ -24,49 +28,51 @@ transaction. SQLite serializes writers instead.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 import uuid
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import Alert, Silence
-from app.services.silence_index import (
-    ActiveIndex,
-    CompiledMatcher,
-    CompiledSilence,
-    active_index,
-    alert_fields,
-    compile_matchers,
-)
+from app.models import Alert, Silence, SilenceGeneration
+from app.services.silence_index import ActiveIndex, Row, SilenceTable, Window, active_index, alert_fields
 
 _IN_TRANSACTION = "silence_index"
 _CHANGED_IN = "silences_changed_in"
 _COMPILE_SLICE_SECONDS = 0.01  # compile at most this long before letting other requests run
+_READ_BATCH = 500  # silences' matchers read per statement (bound parameters)
+# A table with this many more places than silences unreleased is rebuilt
+# with only those (places of ended silences are not reused).
+_COMPACT_SLACK = 256
 
-Key = tuple[Any, ...]
+# Plain SQL that reads the same on both databases. A missing row (deleted by
+# hand) is made again from a random number, so that no process mistakes the
+# new count for one it has already read.
+_BUMP = text(
+    "INSERT INTO silence_generation (id, generation) VALUES (1, :start) "
+    "ON CONFLICT (id) DO UPDATE SET generation = silence_generation.generation + 1"
+)
 
 
 @dataclass(slots=True)
 class _Shared:
     """One database's unreleased silences in this process."""
 
-    key: Key | None = None
-    unreleased: tuple[CompiledSilence, ...] = ()
+    generation: int | None = None  # None: not read yet
+    table: SilenceTable = field(default_factory=SilenceTable)
+    unreleased: tuple[Window, ...] = ()
     index: ActiveIndex | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
-    def compiled(self) -> dict[uuid.UUID, CompiledSilence]:
-        return {silence.id: silence for silence in self.unreleased}
-
     def active(self, now: datetime) -> ActiveIndex:
         if self.index is None or not self.index.covers(now):
-            self.index = active_index(self.unreleased, now)
+            self.index = active_index(self.table, self.unreleased, now)
         return self.index
 
 
@@ -112,10 +118,15 @@ async def silenced_by(session: AsyncSession, alerts: Sequence[Alert], now: datet
     return [index.matching(alert_fields(alert)) for alert in alerts]
 
 
-def forget(session: AsyncSession) -> None:
-    """This transaction changed silences: it reads its own view from now on."""
+async def changed(session: AsyncSession) -> None:
+    """This transaction changes silences: it moves the generation (once),
+    so that every process reads them again after it commits, and it reads
+    its own view from now on."""
     session.info.pop(_IN_TRANSACTION, None)
-    session.info[_CHANGED_IN] = session.get_transaction()
+    transaction = session.get_transaction()
+    if session.info.get(_CHANGED_IN) is not transaction:
+        await session.execute(_BUMP, {"start": secrets.randbits(62)})
+        session.info[_CHANGED_IN] = transaction
 
 
 async def _state(session: AsyncSession, now: datetime) -> _Transaction:
@@ -126,8 +137,10 @@ async def _state(session: AsyncSession, now: datetime) -> _Transaction:
         return cached
     shared = _shared_for(session)
     if transaction is not None and session.info.get(_CHANGED_IN) is transaction:
-        unreleased = await _load(session, shared.compiled())
-        index = active_index(unreleased, now)
+        async with shared.lock:  # its new silences join the shared table: places are never reused
+            table = shared.table
+            unreleased = await _load(session, table)
+        index = active_index(table, unreleased, now)
     else:
         index = await _fresh(session, shared, now)
     state = _Transaction(transaction, now, index)
@@ -145,46 +158,50 @@ def _shared_for(session: AsyncSession) -> _Shared:
 
 
 async def _fresh(session: AsyncSession, shared: _Shared, now: datetime) -> ActiveIndex:
-    key = await _key(session)
-    if key != shared.key:
+    generation = await session.scalar(select(SilenceGeneration.generation).where(SilenceGeneration.id == 1))
+    generation = generation or 0
+    if generation != shared.generation:
         async with shared.lock:
-            if key != shared.key:  # not reloaded meanwhile by another request
-                shared.unreleased = await _load(session, shared.compiled())
+            if generation != shared.generation:  # not reloaded meanwhile by another request
+                unreleased = await _load(session, shared.table)
+                if len(shared.table) > 2 * len(unreleased) + _COMPACT_SLACK:
+                    table = SilenceTable()
+                    await _in_slices(table.take(shared.table, [silence.id for silence in unreleased]))
+                    shared.table = table
+                shared.unreleased = unreleased
                 shared.index = None
-                shared.key = key
+                shared.generation = generation
     return shared.active(now)
 
 
-async def _key(session: AsyncSession) -> Key:
-    row = (
-        await session.execute(
-            select(func.count(), func.count(Silence.released_at), func.max(Silence.created_at))
-        )
-    ).one()
-    return tuple(row)
-
-
-async def _load(
-    session: AsyncSession, known: dict[uuid.UUID, CompiledSilence]
-) -> tuple[CompiledSilence, ...]:
-    """The unreleased silences, oldest first; only the ones not in `known`
-    are compiled, a slice at a time so that other requests go on meanwhile."""
+async def _load(session: AsyncSession, table: SilenceTable) -> tuple[Window, ...]:
+    """The unreleased silences, oldest first; the ones `table` has not seen
+    are read and compiled into it, a slice at a time so that other requests
+    go on meanwhile."""
     rows = await session.execute(
-        select(Silence.id, Silence.matchers, Silence.team, Silence.starts_at, Silence.ends_at)
+        select(Silence.id, Silence.starts_at, Silence.ends_at)
         .where(Silence.released_at.is_(None))
         .order_by(Silence.created_at, Silence.id)
     )
-    silences: list[CompiledSilence] = []
+    unreleased = tuple(Window(silence_id, starts_at, ends_at) for silence_id, starts_at, ends_at in rows)
+    unseen = [silence.id for silence in unreleased if not table.knows(silence.id)]
+    found: list[Row] = []
+    for first in range(0, len(unseen), _READ_BATCH):
+        batch = unseen[first : first + _READ_BATCH]
+        found += [
+            (silence_id, matchers, team)
+            for silence_id, matchers, team in await session.execute(
+                select(Silence.id, Silence.matchers, Silence.team).where(Silence.id.in_(batch))
+            )
+        ]
+    if found:
+        await _in_slices(table.add(found))
+    return unreleased
+
+
+async def _in_slices(work: Iterator[None]) -> None:
     deadline = time.monotonic() + _COMPILE_SLICE_SECONDS
-    for silence_id, matchers, team, starts_at, ends_at in rows:
-        seen = known.get(silence_id)
-        if seen is not None:
-            silences.append(seen.with_window(starts_at, ends_at))
-            continue
-        compiled: tuple[CompiledMatcher, ...] | None = compile_matchers(silence_id, matchers, team)
-        if compiled is not None:
-            silences.append(CompiledSilence(silence_id, starts_at, ends_at, compiled))
+    for _ in work:
         if time.monotonic() > deadline:
             await asyncio.sleep(0)
             deadline = time.monotonic() + _COMPILE_SLICE_SECONDS
-    return tuple(silences)

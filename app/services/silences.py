@@ -68,7 +68,7 @@ async def create(
         created_at=now,
     )
     session.add(silence)
-    silence_match.forget(session)
+    await silence_match.changed(session)
     await session.flush()
     return silence
 
@@ -126,7 +126,7 @@ async def expire(
         raise Conflict(f"silence {silence_id} has already expired", field="id")
     silence.starts_at = min(silence.starts_at, now)
     silence.ends_at = min(silence.ends_at, now)
-    silence_match.forget(session)
+    await silence_match.changed(session)
     rows = await _release(session, silence, settings=settings, now=now)
     return silence, rows
 
@@ -153,7 +153,7 @@ async def _release(
     session: AsyncSession, silence: Silence, *, settings: Settings, now: datetime
 ) -> list[OutboxRow]:
     silence.released_at = now
-    silence_match.forget(session)
+    await silence_match.changed(session)
     held = list(
         await session.scalars(
             select(OutboxRow)

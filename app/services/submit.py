@@ -2,8 +2,9 @@
 
 `submit` goes through the application's store, whichever it is (one
 statement on PostgreSQL, the ORM on SQLite); `submit_in` writes in a
-transaction the caller owns, for an integration's batch that must commit
-or fail as one. `team` is the submitting key's: the alert's owner, and half
+transaction the caller owns (a PagerDuty event with what else it does).
+Many submissions that must commit or fail as one are a batch
+(services/batch.py). `team` is the submitting key's: the alert's owner, and half
 of its identity.
 """
 

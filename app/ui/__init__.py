@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from app.ui import alerts, channels, login, silences
+from app.ui import alerts, channels, login, silences, stats
 from app.ui.templating import STATIC
 
 
@@ -21,6 +21,7 @@ def install(app: FastAPI) -> None:
     app.include_router(alerts.router)
     app.include_router(silences.router)
     app.include_router(channels.router)
+    app.include_router(stats.router)
 
     @app.get("/", include_in_schema=False)
     async def home() -> RedirectResponse:

@@ -9,20 +9,24 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import datetime
 from typing import Annotated
 from urllib.parse import parse_qs, urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.api.auth import Caller, team_to_read
-from app.api.deps import NowDep, SessionDep, SettingsDep
+from app.api.deps import NowDep, SessionmakerDep, SettingsDep
+from app.db import transaction
 from app.errors import AppError, Forbidden, InvalidInput
 from app.metrics import observe_move
-from app.models import ACTIVE_STATUSES, STATUSES
+from app.models import ACTIVE_STATUSES, STATUSES, Alert, AlertEvent, OutboxRow
 from app.schemas import NAME_PATTERN
 from app.services import lifecycle, queries, silence_match
-from app.settings import SEVERITIES
+from app.services.queries import AlertCounts
+from app.settings import SEVERITIES, Settings
 from app.ui.live import ChangeWatcher
 from app.ui.routing import ConsoleRoute, read_form, see_other
 from app.ui.session import console_caller
@@ -81,16 +85,23 @@ def _filters(request: Request, caller: Caller) -> tuple[queries.AlertFilter, dic
 
 
 async def _list_context(
-    request: Request, caller: Caller, session: SessionDep, now: NowDep
+    request: Request, caller: Caller, sessionmaker: SessionmakerDep, now: NowDep
 ) -> dict[str, object]:
     filters, shown = _filters(request, caller)
     cursor = request.query_params.get("cursor") or None
-    async with session.begin():
+
+    async def read(
+        session: AsyncSession,
+    ) -> tuple[list[Alert], str | None, list[list[uuid.UUID]], AlertCounts]:
         rows, next_cursor = await queries.list_alerts(
             session, filters=filters, limit=PAGE_SIZE, cursor=cursor
         )
         matched = await silence_match.silenced_by(session, rows, now)
         counted = await queries.counts(session, team=filters.team)
+        session.expunge_all()  # the rows outlive the read's rollback, loaded as they are
+        return rows, next_cursor, matched, counted
+
+    rows, next_cursor, matched, counted = await transaction.read(sessionmaker, read)
     query = {k: v for k, v in shown.items() if v}
     return {
         "alerts": list(zip(rows, matched, strict=True)),
@@ -106,19 +117,19 @@ async def _list_context(
 
 @router.get("/", response_class=HTMLResponse)
 async def alert_list(
-    request: Request, caller: ConsoleCaller, session: SessionDep, now: NowDep
+    request: Request, caller: ConsoleCaller, sessionmaker: SessionmakerDep, now: NowDep
 ) -> HTMLResponse:
-    context = await _list_context(request, caller, session, now)
+    context = await _list_context(request, caller, sessionmaker, now)
     done = request.query_params.get("done")
     return await render(request, "alerts.html", {**context, "done": done}, caller=caller)
 
 
 @router.get("/alerts/rows", response_class=HTMLResponse)
 async def alert_rows(
-    request: Request, caller: ConsoleCaller, session: SessionDep, now: NowDep
+    request: Request, caller: ConsoleCaller, sessionmaker: SessionmakerDep, now: NowDep
 ) -> HTMLResponse:
     """The list's rows and counts, for the live refresh."""
-    context = await _list_context(request, caller, session, now)
+    context = await _list_context(request, caller, sessionmaker, now)
     return await render(request, "alert_rows.html", context, caller=caller)
 
 
@@ -135,13 +146,17 @@ async def alert_events(request: Request, caller: ConsoleCaller) -> StreamingResp
 
 @router.get("/alerts/{alert_id}", response_class=HTMLResponse)
 async def alert_page(
-    alert_id: uuid.UUID, request: Request, caller: ConsoleCaller, session: SessionDep, now: NowDep
+    alert_id: uuid.UUID, request: Request, caller: ConsoleCaller, sessionmaker: SessionmakerDep, now: NowDep
 ) -> HTMLResponse:
-    async with session.begin():
+    async def read(session: AsyncSession) -> tuple[Alert, list[AlertEvent], list[OutboxRow], list[uuid.UUID]]:
         alert = await queries.get(session, alert_id, team=caller.confined_to)
         events = await queries.history(session, alert_id)
         sent = await queries.notifications(session, alert_id)
         [silenced_by] = await silence_match.silenced_by(session, [alert], now)
+        session.expunge_all()  # as above
+        return alert, events, sent, silenced_by
+
+    alert, events, sent, silenced_by = await transaction.read(sessionmaker, read)
     moves = (
         {m: label for m, label in MOVES.items() if m in lifecycle.ALLOWED_MOVES.get(alert.status, ())}
         if caller.may("alerts:manage")
@@ -168,12 +183,41 @@ def _by(form_by: str, caller: Caller) -> str:
     return (form_by or caller.name)[:200]
 
 
+async def _move(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    caller: Caller,
+    *,
+    alert_id: uuid.UUID,
+    status: str,
+    by: str,
+    note: str | None,
+    settings: Settings,
+    now: datetime,
+) -> Alert:
+    """One move in its own transaction, run again once if the connection was
+    lost before COMMIT (db/transaction.py), as the API's moves are."""
+
+    async def work(session: AsyncSession) -> Alert:
+        return await lifecycle.change_status(
+            session,
+            alert_id=alert_id,
+            status=status,
+            by=by,
+            note=note,
+            settings=settings,
+            now=now,
+            team=caller.confined_to,
+        )
+
+    return await transaction.run(sessionmaker, work)
+
+
 @router.post("/alerts/{alert_id}/move")
 async def move_alert(
     alert_id: uuid.UUID,
     request: Request,
     caller: ConsoleCaller,
-    session: SessionDep,
+    sessionmaker: SessionmakerDep,
     settings: SettingsDep,
     now: NowDep,
 ) -> RedirectResponse:
@@ -183,17 +227,16 @@ async def move_alert(
     status = form.get("status")
     if status not in MOVES:
         raise InvalidInput(f"unknown move {status[:40]!r}", field="status")
-    async with session.begin():
-        alert = await lifecycle.change_status(
-            session,
-            alert_id=alert_id,
-            status=status,
-            by=_by(form.get("by"), caller),
-            note=form.get("note")[:10_000] or None,
-            settings=settings,
-            now=now,
-            team=caller.confined_to,
-        )
+    alert = await _move(
+        sessionmaker,
+        caller,
+        alert_id=alert_id,
+        status=status,
+        by=_by(form.get("by"), caller),
+        note=form.get("note")[:10_000] or None,
+        settings=settings,
+        now=now,
+    )
     observe_move(alert, now=now)
     request.app.state.wake_delivery()
     return see_other(f"/ui/alerts/{alert_id}?done={status}")
@@ -201,7 +244,11 @@ async def move_alert(
 
 @router.post("/alerts/bulk")
 async def move_alerts(
-    request: Request, caller: ConsoleCaller, session: SessionDep, settings: SettingsDep, now: NowDep
+    request: Request,
+    caller: ConsoleCaller,
+    sessionmaker: SessionmakerDep,
+    settings: SettingsDep,
+    now: NowDep,
 ) -> RedirectResponse:
     """Acknowledge or resolve every selected alert, each in its own
     transaction: one that moved meanwhile (409) does not stop the others."""
@@ -218,17 +265,16 @@ async def move_alerts(
     moved = failed = 0
     for alert_id in ids:
         try:
-            async with session.begin():
-                alert = await lifecycle.change_status(
-                    session,
-                    alert_id=alert_id,
-                    status=status,
-                    by=_by(form.get("by"), caller),
-                    note=None,
-                    settings=settings,
-                    now=now,
-                    team=caller.confined_to,
-                )
+            alert = await _move(
+                sessionmaker,
+                caller,
+                alert_id=alert_id,
+                status=status,
+                by=_by(form.get("by"), caller),
+                note=None,
+                settings=settings,
+                now=now,
+            )
             observe_move(alert, now=now)
             moved += 1
         except AppError:  # moved or gone meanwhile; counted, shown, not fatal

@@ -19,7 +19,9 @@ router = APIRouter(prefix="/ui", include_in_schema=False, route_class=ConsoleRou
 
 def _next(target: str) -> str:
     """Where to go after signing in: a console page of this service only."""
-    return target if target.startswith(("/ui/", "/docs", "/redoc")) and not target.startswith("//") else "/ui/"
+    return (
+        target if target.startswith(("/ui/", "/docs", "/redoc")) and not target.startswith("//") else "/ui/"
+    )
 
 
 @router.get("/login", response_class=HTMLResponse)

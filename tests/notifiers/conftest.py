@@ -57,6 +57,7 @@ def make_notification() -> MakeNotification:
         level: int = 3,
         test: bool = False,
         alert_url: str | None = f"http://alerts.example/alerts/{ALERT_ID}",
+        console_url: str | None = f"http://alerts.example/ui/alerts/{ALERT_ID}",
         **alert_fields: Any,
     ) -> Notification:
         """A notification for sample_alert(**alert_fields), or a channel test."""
@@ -68,6 +69,7 @@ def make_notification() -> MakeNotification:
             created_at=datetime(2024, 5, 1, 11, 0, tzinfo=UTC),
             alert=None if test else sample_alert(**alert_fields),
             alert_url=None if test else alert_url,
+            console_url=None if test else console_url,
         )
 
     return make

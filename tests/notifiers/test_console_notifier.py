@@ -35,7 +35,8 @@ async def test_one_json_line_with_the_alert_facts(
     line = records[0].getMessage()
     assert "\n" not in line  # the alert message has a newline; the log line must not
     fields = records[0].notification  # type: ignore[attr-defined]
-    assert line.startswith(fields["title"])
+    assert line == f"{fields['title']} {n.console_url}"  # the link a person follows
+    assert (fields["console_url"], fields["alert_url"]) == (n.console_url, n.alert_url)
     # Through the JSON formatter the facts appear once, not also inside the message.
     formatted = JsonFormatter().format(records[0])
     assert formatted.count(str(n.id)) == 1 and json.loads(formatted)["notification"] == json.loads(

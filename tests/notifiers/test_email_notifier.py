@@ -70,6 +70,7 @@ async def test_multipart_message_reaches_every_recipient(
     assert plain == render.text_body(n)
     html = parts["text/html"].get_content()
     assert "Disk &lt;b&gt;97%&lt;/b&gt; full &amp; rising" in html
+    assert f'<a href="{n.console_url}">Open the alert</a>' in html  # the console page
     assert not got.tls
 
 

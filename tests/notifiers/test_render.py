@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from app.notifiers import render
+from tests.notifiers.conftest import ALERT_ID
 
 if TYPE_CHECKING:
     from tests.notifiers.conftest import MakeNotification
@@ -56,7 +57,22 @@ def test_text_body_carries_message_facts_and_link(
     assert "Disk <b>97%</b> full & rising\nsecond line" in body
     assert "Occurrences: 4" in body
     assert "Labels:      env=prod, mount=/var" in body
-    assert "http://alerts.example/alerts/" in body
+    assert body.endswith("\nOpen the alert: http://alerts.example/ui/alerts/" + ALERT_ID + "\n")
+    assert "http://alerts.example/alerts/" not in body  # the console page, not the API's JSON
+
+
+def test_html_body_links_to_the_console_page(make_notification: MakeNotification) -> None:
+    body = render.html_body(make_notification())
+    assert f'<a href="http://alerts.example/ui/alerts/{ALERT_ID}">Open the alert</a>' in body
+    assert "http://alerts.example/alerts/" not in body
+
+
+def test_the_link_falls_back_to_the_api_when_there_is_no_console_page(
+    make_notification: MakeNotification,
+) -> None:
+    n = make_notification(console_url=None)
+    assert render.link(n) == f"http://alerts.example/alerts/{ALERT_ID}"
+    assert render.link(make_notification(test=True, reason="test")) is None
 
 
 def test_html_body_escapes_user_text(make_notification: MakeNotification) -> None:
@@ -65,4 +81,4 @@ def test_html_body_escapes_user_text(make_notification: MakeNotification) -> Non
     assert "<b>97%" not in body
     assert "<script>" not in body
     assert "Disk &lt;b&gt;97%&lt;/b&gt; full &amp; rising" in body
-    assert '<a href="http://alerts.example/alerts/' in body
+    assert '<a href="http://alerts.example/ui/alerts/' in body

@@ -10,6 +10,7 @@ import pytest
 from app.notifiers import render
 from app.notifiers.slack import SlackNotifier
 from app.settings import SlackChannel
+from tests.notifiers.conftest import ALERT_ID
 
 if TYPE_CHECKING:
     import httpx
@@ -59,7 +60,8 @@ async def test_block_kit_message_with_colour_fields_and_link(
     assert all(f["type"] == "mrkdwn" for f in facts["fields"])
     # User text cannot forge Slack links or mentions.
     assert message["text"]["text"].startswith("Disk &lt;b&gt;97%&lt;/b&gt; full &amp;")
-    assert link["text"]["text"] == f"<{n.alert_url}|Open the alert>"
+    # The alert's page in the web console, not the API's JSON.
+    assert link["text"]["text"] == f"<http://alerts.example/ui/alerts/{ALERT_ID}|Open the alert>"
 
 
 async def test_resolved_is_green_and_low_is_not_red(

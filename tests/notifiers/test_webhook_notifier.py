@@ -59,6 +59,7 @@ async def test_post_body_and_headers(
         "created_at": "2024-05-01T11:00:00+00:00",
         "alert": n.alert,
         "alert_url": n.alert_url,
+        "console_url": n.console_url,
     }
     assert b": " not in req.body  # compact separators
 

@@ -82,6 +82,32 @@ async def test_webhook_delivery_signed_with_idempotency_key(
         assert (await svc.client.get(f"/alerts/{alert['id']}")).json()["notifications_sent"] == 1
 
 
+async def test_links_open_the_console_page_and_a_webhook_also_gets_the_api_url(
+    service_factory, http_receiver: HttpReceiver
+) -> None:  # type: ignore[no-untyped-def]
+    slack = HttpReceiver()
+    try:
+        channels = {"hooks": webhook(http_receiver.url), "chat": {"type": "slack", "url": slack.url}}
+        async with service_factory(
+            channels=channels, default_channels=["hooks", "chat"], public_url="https://alerts.example.com/"
+        ) as svc:
+            alert = await create_alert(svc.client)
+            await settle(svc, alert["id"], "hooks", "sent")
+            await settle(svc, alert["id"], "chat", "sent")
+    finally:
+        slack.close()
+    console = f"https://alerts.example.com/ui/alerts/{alert['id']}"
+    body = json.loads(http_receiver.requests[0].body)
+    assert body["console_url"] == console
+    assert body["alert_url"] == f"https://alerts.example.com/alerts/{alert['id']}"  # for programs
+    [block] = [
+        b
+        for b in json.loads(slack.requests[0].body)["attachments"][0]["blocks"]
+        if "Open the alert" in str(b)
+    ]
+    assert block["text"]["text"] == f"<{console}|Open the alert>"
+
+
 async def test_two_failures_then_success_is_delivered_on_the_third_attempt(
     service_factory, http_receiver: HttpReceiver
 ) -> None:  # type: ignore[no-untyped-def]

@@ -1,0 +1,323 @@
+"""Write routes on PostgreSQL whose database connection is lost.
+
+A write that is not ingest (lifecycle moves, silences, a channel test, an
+escalation tick) runs its transaction again once when its connection was
+lost before COMMIT was sent, and answers 503 with Retry-After when it still
+fails. The faults are real: the test ends the service's database sessions
+with pg_terminate_backend, either between requests (the request finds a
+dead connection in the pool) or while the request waits for a lock the test
+holds (mid-transaction, after BEGIN and the first statements).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import asyncpg
+import pytest
+
+from app.db.pg_ingest import plain_dsn
+from app.services.silence_limits import _CREATE_LOCK
+from tests.conftest import Service
+from tests.helpers import create_alert, wait_for
+from tests.peers import HttpReceiver
+
+pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+
+SERVICE_APPLICATION = "alert-service"  # the ORM engine's sessions (app/db/engine.py)
+RETRIED = "running the transaction again"
+COMMIT_LOCK = 0x7E57_C0DE
+SILENCE = {
+    "matchers": [{"name": "source", "value": "db-1"}],
+    "duration_minutes": 30,
+    "created_by": "alice",
+    "comment": "maintenance",
+}
+
+
+@pytest.fixture
+async def admin(clean_database: str) -> AsyncIterator[asyncpg.Connection]:
+    """The test's own session: it watches and ends the service's."""
+    conn = await asyncpg.connect(plain_dsn(clean_database))
+    yield conn
+    await conn.close()
+
+
+@pytest.fixture
+async def holder(clean_database: str) -> AsyncIterator[asyncpg.Connection]:
+    """A second session of the test's, which holds the locks the service waits for."""
+    conn = await asyncpg.connect(plain_dsn(clean_database))
+    yield conn
+    await conn.close()
+
+
+@pytest.fixture
+async def svc(service_factory: Any, http_receiver: HttpReceiver) -> AsyncIterator[Service]:
+    # No periodic job may use the pool between the test's steps.
+    async with service_factory(
+        channels={"hooks": {"type": "webhook", "url": f"{http_receiver.url}/hook"}},
+        default_channels=["hooks"],
+        enable_escalation=False,
+        silence_check_seconds=3600,
+    ) as service:
+        yield service
+
+
+@pytest.fixture
+def retries(caplog: pytest.LogCaptureFixture) -> Callable[[], int]:
+    caplog.set_level(logging.WARNING, logger="app.db.transaction")
+
+    def count() -> int:
+        return sum(RETRIED in r.getMessage() for r in caplog.records if r.name == "app.db.transaction")
+
+    return count
+
+
+async def status_events(svc: Service, alert_id: str) -> list[tuple[str | None, str | None]]:
+    detail = (await svc.client.get(f"/alerts/{alert_id}")).json()
+    return [(e["from_status"], e["to_status"]) for e in detail["history"] if e["kind"] == "status"]
+
+
+async def end_idle_sessions(svc: Service, admin: asyncpg.Connection) -> None:
+    """End the service's pooled sessions while no request uses them."""
+
+    async def delivered() -> bool:
+        left = await admin.fetchval(
+            "SELECT count(*) FROM notifications WHERE status IN ('pending', 'sending')"
+        )
+        return bool(left == 0)
+
+    await wait_for(delivered)  # the delivery worker is at rest
+    assert (await svc.client.get("/silences")).status_code == 200  # the pool holds a session
+    ended = await admin.fetchval(
+        """
+        SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
+        WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = $1
+        """,
+        SERVICE_APPLICATION,
+    )
+    assert ended >= 1
+
+
+async def lock_waiter(admin: asyncpg.Connection, *, not_pid: int | None = None) -> int:
+    """The service's session that waits for a lock the test holds."""
+    found: list[int] = []
+
+    async def waiting() -> bool:
+        pid = await admin.fetchval(
+            """
+            SELECT pid FROM pg_stat_activity
+            WHERE datname = current_database() AND application_name = $1
+              AND wait_event_type = 'Lock' AND pid IS DISTINCT FROM $2
+            """,
+            SERVICE_APPLICATION,
+            not_pid,
+        )
+        found[:] = [pid] if pid is not None else []
+        return bool(found)
+
+    await wait_for(waiting)
+    return found[0]
+
+
+async def terminate(admin: asyncpg.Connection, pid: int) -> None:
+    assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
+
+
+# --- between requests: the request's pooled connection is already dead -------------
+
+
+async def _acknowledge(svc: Service, admin: asyncpg.Connection) -> None:
+    alert = await create_alert(svc.client)
+    await end_idle_sessions(svc, admin)
+    response = await svc.client.patch(f"/alerts/{alert['id']}/acknowledge", json={"by": "alice"})
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "acknowledged"
+    assert await status_events(svc, alert["id"]) == [("open", "acknowledged")]
+
+
+async def _close(svc: Service, admin: asyncpg.Connection) -> None:
+    alert = await create_alert(svc.client)
+    await end_idle_sessions(svc, admin)
+    response = await svc.client.patch(f"/alerts/{alert['id']}/status", json={"status": "closed", "by": "bob"})
+    assert response.status_code == 200, response.text
+    assert await status_events(svc, alert["id"]) == [("open", "closed")]
+
+
+async def _create_silence(svc: Service, admin: asyncpg.Connection) -> None:
+    await end_idle_sessions(svc, admin)
+    response = await svc.client.post("/silences", json=SILENCE)
+    assert response.status_code == 201, response.text
+    assert await admin.fetchval("SELECT count(*) FROM silences") == 1
+
+
+async def _expire_silence(svc: Service, admin: asyncpg.Connection) -> None:
+    silence = (await svc.client.post("/silences", json=SILENCE)).json()
+    alert = await create_alert(svc.client, source="db-1")
+    assert alert["silenced"] is True
+    await end_idle_sessions(svc, admin)
+    response = await svc.client.delete(f"/silences/{silence['id']}")
+    assert response.status_code == 200, response.text
+    assert response.json()["state"] == "expired"
+    unsilenced = await admin.fetchval("SELECT count(*) FROM notifications WHERE reason = 'unsilenced'")
+    assert unsilenced == 1  # the held notification was released once
+
+
+async def _test_channel(svc: Service, admin: asyncpg.Connection) -> None:
+    await end_idle_sessions(svc, admin)
+    response = await svc.client.post("/channels/hooks/test")
+    assert response.status_code == 202, response.text
+    assert await admin.fetchval("SELECT count(*) FROM notifications WHERE reason = 'test'") == 1
+
+
+async def _escalation_tick(svc: Service, admin: asyncpg.Connection) -> None:
+    alert = await create_alert(svc.client, severity="critical")
+    svc.clock.advance(minutes=31)
+    await end_idle_sessions(svc, admin)
+    response = await svc.client.post("/escalation/tick")
+    assert response.status_code == 200, response.text
+    assert [(s["alert_id"], s["to_level"]) for s in response.json()["steps"]] == [(alert["id"], 3)]
+    detail = (await svc.client.get(f"/alerts/{alert['id']}")).json()
+    assert [e["kind"] for e in detail["history"]].count("escalation") == 1
+
+
+WRITES: dict[str, Callable[[Service, asyncpg.Connection], Awaitable[None]]] = {
+    "acknowledge": _acknowledge,
+    "status": _close,
+    "silence-create": _create_silence,
+    "silence-expire": _expire_silence,
+    "channel-test": _test_channel,
+    "escalation-tick": _escalation_tick,
+}
+
+
+@pytest.mark.parametrize("write", list(WRITES))
+async def test_a_write_on_a_connection_ended_between_requests_is_retried_and_applied_once(
+    svc: Service, admin: asyncpg.Connection, retries: Callable[[], int], write: str
+) -> None:
+    await WRITES[write](svc, admin)
+    assert retries() == 1
+
+
+# --- mid-transaction: the session ends while the request waits for a lock ----------
+
+
+async def test_resolve_whose_session_ends_mid_transaction_is_retried_and_applied_once(
+    svc: Service, admin: asyncpg.Connection, holder: asyncpg.Connection, retries: Callable[[], int]
+) -> None:
+    alert = await create_alert(svc.client)
+    async with holder.transaction():
+        await holder.execute("SELECT 1 FROM alerts WHERE id = $1 FOR UPDATE", alert["id"])
+        request = asyncio.create_task(
+            svc.client.patch(f"/alerts/{alert['id']}/resolve", json={"resolved_by": "alice", "notes": "done"})
+        )
+        first = await lock_waiter(admin)  # inside the move: BEGIN and SELECT ... FOR UPDATE sent
+        await terminate(admin, first)
+        await lock_waiter(admin, not_pid=first)  # the second attempt, on a new connection
+    response = await request
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "resolved"
+    assert await status_events(svc, alert["id"]) == [("open", "resolved")]
+    detail = (await svc.client.get(f"/alerts/{alert['id']}")).json()
+    assert [n["reason"] for n in detail["notifications"]].count("resolved") == 1
+    assert retries() == 1
+
+
+async def test_silence_create_whose_session_ends_mid_transaction_is_retried_and_applied_once(
+    svc: Service, admin: asyncpg.Connection, holder: asyncpg.Connection, retries: Callable[[], int]
+) -> None:
+    await holder.execute("SELECT pg_advisory_lock($1)", _CREATE_LOCK)  # what creates take, per transaction
+    try:
+        request = asyncio.create_task(svc.client.post("/silences", json=SILENCE))
+        first = await lock_waiter(admin)
+        await terminate(admin, first)
+        await lock_waiter(admin, not_pid=first)
+    finally:
+        await holder.execute("SELECT pg_advisory_unlock($1)", _CREATE_LOCK)
+    response = await request
+    assert response.status_code == 201, response.text
+    assert await admin.fetchval("SELECT count(*) FROM silences") == 1
+    listed = (await svc.client.get("/silences")).json()
+    assert [s["id"] for s in listed] == [response.json()["id"]]
+    assert retries() == 1
+
+
+async def test_a_second_loss_answers_503_with_retry_after_and_applies_nothing(
+    svc: Service, admin: asyncpg.Connection, holder: asyncpg.Connection, retries: Callable[[], int]
+) -> None:
+    alert = await create_alert(svc.client)
+    async with holder.transaction():
+        await holder.execute("SELECT 1 FROM alerts WHERE id = $1 FOR UPDATE", alert["id"])
+        request = asyncio.create_task(
+            svc.client.patch(f"/alerts/{alert['id']}/acknowledge", json={"by": "alice"})
+        )
+        first = await lock_waiter(admin)
+        await terminate(admin, first)
+        await terminate(admin, await lock_waiter(admin, not_pid=first))
+    response = await request
+    assert response.status_code == 503, response.text
+    assert response.json()["code"] == "database_unavailable"
+    assert response.headers["Retry-After"]
+    assert retries() == 1  # once, not again
+    assert await status_events(svc, alert["id"]) == []
+    assert (await svc.client.get(f"/alerts/{alert['id']}")).json()["status"] == "open"
+
+
+# --- during COMMIT: never run again ------------------------------------------------
+
+
+@pytest.fixture
+async def commit_waits_for_lock(admin: asyncpg.Connection) -> AsyncIterator[None]:
+    """A deferred trigger on alert_events: a transaction that wrote history
+    waits, inside COMMIT, for an advisory lock the test may hold."""
+    await admin.execute(
+        f"""
+        CREATE FUNCTION test_wait_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN PERFORM pg_advisory_xact_lock({COMMIT_LOCK}); RETURN NULL; END $$;
+        CREATE CONSTRAINT TRIGGER test_wait_at_commit AFTER INSERT ON alert_events
+        DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION test_wait_at_commit();
+        """
+    )
+    try:
+        yield
+    finally:
+        await admin.execute(
+            "DROP TRIGGER test_wait_at_commit ON alert_events; DROP FUNCTION test_wait_at_commit();"
+        )
+
+
+async def test_a_session_lost_during_commit_is_not_run_again_and_answers_503(
+    svc: Service,
+    admin: asyncpg.Connection,
+    holder: asyncpg.Connection,
+    retries: Callable[[], int],
+    commit_waits_for_lock: None,
+) -> None:
+    alert = await create_alert(svc.client)
+    await holder.execute("SELECT pg_advisory_lock($1)", COMMIT_LOCK)
+    try:
+        request = asyncio.create_task(
+            svc.client.patch(f"/alerts/{alert['id']}/acknowledge", json={"by": "alice"})
+        )
+        waiter = await lock_waiter(admin)
+        query = await admin.fetchval("SELECT query FROM pg_stat_activity WHERE pid = $1", waiter)
+        assert query.strip().rstrip(";").upper() == "COMMIT"  # the session was inside COMMIT when it ended
+        await terminate(admin, waiter)
+    finally:
+        # Released before the answer: a transaction run again would now
+        # commit and answer 200.
+        await holder.execute("SELECT pg_advisory_unlock($1)", COMMIT_LOCK)
+    response = await request
+    assert response.status_code == 503, response.text
+    assert response.json()["code"] == "database_unavailable"
+    assert response.headers["Retry-After"]
+    assert retries() == 0
+    # This COMMIT had not completed, so nothing was applied; the client's
+    # retry after Retry-After is what applies it.
+    assert await status_events(svc, alert["id"]) == []
+    again = await svc.client.patch(f"/alerts/{alert['id']}/acknowledge", json={"by": "alice"})
+    assert again.status_code == 200, again.text
+    assert await status_events(svc, alert["id"]) == [("open", "acknowledged")]

@@ -1,0 +1,152 @@
+"""A batch is its submissions one by one: the same answers, the same stored
+alerts, history and outbox rows.
+
+Each scenario runs once with its batches sent as batches (services/batch.py,
+on SQLite and PostgreSQL) and once with every submission sent alone, in
+order, through each store (tests/contract/stores.py: the ORM store on both
+databases, the one-statement store on PostgreSQL). Every record must equal
+the first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from app.schemas import AlertCreate
+from app.services import batch
+from app.services.decisions import plan
+from tests.contract.stores import KINDS, Driver, driver, events_without_order
+
+
+@dataclass(frozen=True)
+class Batch:
+    minute: float
+    bodies: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Step:
+    minute: float
+    run: Callable[[Driver], Awaitable[None]]
+
+
+Scenario = list[Batch | Step]
+
+
+def a(name: str, **overrides: Any) -> dict[str, Any]:
+    """Alert `name`'s submission: its identity is its source."""
+    return {"source": name, "message": f"{name} is failing"} | overrides
+
+
+def moved(alert: str, status: str) -> Callable[[Driver], Awaitable[None]]:
+    return lambda d: d.move(alert, status)
+
+
+def silenced(**matcher: Any) -> Callable[[Driver], Awaitable[None]]:
+    return lambda d: d.silence(minutes=30, **matcher)
+
+
+SCENARIOS: dict[str, tuple[Scenario, dict[str, Any]]] = {
+    "the dedup rules within and across batches": (
+        [
+            Batch(
+                0,
+                [
+                    a("a", severity="high"),
+                    a("b"),
+                    a("a", severity="critical", message="a is worse"),  # raises, notifies
+                    a("c", dedup_key="c-key", labels={"zone": "1"}),
+                    a("a", severity="low"),  # suppressed: 1 in a row
+                    a("a"),  # 2
+                    a("a"),  # the threshold: "repeated"
+                    a("a"),
+                ],
+            ),
+            Step(1, silenced(name="labels.env", value="staging")),
+            Batch(2, [a("d", labels={"env": "staging"}), a("b"), a("e", labels={"env": "staging"}), a("d")]),
+            Step(5, moved("alert-1", "resolved")),
+            Step(6, moved("alert-2", "closed")),
+            # Reopened within the window; a dedup_key merges whatever else differs.
+            Batch(
+                10, [a("a"), a("b", severity="low"), a("a"), a("c2", dedup_key="c-key", labels={"zone": "2"})]
+            ),
+            Batch(71, [a("c2", dedup_key="c-key"), a("f")]),  # a whole window later: notifies again
+            Step(80, moved("alert-1", "resolved")),
+            Batch(141, [a("a"), a("a"), a("b")]),  # ended longer ago than the window: a new alert
+        ],
+        {"suppression_threshold": 3, "dedup_window_minutes": 60},
+    ),
+    "deduplication off": (
+        [Batch(0, [a("a"), a("a"), a("b")]), Batch(1, [a("a")])],
+        {"enable_deduplication": False},
+    ),
+    "notifications off": ([Batch(0, [a("a"), a("a", severity="critical"), a("b")])], {"enabled": False}),
+}
+
+
+async def _as_batches(d: Driver, scenario: Scenario) -> list[Any]:
+    answers: list[Any] = []
+    for step in scenario:
+        d.at(step.minute)
+        if isinstance(step, Step):
+            await step.run(d)
+            continue
+        plans = [
+            plan(AlertCreate.model_validate(_body(body)), team="default", settings=d.settings, now=d.now)
+            for body in step.bodies
+        ]
+        done = await batch.submit_many(d.sessionmaker, plans, team="default", settings=d.settings, now=d.now)
+        answers += [d.answer(one) for one in done]
+    return answers
+
+
+async def _one_by_one(d: Driver, scenario: Scenario) -> list[Any]:
+    answers: list[Any] = []
+    for step in scenario:
+        d.at(step.minute)
+        if isinstance(step, Step):
+            await step.run(d)
+            continue
+        for body in step.bodies:
+            answers.append(await d.submit(**body))
+    return answers
+
+
+def _body(overrides: dict[str, Any]) -> dict[str, Any]:
+    from tests.contract.stores import body
+
+    return body(**overrides)
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+async def test_a_batch_stores_what_its_submissions_store_one_by_one(
+    name: str, postgresql_url: str, sqlite_url: str
+) -> None:
+    scenario, settings = SCENARIOS[name]
+    urls = {"sqlite": sqlite_url, "postgresql": postgresql_url}
+    runs = [("batches", kind) for kind in KINDS if kind[0] == "orm"] + [
+        ("one by one", kind) for kind in KINDS
+    ]
+    records = {}
+    for mode, kind in runs:
+        async with driver(kind, urls[kind[1]], **settings) as d:
+            answers = await (_as_batches if mode == "batches" else _one_by_one)(d, scenario)
+            snapshot = await d.snapshot()
+        records[(mode, kind)] = (
+            answers,
+            snapshot["alerts"],
+            events_without_order(snapshot),
+            snapshot["outbox"],
+        )
+    reference_run = ("one by one", KINDS[0])
+    reference = records[reference_run]
+    assert len(reference[0]) == sum(len(s.bodies) for s in scenario if isinstance(s, Batch))
+    for run, record in records.items():
+        for part, ours, theirs in zip(
+            ("answers", "alerts", "events", "outbox"), record, reference, strict=True
+        ):
+            assert ours == theirs, f"{run} differs from {reference_run} in {part}"
