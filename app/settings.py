@@ -153,7 +153,28 @@ class SlackChannel(_Strict):
     send_resolved: bool = True
 
 
+# A Standard Webhooks secret: "whsec_" and the key in base64.
+WHSEC_PREFIX = "whsec_"
+
+
+def signing_key(secret: str) -> bytes:
+    """The HMAC key of a webhook secret: a `whsec_<base64>` secret's decoded
+    bytes (as in the Standard Webhooks libraries), else the UTF-8 bytes as written."""
+    if not secret.startswith(WHSEC_PREFIX):
+        return secret.encode()
+    encoded = secret.removeprefix(WHSEC_PREFIX)
+    try:
+        key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+    except binascii.Error:
+        key = b""
+    if not key:
+        raise PydanticCustomError("whsec", "a whsec_ secret must be base64 after the prefix")
+    return key
+
+
 class WebhookChannel(_Strict):
+    model_config = ConfigDict(hide_input_in_errors=True)  # the input may be the secret
+
     type: Literal["webhook"]
     url: str = Field(pattern=r"^https?://")
     method: Literal["POST", "PUT", "PATCH"] = "POST"
@@ -162,9 +183,125 @@ class WebhookChannel(_Strict):
     timeout_seconds: PositiveFloat | None = None
     send_resolved: bool = True
 
+    @field_validator("secret")
+    @classmethod
+    def _standard_secret(cls, secret: SecretStr | None) -> SecretStr | None:
+        if secret is not None and secret.get_secret_value().startswith(WHSEC_PREFIX):
+            signing_key(secret.get_secret_value())  # refuses a whsec_ secret that is not base64
+        return secret
+
+
+# --- paging and chat services; each URL can point at a proxy (or a test) -------------
+
+
+class PagerDutyChannel(_Strict):
+    model_config = ConfigDict(hide_input_in_errors=True)  # the input may be the secret
+
+    type: Literal["pagerduty"]
+    routing_key: SecretStr = Field(min_length=1)
+    url: str = Field(default="https://events.pagerduty.com/v2/enqueue", pattern=r"^https?://")
+    timeout_seconds: PositiveFloat | None = None
+    send_resolved: bool = True
+
+
+class OpsgenieResponder(_Strict):
+    """A team, user, escalation or schedule, by `id` or by `name` (`username` for a user)."""
+
+    type: Literal["team", "user", "escalation", "schedule"]
+    id: str | None = Field(default=None, min_length=1)
+    name: str | None = Field(default=None, min_length=1)
+    username: str | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _one_identifier(self) -> OpsgenieResponder:
+        given = [key for key in ("id", "name", "username") if getattr(self, key) is not None]
+        allowed = "id or username" if self.type == "user" else "id or name"
+        if len(given) != 1 or given[0] not in allowed.split(" or "):
+            raise PydanticCustomError(
+                "responder",
+                "a {kind} responder needs exactly one of {allowed}",
+                {"kind": self.type, "allowed": allowed},
+            )
+        return self
+
+
+class OpsgenieChannel(_Strict):
+    model_config = ConfigDict(hide_input_in_errors=True)  # the input may be the secret
+
+    type: Literal["opsgenie"]
+    api_key: SecretStr = Field(min_length=1)
+    api_url: str = Field(default="https://api.opsgenie.com", pattern=r"^https?://")
+    responders: list[OpsgenieResponder] = Field(default_factory=list, max_length=50)
+    tags: list[Annotated[str, Field(min_length=1, max_length=50)]] = Field(
+        default_factory=list, max_length=20
+    )
+    timeout_seconds: PositiveFloat | None = None
+    send_resolved: bool = True
+
+
+class TeamsChannel(_Strict):
+    type: Literal["teams"]
+    # A Workflows flow's "When a Teams webhook request is received" URL.
+    url: str = Field(pattern=r"^https?://")
+    timeout_seconds: PositiveFloat | None = None
+    send_resolved: bool = True
+
+
+class DiscordChannel(_Strict):
+    type: Literal["discord"]
+    url: str = Field(pattern=r"^https?://")
+    timeout_seconds: PositiveFloat | None = None
+    send_resolved: bool = True
+
+
+class TelegramChannel(_Strict):
+    model_config = ConfigDict(hide_input_in_errors=True)  # the input may be the secret
+
+    type: Literal["telegram"]
+    bot_token: SecretStr
+    chat_id: int | Annotated[str, Field(pattern=r"^@[A-Za-z0-9_]{4,}$")]
+    api_url: str = Field(default="https://api.telegram.org", pattern=r"^https?://")
+    timeout_seconds: PositiveFloat | None = None
+    send_resolved: bool = True
+
+    @field_validator("bot_token")
+    @classmethod
+    def _token_shape(cls, token: SecretStr) -> SecretStr:
+        # It goes into the URL path: nothing that could change the path is let through.
+        if not re.fullmatch(r"[0-9]+:[A-Za-z0-9_-]+", token.get_secret_value()):
+            raise PydanticCustomError("bot_token", "a bot token looks like 123456789:AAF-token_chars")
+        return token
+
+
+_E164 = Annotated[str, Field(pattern=r"^\+[1-9][0-9]{6,14}$")]
+
+
+class SmsChannel(_Strict):
+    """Twilio's Messages API: one text per number in `to`."""
+
+    model_config = ConfigDict(hide_input_in_errors=True)  # the input may be the secret
+
+    type: Literal["sms"]
+    account_sid: str = Field(pattern=r"^AC[0-9a-fA-F]{32}$")
+    auth_token: SecretStr = Field(min_length=1)
+    from_number: _E164
+    to: list[_E164] = Field(min_length=1)
+    api_url: str = Field(default="https://api.twilio.com", pattern=r"^https?://")
+    timeout_seconds: PositiveFloat | None = None
+    send_resolved: bool = False
+
 
 ChannelConfig = Annotated[
-    ConsoleChannel | EmailChannel | SlackChannel | WebhookChannel,
+    ConsoleChannel
+    | EmailChannel
+    | SlackChannel
+    | WebhookChannel
+    | PagerDutyChannel
+    | OpsgenieChannel
+    | TeamsChannel
+    | DiscordChannel
+    | TelegramChannel
+    | SmsChannel,
     Field(discriminator="type"),
 ]
 
@@ -238,6 +375,7 @@ class Settings(BaseSettings):
     retention_days: PositiveFloat | None = None
     housekeeping_interval_seconds: PositiveFloat = 300.0
     silence_check_seconds: PositiveFloat = 10.0
+    heartbeat_check_seconds: PositiveFloat = 10.0
     silence_max_matchers: int = Field(
         default=32, ge=1, le=256, description="Matchers one silence may have; more is refused (422)."
     )

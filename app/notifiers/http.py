@@ -1,4 +1,4 @@
-"""One HTTP delivery attempt, shared by the Slack and webhook adapters.
+"""One HTTP delivery attempt, shared by every HTTP adapter.
 
 Status mapping (the outbox retries anything not permanent):
 - 2xx: delivered.
@@ -10,14 +10,17 @@ Status mapping (the outbox retries anything not permanent):
 - transport errors (connect, read, timeouts, protocol): transient.
 
 Messages name the method and status but never the URL: a Slack webhook URL is
-itself a credential, and webhook URLs often carry tokens in the query.
+itself a credential, and webhook URLs often carry tokens in the query. An
+adapter also names its secrets (a token in the path, a key in the body), and
+they are scrubbed from every message, the peer's quoted reply included, so
+that not even a peer echoing the request can put them in the outbox.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -28,6 +31,7 @@ from app.notifiers.base import DeliveryError, DeliveryResult
 
 _TRANSIENT_4XX = {408, 429}
 _SNIPPET = 200  # enough of the peer's error body to diagnose, not to flood the row
+REDACTED = "[redacted]"
 
 
 def json_bytes(payload: Any) -> bytes:
@@ -54,9 +58,17 @@ def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> fl
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
-def _snippet(response: httpx.Response) -> str:
-    text = " ".join(response.text[:_SNIPPET].split())
+def _snippet(response: httpx.Response, secrets: Iterable[str] = ()) -> str:
+    # Scrubbed before it is cut, so no part of a secret survives at the cut.
+    text = " ".join(redact(response.text, secrets)[:_SNIPPET].split())
     return f": {text}" if text else ""
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, REDACTED)
+    return text
 
 
 async def post_json(
@@ -67,27 +79,58 @@ async def post_json(
     headers: Mapping[str, str],
     *,
     request_timeout: float | None = None,
+    secrets: Iterable[str] = (),
 ) -> DeliveryResult:
     """Send `body` as JSON; return the result or raise DeliveryError.
 
     `request_timeout` bounds each phase (connect, write, read); None keeps the client's
     own. The caller's asyncio.timeout bounds the whole attempt.
     """
+    return await send(
+        client,
+        method,
+        url,
+        body,
+        "application/json",
+        headers,
+        request_timeout=request_timeout,
+        secrets=secrets,
+    )
+
+
+async def send(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    body: bytes,
+    content_type: str,
+    headers: Mapping[str, str],
+    *,
+    auth: httpx.Auth | None = None,
+    request_timeout: float | None = None,
+    secrets: Iterable[str] = (),
+) -> DeliveryResult:
+    """Send `body` as `content_type`; the status mapping is the module's."""
+    secrets = [s for s in secrets if s]
     merged = httpx.Headers(headers)
-    merged["Content-Type"] = "application/json"
+    merged["Content-Type"] = content_type
     try:
         response = await client.request(
             method,
             url,
             content=body,
             headers=merged,
+            auth=auth,
             follow_redirects=False,
             timeout=httpx.USE_CLIENT_DEFAULT if request_timeout is None else request_timeout,
         )
     except httpx.HTTPError as exc:
         # str(exc) is httpcore's reason ("[Errno 111] Connection refused"), no URL.
         why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        raise DeliveryError(f"{method} failed: {why}") from exc
+        error = DeliveryError(redact(f"{method} failed: {why}", secrets))
+        if secrets:
+            raise error from None  # the cause holds the request, URL and all
+        raise error from exc
 
     status = response.status_code
     if 200 <= status < 300:
@@ -97,7 +140,7 @@ async def post_json(
     if 300 <= status < 400:
         raise DeliveryError(f"{reason} (redirects are not followed)", permanent=True)
     raise DeliveryError(
-        reason + _snippet(response),
+        reason + _snippet(response, secrets),
         retry_after=retry_after_seconds(response.headers.get("Retry-After")),
         permanent=400 <= status < 500 and status not in _TRANSIENT_4XX,
     )

@@ -13,15 +13,27 @@ import httpx
 
 from app.notifiers.base import Notifier
 from app.notifiers.console import ConsoleNotifier
+from app.notifiers.discord import DiscordNotifier
 from app.notifiers.email import EmailNotifier
+from app.notifiers.opsgenie import OpsgenieNotifier
+from app.notifiers.pagerduty import PagerDutyNotifier
 from app.notifiers.slack import SlackNotifier
+from app.notifiers.sms import SmsNotifier
+from app.notifiers.teams import TeamsNotifier
+from app.notifiers.telegram import TelegramNotifier
 from app.notifiers.webhook import WebhookNotifier
 from app.settings import (
     ChannelConfig,
     ConsoleChannel,
+    DiscordChannel,
     EmailChannel,
+    OpsgenieChannel,
+    PagerDutyChannel,
     Settings,
     SlackChannel,
+    SmsChannel,
+    TeamsChannel,
+    TelegramChannel,
     WebhookChannel,
 )
 
@@ -38,6 +50,18 @@ def build_notifier(
         return SlackNotifier(name, config, client, timeout=timeout)
     if isinstance(config, WebhookChannel):
         return WebhookNotifier(name, config, client, timeout=timeout)
+    if isinstance(config, PagerDutyChannel):
+        return PagerDutyNotifier(name, config, client, timeout=timeout)
+    if isinstance(config, OpsgenieChannel):
+        return OpsgenieNotifier(name, config, client, timeout=timeout)
+    if isinstance(config, TeamsChannel):
+        return TeamsNotifier(name, config, client, timeout=timeout)
+    if isinstance(config, DiscordChannel):
+        return DiscordNotifier(name, config, client, timeout=timeout)
+    if isinstance(config, TelegramChannel):
+        return TelegramNotifier(name, config, client, timeout=timeout)
+    if isinstance(config, SmsChannel):
+        return SmsNotifier(name, config, client, timeout=timeout)
     assert_never(config)
 
 

@@ -6,19 +6,30 @@ hmac.new(secret, raw_body, sha256) before parsing anything. Deliveries are
 at-least-once: `Idempotency-Key` (the notification id, stable across retries)
 lets a receiver drop the duplicates. Our headers win over configured ones with
 the same name, so a configuration cannot break the signature or the body type.
+
+With a secret, the body is also signed per Standard Webhooks
+(standardwebhooks.com), so a receiver can use that spec's libraries:
+`webhook-id` (the notification id, as the idempotency key), `webhook-timestamp`
+(unix seconds of this attempt) and `webhook-signature: v1,<base64 HMAC-SHA256
+of "{id}.{timestamp}.{body}">`. Its key is a `whsec_<base64>` secret's decoded
+bytes, else the secret's UTF-8 bytes; `X-Alert-Signature` keeps its own key
+(the secret as written), so receivers that check it need no change.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 
 from app.notifiers.base import DeliveryResult, Notification
 from app.notifiers.http import json_bytes, post_json
-from app.settings import WebhookChannel
+from app.settings import WebhookChannel, signing_key
 
 
 def build_payload(notification: Notification) -> dict[str, Any]:
@@ -38,6 +49,11 @@ def sign(secret: bytes, body: bytes) -> str:
     return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
 
 
+def standard_signature(key: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+
+
 class WebhookNotifier:
     def __init__(
         self,
@@ -46,11 +62,13 @@ class WebhookNotifier:
         client: httpx.AsyncClient,
         *,
         timeout: float | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.name = name
         self._config = config
         self._client = client
         self._timeout = timeout if timeout is not None else config.timeout_seconds
+        self._clock = clock
 
     def __repr__(self) -> str:
         # Not the URL (tokens in the query) nor the headers (Authorization).
@@ -62,8 +80,14 @@ class WebhookNotifier:
         headers["Idempotency-Key"] = str(notification.id)
         headers["X-Alert-Notification-Id"] = str(notification.id)
         if self._config.secret is not None:
-            secret = self._config.secret.get_secret_value().encode()
-            headers["X-Alert-Signature"] = sign(secret, body)
+            secret = self._config.secret.get_secret_value()
+            headers["X-Alert-Signature"] = sign(secret.encode(), body)
+            timestamp = int(self._clock())
+            headers["webhook-id"] = str(notification.id)
+            headers["webhook-timestamp"] = str(timestamp)
+            headers["webhook-signature"] = standard_signature(
+                signing_key(secret), str(notification.id), timestamp, body
+            )
         return await post_json(
             self._client,
             self._config.method,

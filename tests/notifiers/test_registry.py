@@ -11,9 +11,15 @@ import pytest
 
 from app.notifiers.base import DeliveryError
 from app.notifiers.console import ConsoleNotifier
+from app.notifiers.discord import DiscordNotifier
 from app.notifiers.email import EmailNotifier
+from app.notifiers.opsgenie import OpsgenieNotifier
+from app.notifiers.pagerduty import PagerDutyNotifier
 from app.notifiers.registry import build_notifiers
 from app.notifiers.slack import SlackNotifier
+from app.notifiers.sms import SmsNotifier
+from app.notifiers.teams import TeamsNotifier
+from app.notifiers.telegram import TelegramNotifier
 from app.notifiers.webhook import WebhookNotifier
 from app.settings import Settings, load_settings
 
@@ -81,3 +87,38 @@ async def test_adapters_get_the_default_delivery_timeout(
             await notifiers["hooks"].send(make_notification())
 
     assert time.monotonic() - started < 1.5  # 0.2 s from settings, not the client's 30
+
+
+@pytest.mark.asyncio
+@pytest.mark.usefixtures("isolated")
+async def test_paging_and_chat_types_get_their_adapters(http_receiver: HttpReceiver) -> None:
+    url = http_receiver.url
+    settings = load_settings(
+        channels={
+            "pager": {"type": "pagerduty", "routing_key": "rk", "url": f"{url}/v2/enqueue"},
+            "genie": {"type": "opsgenie", "api_key": "k", "api_url": url},
+            "teams": {"type": "teams", "url": f"{url}/teams"},
+            "discord": {"type": "discord", "url": f"{url}/discord"},
+            "tg": {"type": "telegram", "bot_token": "1:t", "chat_id": 1, "api_url": url},
+            "sms": {
+                "type": "sms",
+                "account_sid": "AC" + "0" * 32,
+                "auth_token": "t",
+                "from_number": "+15005550006",
+                "to": ["+15551230001"],
+                "api_url": url,
+                "timeout_seconds": 3,
+            },
+        },
+    )
+    async with httpx.AsyncClient() as client:
+        notifiers = build_notifiers(settings, client)
+    assert {name: type(n) for name, n in notifiers.items()} == {
+        "console": ConsoleNotifier,
+        "pager": PagerDutyNotifier,
+        "genie": OpsgenieNotifier,
+        "teams": TeamsNotifier,
+        "discord": DiscordNotifier,
+        "tg": TelegramNotifier,
+        "sms": SmsNotifier,
+    }

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
+import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from app.notifiers.webhook import WebhookNotifier
 from app.settings import WebhookChannel
@@ -135,3 +138,74 @@ async def test_secret_is_not_in_repr(http_receiver: HttpReceiver, http_client: h
     notifier = webhook(http_receiver, http_client, secret=SECRET, url=f"{http_receiver.url}/h?token=abc")
     assert SECRET not in repr(notifier)
     assert "token=abc" not in repr(notifier)
+
+
+# --- Standard Webhooks -------------------------------------------------------------
+
+STANDARD_KEY = b"\x01\x02standard-webhooks-key\xfe\xff"
+WHSEC = "whsec_" + base64.b64encode(STANDARD_KEY).decode()
+
+
+@pytest.mark.parametrize(
+    ("secret", "library_secret"),
+    [
+        (WHSEC, WHSEC),  # the spec's form: the library decodes it as we do
+        (SECRET, SECRET.encode()),  # any other secret: its UTF-8 bytes are the key
+    ],
+    ids=["whsec", "raw"],
+)
+async def test_standard_webhooks_library_verifies_what_the_receiver_got(
+    secret: str,
+    library_secret: str | bytes,
+    http_receiver: HttpReceiver,
+    http_client: httpx.AsyncClient,
+    make_notification: MakeNotification,
+) -> None:
+    n = make_notification()
+    await webhook(http_receiver, http_client, secret=secret).send(n)
+
+    [req] = http_receiver.requests
+    assert req.headers["webhook-id"] == str(n.id)
+    assert abs(int(req.headers["webhook-timestamp"]) - time.time()) < 60
+    assert req.headers["webhook-signature"].startswith("v1,")
+    payload = Webhook(library_secret).verify(req.body, req.headers)
+    assert payload["notification_id"] == str(n.id)
+    # The old header is still there, keyed by the secret as written.
+    expected = hmac.new(secret.encode(), req.body, hashlib.sha256).hexdigest()
+    assert req.headers["x-alert-signature"] == f"sha256={expected}"
+
+
+async def test_standard_signature_is_over_id_timestamp_and_body(
+    http_receiver: HttpReceiver,
+    http_client: httpx.AsyncClient,
+    make_notification: MakeNotification,
+) -> None:
+    n = make_notification()
+    config = WebhookChannel(type="webhook", url=f"{http_receiver.url}/hooks", secret=WHSEC)
+    await WebhookNotifier("hooks", config, http_client, clock=lambda: 1_714_561_200.7).send(n)
+
+    [req] = http_receiver.requests
+    assert req.headers["webhook-timestamp"] == "1714561200"
+    signed = f"{n.id}.1714561200.".encode() + req.body
+    digest = base64.b64encode(hmac.new(STANDARD_KEY, signed, hashlib.sha256).digest()).decode()
+    assert req.headers["webhook-signature"] == f"v1,{digest}"
+    with pytest.raises(WebhookVerificationError):  # a tampered body does not verify
+        Webhook(WHSEC).verify(req.body.replace(b"escalation", b"resolved"), req.headers)
+
+
+async def test_no_secret_no_standard_headers(
+    http_receiver: HttpReceiver,
+    http_client: httpx.AsyncClient,
+    make_notification: MakeNotification,
+) -> None:
+    await webhook(http_receiver, http_client).send(make_notification())
+    assert (
+        not {"webhook-id", "webhook-timestamp", "webhook-signature"}
+        & http_receiver.requests[0].headers.keys()
+    )
+
+
+async def test_a_whsec_secret_that_is_not_base64_is_refused() -> None:
+    with pytest.raises(ValueError, match="whsec_ secret must be base64") as caught:
+        WebhookChannel(type="webhook", url="http://127.0.0.1:9/h", secret="whsec_not base64!")
+    assert "not base64!" not in str(caught.value)
