@@ -1,4 +1,5 @@
-"""The jobs the periodic workers run: escalation, housekeeping, silence release.
+"""The jobs the periodic workers run: escalation, housekeeping, silence release,
+the heartbeat check.
 
 Each job owns its transaction, as a route does, and the services only flush.
 What follows a commit (counting escalation steps, waking delivery for the
@@ -13,7 +14,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.services import housekeeping
+from app.services import heartbeats, housekeeping
 from app.services.escalation import Step, escalate_due
 from app.services.silences import release_ended
 from app.settings import Settings
@@ -53,3 +54,12 @@ class Jobs:
             released = await release_ended(session, settings=self._settings, now=self._clock())
         if released:
             self._wake_delivery()
+
+    async def check_heartbeats(self) -> list[heartbeats.Missed]:
+        """Open an alert for each heartbeat past its timeout; delivery is
+        woken for the notifications they queued."""
+        async with self._sessionmaker() as session, session.begin():
+            missed = await heartbeats.check_due(session, settings=self._settings, now=self._clock())
+        if any(m.queued for m in missed):
+            self._wake_delivery()
+        return missed

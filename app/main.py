@@ -22,6 +22,7 @@ from app.api import (
     escalation,
     fast_submit,
     health,
+    heartbeats,
     integrations,
     metrics,
     silences,
@@ -162,6 +163,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.wake_silences = silence_worker.wake
         silence_worker.start()
+        heartbeat_worker = PeriodicWorker(
+            "heartbeats", jobs.check_heartbeats, interval=settings.heartbeat_check_seconds
+        )
+        app.state.check_heartbeats = jobs.check_heartbeats
+        heartbeat_worker.start()
         app.state.console_watcher = console_watcher = ChangeWatcher(sessionmaker)
         log.info(
             "alert service started",
@@ -177,6 +183,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await console_watcher.close()
+            await heartbeat_worker.stop()
             await silence_worker.stop()
             await janitor.stop()
             await ticker.stop()
@@ -212,6 +219,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(stats.router)
     app.include_router(metrics.router)
     app.include_router(silences.router)
+    app.include_router(heartbeats.router)
     app.include_router(integrations.router)
     app.include_router(health.router)
     docs.install(app, private=private_docs)

@@ -327,3 +327,44 @@ class ServiceSecret(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(String(128))
+
+
+HEARTBEAT_STATES: tuple[str, ...] = ("up", "late")
+
+
+class Heartbeat(Base):
+    """A dead man's switch: a job beats, and no beat within `timeout_seconds`
+    opens a `heartbeat_missed` alert (services/heartbeats.py)."""
+
+    __tablename__ = "heartbeats"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    # The beating key's team; a name is unique within its team.
+    team: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    timeout_seconds: Mapped[float]
+    severity: Mapped[str] = mapped_column(String(16))
+    labels: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    # The missed alert's message; NULL: "no heartbeat from <name> for <timeout>".
+    message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    last_beat_at: Mapped[datetime]
+    # last_beat_at + timeout_seconds, written with them: the check reads an
+    # index range instead of doing date arithmetic in SQL on two dialects.
+    due_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(16))
+    # The missed alert this heartbeat opened and its next beat resolves.
+    alert_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("alerts.id", ondelete="SET NULL"))
+
+    __table_args__ = (
+        CheckConstraint(_in("state", HEARTBEAT_STATES), name="state"),
+        CheckConstraint(_in("severity", ("info", "low", "medium", "high", "critical")), name="severity"),
+        Index("uq_heartbeats_team_name", "team", "name", unique=True),
+        Index(
+            "ix_heartbeats_up_due_at",
+            "due_at",
+            postgresql_where=text("state = 'up'"),
+            sqlite_where=text("state = 'up'"),
+        ),
+        Index("ix_heartbeats_alert_id", "alert_id"),
+    )

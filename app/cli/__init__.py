@@ -1,10 +1,12 @@
 """`alerts`: the command line, built on app.client.
 
     alerts send -t disk_full -s high -m "/var is 91% full" --label mount=/var
+    alerts send-batch alerts.json
     alerts list --status open
     alerts follow --severity critical
     alerts ack <id> --note "looking"
     alerts resolve <id> --notes "rotated logs"
+    alerts heartbeat nightly-backup --timeout-seconds 90000
     alerts stats --json
 
 The service URL and API key come from ALERTS_URL and ALERTS_API_KEY (or
@@ -146,6 +148,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     expire = command("expire", "end a silence now")
     expire.add_argument("silence_id")
+
+    beat = command(
+        "heartbeat", "beat: NAME is alive (for cron: `backup.sh && alerts heartbeat nightly-backup`)"
+    )
+    beat.add_argument("name", metavar="NAME", help="letters, digits and . _ - :")
+    beat.add_argument(
+        "--timeout-seconds", type=float, metavar="S",
+        help="no beat for this long opens an alert (10 to 604800; 300 at first, then kept)",
+    )  # fmt: skip
+    beat.add_argument("--severity", choices=SEVERITIES, help="of the missed alert (high at first)")
+    beat.add_argument("--label", action="append", default=[], metavar="KEY=VALUE", help="repeatable")
+    beat.add_argument("--message", help="of the missed alert")
+
+    beats = command("heartbeats", "list heartbeats")
+    beats.add_argument("--state", action="append", choices=("up", "late"), help="repeatable")
+    beats.add_argument("--team", help="one team's heartbeats (keys of every team)")
 
     stats = command("stats", "statistics (GET /stats)")
     stats.add_argument("--since")

@@ -283,6 +283,31 @@ def expire(client: AlertClient, args: argparse.Namespace) -> str:
     return emit(args, ended, _silence_rows([ended]))
 
 
+def heartbeat(client: AlertClient, args: argparse.Namespace) -> str:
+    beat = client.heartbeat(
+        args.name,
+        timeout_seconds=args.timeout_seconds,
+        severity=args.severity,
+        labels=_pairs(args.label, "--label") or None,
+        message=args.message,
+    )
+    return emit(args, beat, _heartbeat_rows([beat]))
+
+
+def list_heartbeats(client: AlertClient, args: argparse.Namespace) -> str:
+    found = client.list_heartbeats(state=args.state, team=args.team)
+    text = _heartbeat_rows(found) if found else "no heartbeats"
+    return emit(args, [h.model_dump(mode="json") for h in found], text)
+
+
+def _heartbeat_rows(found: list[Any]) -> str:
+    rows = [
+        (h.name, h.team, h.state, h.last_beat_at, h.due_at, h.timeout_seconds, h.severity, h.alert_id)
+        for h in found
+    ]
+    return table(("name", "team", "state", "last beat", "due", "timeout s", "severity", "alert"), rows)
+
+
 def _silence_rows(found: list[Any]) -> str:
     rows = [
         (
@@ -319,5 +344,7 @@ HANDLERS = {
     "silence": silence,
     "silences": list_silences,
     "expire": expire,
+    "heartbeat": heartbeat,
+    "heartbeats": list_heartbeats,
     "stats": stats,
 }

@@ -19,6 +19,7 @@ from app.client.models import (
     Channel,
     EscalationPolicy,
     EscalationTick,
+    Heartbeat,
     Silence,
     Statistics,
     Submission,
@@ -139,6 +140,37 @@ def list_silences(*, state: Sequence[str] | None) -> Call[list[Silence]]:
 
 def expire_silence(silence_id: uuid.UUID | str) -> Call[Silence]:
     return Call("DELETE", f"/silences/{silence_id}", _model(Silence))
+
+
+def heartbeat(
+    name: str,
+    *,
+    timeout_seconds: float | None,
+    severity: str | None,
+    labels: dict[str, str] | None,
+    message: str | None,
+) -> Call[Heartbeat]:
+    """A beat; only the fields given are sent, so the stored ones are kept."""
+    given = {"timeout_seconds": timeout_seconds, "severity": severity, "labels": labels, "message": message}
+    body = {key: value for key, value in given.items() if value is not None}
+    return Call("POST", f"/heartbeats/{_segment(name)}", _model(Heartbeat), json=body)
+
+
+def list_heartbeats(*, state: Sequence[str] | None, team: str | None) -> Call[list[Heartbeat]]:
+    return Call("GET", "/heartbeats", _model(list[Heartbeat]), params=_params(state=state, team=team))
+
+
+def get_heartbeat(name: str, *, team: str | None) -> Call[Heartbeat]:
+    return Call("GET", f"/heartbeats/{_segment(name)}", _model(Heartbeat), params=_params(team=team))
+
+
+def retire_heartbeat(name: str, *, team: str | None) -> Call[Heartbeat]:
+    return Call("DELETE", f"/heartbeats/{_segment(name)}", _model(Heartbeat), params=_params(team=team))
+
+
+def _segment(name: str) -> str:
+    # Quoted: a name with a space, `?` or `#` still reaches its route, which refuses it (422).
+    return quote(name, safe="")
 
 
 def ready() -> Call[dict[str, Any]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.heartbeat_schemas import HeartbeatRead
 from app.schemas import (
     AlertDetail,
     AlertPage,
@@ -23,6 +24,7 @@ Channel = ChannelRead
 EscalationPolicy = EscalationPolicyRead
 EscalationTick = EscalationTickRead
 Silence = SilenceRead
+Heartbeat = HeartbeatRead
 
 
 class Statistics(StatsRead):
@@ -53,6 +55,7 @@ __all__ = [
     "Channel",
     "EscalationPolicy",
     "EscalationTick",
+    "Heartbeat",
     "Silence",
     "Statistics",
     "Submission",

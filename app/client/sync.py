@@ -27,6 +27,7 @@ from app.client.models import (
     Channel,
     EscalationPolicy,
     EscalationTick,
+    Heartbeat,
     Silence,
     Statistics,
     Submission,
@@ -219,6 +220,38 @@ class AlertClient:
 
     def expire_silence(self, silence_id: uuid.UUID | str) -> Silence:
         return self._run(calls.expire_silence(silence_id))
+
+    # --- heartbeats ---------------------------------------------------------------
+
+    def heartbeat(
+        self,
+        name: str,
+        *,
+        timeout_seconds: float | None = None,
+        severity: str | None = None,
+        labels: dict[str, str] | None = None,
+        message: str | None = None,
+    ) -> Heartbeat:
+        """Beat: `name` is alive. With no beat for `timeout_seconds` (300 at
+        first) a heartbeat_missed alert opens; the next beat resolves it.
+        A field left out keeps its stored value."""
+        return self._run(
+            calls.heartbeat(
+                name, timeout_seconds=timeout_seconds, severity=severity, labels=labels, message=message
+            )
+        )
+
+    def list_heartbeats(
+        self, *, state: Sequence[str] | None = None, team: str | None = None
+    ) -> list[Heartbeat]:
+        return self._run(calls.list_heartbeats(state=state, team=team))
+
+    def get_heartbeat(self, name: str, *, team: str | None = None) -> Heartbeat:
+        return self._run(calls.get_heartbeat(name, team=team))
+
+    def retire_heartbeat(self, name: str, *, team: str | None = None) -> Heartbeat:
+        """Delete a heartbeat, resolving its open missed alert."""
+        return self._run(calls.retire_heartbeat(name, team=team))
 
     def ready(self) -> bool:
         """True when the service answers and its database is reachable."""

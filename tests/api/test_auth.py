@@ -113,6 +113,20 @@ def _with_silence(method: str) -> Call:
     return call
 
 
+async def _first_beat(client: httpx.AsyncClient, headers: dict[str, str]) -> httpx.Response:
+    return await client.post(f"/heartbeats/matrix-{next(_sources)}", headers=headers)
+
+
+def _with_heartbeat(method: str) -> Call:
+    async def call(client: httpx.AsyncClient, headers: dict[str, str]) -> httpx.Response:
+        name = f"matrix-{next(_sources)}"
+        made = await client.post(f"/heartbeats/{name}", headers=bearer(KEYS["admin"]))
+        assert made.status_code == 201, made.text
+        return await client.request(method, f"/heartbeats/{name}", headers=headers)
+
+    return call
+
+
 # (method, route path) -> (scope, how to call it, the success status)
 SCOPE_OF: dict[tuple[str, str], tuple[str, Call, int]] = {
     ("POST", "/alerts"): ("alerts:write", _submit, 201),
@@ -143,6 +157,10 @@ SCOPE_OF: dict[tuple[str, str], tuple[str, Call, int]] = {
     ("GET", "/silences"): ("read", _plain("GET", "/silences"), 200),
     ("GET", "/silences/{silence_id}"): ("read", _with_silence("GET"), 200),
     ("DELETE", "/silences/{silence_id}"): ("alerts:manage", _with_silence("DELETE"), 200),
+    ("POST", "/heartbeats/{name}"): ("alerts:write", _first_beat, 201),
+    ("GET", "/heartbeats"): ("read", _plain("GET", "/heartbeats"), 200),
+    ("GET", "/heartbeats/{name}"): ("read", _with_heartbeat("GET"), 200),
+    ("DELETE", "/heartbeats/{name}"): ("alerts:manage", _with_heartbeat("DELETE"), 200),
     ("POST", "/integrations/alertmanager"): (
         "alerts:write",
         _plain("POST", "/integrations/alertmanager", HOOK),
