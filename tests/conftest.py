@@ -14,6 +14,7 @@ CI sets ALERTS_REQUIRE_POSTGRES=1, which turns that skip into a failure.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from sqlalchemy import text
 from app.db.pg_ingest import plain_dsn
 from app.main import create_app
 from app.settings import Settings, load_settings
+from tests import outages
 from tests.live import LiveService, run_service
 from tests.peers import HttpReceiver, SmtpRecorder, SmtpServer, free_port
 
@@ -203,3 +205,34 @@ def live_service(clean_database: str, tmp_path: Path) -> Iterator[LiveService]:
     """The service as a real process (`alerts serve`) on an empty database."""
     with run_service(clean_database, tmp_path) as svc:
         yield svc
+
+
+# --- the test's own PostgreSQL sessions (tests/outages.py) ---------------------------
+
+
+@pytest.fixture
+async def admin(clean_database: str) -> AsyncIterator[asyncpg.Connection]:
+    """The test's own session: it watches and ends the service's."""
+    conn = await asyncpg.connect(plain_dsn(clean_database))
+    yield conn
+    await conn.close()
+
+
+@pytest.fixture
+async def holder(clean_database: str) -> AsyncIterator[asyncpg.Connection]:
+    """A second session of the test's, which holds the locks the service waits for."""
+    conn = await asyncpg.connect(plain_dsn(clean_database))
+    yield conn
+    await conn.close()
+
+
+@pytest.fixture
+def retries(caplog: pytest.LogCaptureFixture) -> Callable[[], int]:
+    caplog.set_level(logging.WARNING, logger="app.db.transaction")
+
+    def count() -> int:
+        return sum(
+            outages.RETRIED in r.getMessage() for r in caplog.records if r.name == "app.db.transaction"
+        )
+
+    return count

@@ -16,11 +16,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
 from app.notifiers import render
 from app.notifiers.base import DeliveryResult, Notification
-from app.notifiers.http import json_bytes, post_json
+from app.notifiers.http import HttpNotifier, json_bytes, post_json
 from app.settings import DiscordChannel
 
 TITLE_MAX = 256
@@ -78,23 +76,7 @@ def build_payload(notification: Notification) -> dict[str, Any]:
     return {"embeds": [build_embed(notification)], "allowed_mentions": {"parse": []}}
 
 
-class DiscordNotifier:
-    def __init__(
-        self,
-        name: str,
-        config: DiscordChannel,
-        client: httpx.AsyncClient,
-        *,
-        timeout: float | None = None,
-    ) -> None:
-        self.name = name
-        self._config = config
-        self._client = client
-        self._timeout = timeout if timeout is not None else config.timeout_seconds
-
-    def __repr__(self) -> str:
-        return f"DiscordNotifier(name={self.name!r})"
-
+class DiscordNotifier(HttpNotifier[DiscordChannel]):
     async def send(self, notification: Notification) -> DeliveryResult:
         body = json_bytes(build_payload(notification))
         return await post_json(

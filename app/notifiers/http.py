@@ -23,11 +23,38 @@ import math
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 import httpx
 
 from app.notifiers.base import DeliveryError, DeliveryResult
+
+
+class _Timed(Protocol):
+    @property
+    def timeout_seconds(self) -> float | None: ...
+
+
+ChannelT = TypeVar("ChannelT", bound=_Timed)
+
+
+class HttpNotifier(Generic[ChannelT]):
+    """What every HTTP adapter holds: its channel's name and configuration,
+    the shared client, and its timeout (the channel's own, else the
+    delivery default the registry passes). Its repr names the channel only:
+    URLs carry tokens and headers credentials."""
+
+    def __init__(
+        self, name: str, config: ChannelT, client: httpx.AsyncClient, *, timeout: float | None = None
+    ) -> None:
+        self.name = name
+        self._config = config
+        self._client = client
+        self._timeout = timeout if timeout is not None else config.timeout_seconds
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
+
 
 _TRANSIENT_4XX = {408, 429}
 _SNIPPET = 200  # enough of the peer's error body to diagnose, not to flood the row

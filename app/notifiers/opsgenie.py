@@ -19,11 +19,9 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-import httpx
-
 from app.notifiers import render
 from app.notifiers.base import DeliveryResult, Notification
-from app.notifiers.http import json_bytes, post_json
+from app.notifiers.http import HttpNotifier, json_bytes, post_json
 from app.settings import OpsgenieChannel
 
 PRIORITIES = {"critical": "P1", "high": "P2", "medium": "P3", "low": "P4", "info": "P5"}
@@ -76,23 +74,7 @@ def build_close(notification: Notification) -> dict[str, Any]:
     return {"source": SOURCE, "note": render.cut(render.title(notification), _MESSAGE_MAX)}
 
 
-class OpsgenieNotifier:
-    def __init__(
-        self,
-        name: str,
-        config: OpsgenieChannel,
-        client: httpx.AsyncClient,
-        *,
-        timeout: float | None = None,
-    ) -> None:
-        self.name = name
-        self._config = config
-        self._client = client
-        self._timeout = timeout if timeout is not None else config.timeout_seconds
-
-    def __repr__(self) -> str:
-        return f"OpsgenieNotifier(name={self.name!r})"
-
+class OpsgenieNotifier(HttpNotifier[OpsgenieChannel]):
     async def send(self, notification: Notification) -> DeliveryResult:
         base = self._config.api_url.rstrip("/")
         if render.is_resolved(notification):

@@ -16,11 +16,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
 from app.notifiers import render
 from app.notifiers.base import DeliveryResult, Notification
-from app.notifiers.http import json_bytes, post_json
+from app.notifiers.http import HttpNotifier, json_bytes, post_json
 from app.settings import PagerDutyChannel
 
 SEVERITIES = {"critical": "critical", "high": "error", "medium": "warning", "low": "info", "info": "info"}
@@ -74,23 +72,7 @@ def build_event(notification: Notification, routing_key: str) -> dict[str, Any]:
     return event
 
 
-class PagerDutyNotifier:
-    def __init__(
-        self,
-        name: str,
-        config: PagerDutyChannel,
-        client: httpx.AsyncClient,
-        *,
-        timeout: float | None = None,
-    ) -> None:
-        self.name = name
-        self._config = config
-        self._client = client
-        self._timeout = timeout if timeout is not None else config.timeout_seconds
-
-    def __repr__(self) -> str:
-        return f"PagerDutyNotifier(name={self.name!r})"
-
+class PagerDutyNotifier(HttpNotifier[PagerDutyChannel]):
     async def send(self, notification: Notification) -> DeliveryResult:
         key = self._config.routing_key.get_secret_value()
         body = json_bytes(build_event(notification, key))

@@ -38,7 +38,7 @@ import httpx
 
 from app.notifiers import render
 from app.notifiers.base import DeliveryError, DeliveryResult, Notification
-from app.notifiers.http import send
+from app.notifiers.http import HttpNotifier, send
 from app.settings import SmsChannel
 
 SMS_MAX = 160
@@ -69,19 +69,11 @@ class Progress:
     refused: dict[str, str] = field(default_factory=dict)
 
 
-class SmsNotifier:
+class SmsNotifier(HttpNotifier[SmsChannel]):
     def __init__(
-        self,
-        name: str,
-        config: SmsChannel,
-        client: httpx.AsyncClient,
-        *,
-        timeout: float | None = None,
+        self, name: str, config: SmsChannel, client: httpx.AsyncClient, *, timeout: float | None = None
     ) -> None:
-        self.name = name
-        self._config = config
-        self._client = client
-        self._timeout = timeout if timeout is not None else config.timeout_seconds
+        super().__init__(name, config, client, timeout=timeout)
         self._progress: OrderedDict[uuid.UUID, Progress] = OrderedDict()
 
     def __repr__(self) -> str:

@@ -17,11 +17,9 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-import httpx
-
 from app.notifiers import render
 from app.notifiers.base import DeliveryResult, Notification
-from app.notifiers.http import json_bytes, post_json
+from app.notifiers.http import HttpNotifier, json_bytes, post_json
 from app.settings import TelegramChannel
 
 # Visible characters: title (200) + message + facts stay under Telegram's 4096.
@@ -52,20 +50,7 @@ def build_payload(notification: Notification, chat_id: int | str) -> dict[str, A
     }
 
 
-class TelegramNotifier:
-    def __init__(
-        self,
-        name: str,
-        config: TelegramChannel,
-        client: httpx.AsyncClient,
-        *,
-        timeout: float | None = None,
-    ) -> None:
-        self.name = name
-        self._config = config
-        self._client = client
-        self._timeout = timeout if timeout is not None else config.timeout_seconds
-
+class TelegramNotifier(HttpNotifier[TelegramChannel]):
     def __repr__(self) -> str:
         return f"TelegramNotifier(name={self.name!r}, chat_id={self._config.chat_id!r})"
 

@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 
 from app.notifiers.base import DeliveryResult, Notification
-from app.notifiers.http import json_bytes, post_json
+from app.notifiers.http import HttpNotifier, json_bytes, post_json
 from app.settings import WebhookChannel, signing_key
 
 
@@ -54,7 +54,7 @@ def standard_signature(key: bytes, msg_id: str, timestamp: int, body: bytes) -> 
     return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
 
 
-class WebhookNotifier:
+class WebhookNotifier(HttpNotifier[WebhookChannel]):
     def __init__(
         self,
         name: str,
@@ -64,10 +64,7 @@ class WebhookNotifier:
         timeout: float | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.name = name
-        self._config = config
-        self._client = client
-        self._timeout = timeout if timeout is not None else config.timeout_seconds
+        super().__init__(name, config, client, timeout=timeout)
         self._clock = clock
 
     def __repr__(self) -> str:

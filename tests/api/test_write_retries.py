@@ -12,23 +12,20 @@ holds (mid-transaction, after BEGIN and the first statements).
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import asyncpg
 import pytest
 
-from app.db.pg_ingest import plain_dsn
 from app.services.silence_limits import _CREATE_LOCK
 from tests.conftest import Service
 from tests.helpers import create_alert, wait_for
+from tests.outages import SERVICE_APPLICATION, lock_waiter
 from tests.peers import HttpReceiver
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
-SERVICE_APPLICATION = "alert-service"  # the ORM engine's sessions (app/db/engine.py)
-RETRIED = "running the transaction again"
 COMMIT_LOCK = 0x7E57_C0DE
 SILENCE = {
     "matchers": [{"name": "source", "value": "db-1"}],
@@ -36,22 +33,6 @@ SILENCE = {
     "created_by": "alice",
     "comment": "maintenance",
 }
-
-
-@pytest.fixture
-async def admin(clean_database: str) -> AsyncIterator[asyncpg.Connection]:
-    """The test's own session: it watches and ends the service's."""
-    conn = await asyncpg.connect(plain_dsn(clean_database))
-    yield conn
-    await conn.close()
-
-
-@pytest.fixture
-async def holder(clean_database: str) -> AsyncIterator[asyncpg.Connection]:
-    """A second session of the test's, which holds the locks the service waits for."""
-    conn = await asyncpg.connect(plain_dsn(clean_database))
-    yield conn
-    await conn.close()
 
 
 @pytest.fixture
@@ -64,16 +45,6 @@ async def svc(service_factory: Any, http_receiver: HttpReceiver) -> AsyncIterato
         silence_check_seconds=3600,
     ) as service:
         yield service
-
-
-@pytest.fixture
-def retries(caplog: pytest.LogCaptureFixture) -> Callable[[], int]:
-    caplog.set_level(logging.WARNING, logger="app.db.transaction")
-
-    def count() -> int:
-        return sum(RETRIED in r.getMessage() for r in caplog.records if r.name == "app.db.transaction")
-
-    return count
 
 
 async def status_events(svc: Service, alert_id: str) -> list[tuple[str | None, str | None]]:
@@ -100,27 +71,6 @@ async def end_idle_sessions(svc: Service, admin: asyncpg.Connection) -> None:
         SERVICE_APPLICATION,
     )
     assert ended >= 1
-
-
-async def lock_waiter(admin: asyncpg.Connection, *, not_pid: int | None = None) -> int:
-    """The service's session that waits for a lock the test holds."""
-    found: list[int] = []
-
-    async def waiting() -> bool:
-        pid = await admin.fetchval(
-            """
-            SELECT pid FROM pg_stat_activity
-            WHERE datname = current_database() AND application_name = $1
-              AND wait_event_type = 'Lock' AND pid IS DISTINCT FROM $2
-            """,
-            SERVICE_APPLICATION,
-            not_pid,
-        )
-        found[:] = [pid] if pid is not None else []
-        return bool(found)
-
-    await wait_for(waiting)
-    return found[0]
 
 
 async def terminate(admin: asyncpg.Connection, pid: int) -> None:

@@ -10,67 +10,19 @@ pg_terminate_backend.
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import asyncpg
 import pytest
 
-from app.db.pg_ingest import plain_dsn
 from tests.conftest import Service
-from tests.helpers import wait_for
 from tests.integrations.test_alertmanager import URL as ALERTMANAGER
 from tests.integrations.test_alertmanager import am_alert, payload
 from tests.integrations.test_pagerduty import URL as PAGERDUTY
 from tests.integrations.test_pagerduty import event
+from tests.outages import lock_waiter
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-
-SERVICE_APPLICATION = "alert-service"  # the ORM engine's sessions (app/db/engine.py)
-RETRIED = "running the transaction again"
-
-
-@pytest.fixture
-async def admin(clean_database: str) -> AsyncIterator[asyncpg.Connection]:
-    """The test's own session: it watches and ends the service's."""
-    conn = await asyncpg.connect(plain_dsn(clean_database))
-    yield conn
-    await conn.close()
-
-
-@pytest.fixture
-async def holder(clean_database: str) -> AsyncIterator[asyncpg.Connection]:
-    """A second session of the test's, holding the lock the service waits for."""
-    conn = await asyncpg.connect(plain_dsn(clean_database))
-    yield conn
-    await conn.close()
-
-
-@pytest.fixture
-def retries(caplog: pytest.LogCaptureFixture) -> Callable[[], int]:
-    caplog.set_level(logging.WARNING, logger="app.db.transaction")
-    return lambda: sum(RETRIED in r.getMessage() for r in caplog.records if r.name == "app.db.transaction")
-
-
-async def lock_waiter(admin: asyncpg.Connection, *, not_pid: int | None = None) -> int:
-    """The service's session that waits for the lock the test holds."""
-    found: list[int] = []
-
-    async def waiting() -> bool:
-        pid = await admin.fetchval(
-            """
-            SELECT pid FROM pg_stat_activity
-            WHERE datname = current_database() AND application_name = $1
-              AND wait_event_type = 'Lock' AND pid IS DISTINCT FROM $2
-            """,
-            SERVICE_APPLICATION,
-            not_pid,
-        )
-        found[:] = [pid] if pid is not None else []
-        return bool(found)
-
-    await wait_for(waiting)
-    return found[0]
 
 
 async def status_moves(svc: Service, alert_id: str) -> list[tuple[str | None, str | None]]:
