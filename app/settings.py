@@ -376,6 +376,11 @@ class Settings(BaseSettings):
     housekeeping_interval_seconds: PositiveFloat = 300.0
     silence_check_seconds: PositiveFloat = 10.0
     heartbeat_check_seconds: PositiveFloat = 10.0
+    # Alertmanager's always-firing alert (kube-prometheus names it Watchdog):
+    # a beat of that Alertmanager's heartbeat instead of an alert; "" turns
+    # that off. The timeout should exceed the route's repeat_interval.
+    alertmanager_watchdog: str = Field(default="Watchdog", max_length=200)
+    alertmanager_watchdog_timeout_seconds: float = Field(default=300, ge=10, le=7 * 24 * 3600)
     silence_max_matchers: int = Field(
         default=32, ge=1, le=256, description="Matchers one silence may have; more is refused (422)."
     )

@@ -13,8 +13,10 @@ One Alertmanager alert becomes one submission:
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -57,7 +59,7 @@ class AlertmanagerWebhook(_Lenient):
 
 
 AlertmanagerOutcome = Literal[
-    "created", "duplicate", "reopened", "resolved", "already_resolved", "unknown", "rejected"
+    "created", "duplicate", "reopened", "resolved", "already_resolved", "unknown", "rejected", "heartbeat"
 ]
 
 
@@ -68,11 +70,13 @@ class AlertmanagerResult(BaseModel):
     outcome: AlertmanagerOutcome = Field(
         description=(
             "created/duplicate/reopened for a firing alert; resolved, already_resolved or unknown "
-            "(never seen) for a resolved one; rejected when the alert cannot be mapped (see `error`)"
+            "(never seen) for a resolved one; rejected when the alert cannot be mapped (see `error`); "
+            "heartbeat for the watchdog alert (`alertmanager_watchdog`), a beat of `heartbeat_name`"
         )
     )
     alert_id: str | None = None
     error: str | None = None
+    heartbeat_name: str | None = None
 
 
 class AlertmanagerReceipt(BaseModel):
@@ -123,6 +127,20 @@ def submission(
         channels=channels,
         dedup_key=line(alert.fingerprint, 255) if alert.fingerprint else None,
     )
+
+
+def is_watchdog(alert: AlertmanagerAlert, watchdog: str) -> bool:
+    """The always-firing alert a pipeline sends to prove it is alive."""
+    return bool(watchdog) and alert.labels.get("alertname") == watchdog
+
+
+def watchdog_heartbeat(hook: AlertmanagerWebhook) -> str:
+    """The heartbeat of one Alertmanager: `alertmanager:<host:port>` of its
+    external URL (one per instance of a cluster, which all send it), else
+    of its receiver."""
+    origin = urlsplit(hook.externalURL or "").netloc or hook.receiver or "default"
+    cleaned = re.sub(r"[^A-Za-z0-9._:-]", "-", origin)[:180]
+    return f"alertmanager:{cleaned}"
 
 
 def ended_note(alert: AlertmanagerAlert) -> str:

@@ -19,14 +19,16 @@ from pydantic import ValidationError
 from sqlalchemy import case, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.db import transaction
 from app.db.store import Ingested
 from app.errors import AppError
+from app.heartbeat_schemas import HeartbeatBeat
 from app.integrations import alertmanager as am
 from app.integrations import pagerduty as pd
 from app.models import ACTIVE_STATUSES, Alert
 from app.pacing import Pacer
 from app.schemas import AlertCreate
-from app.services import batch, lifecycle
+from app.services import batch, heartbeats, lifecycle
 from app.services.decisions import channels_for, plan
 from app.services.dedup import fingerprint
 from app.services.submit import submit_in
@@ -72,11 +74,16 @@ async def apply_alertmanager(
     operations: list[batch.Operation] = []
     applied: list[am.AlertmanagerResult] = []  # the results the operations fill in, in order
     pacer = Pacer()
+    watchdog_fired = False
     for index, item in enumerate(hook.alerts):
         result = am.AlertmanagerResult(
             index=index, fingerprint=item.fingerprint, status=item.status, outcome="rejected"
         )
         results.append(result)
+        if am.is_watchdog(item, settings.alertmanager_watchdog):
+            result.outcome, result.heartbeat_name = "heartbeat", am.watchdog_heartbeat(hook)
+            watchdog_fired = watchdog_fired or item.status == "firing"
+            continue
         try:
             data = am.submission(item, hook, channels)
             if item.status == "firing":
@@ -92,6 +99,8 @@ async def apply_alertmanager(
             continue
         applied.append(result)
         await pacer.turn()  # mapping 1,000 alerts takes a while: let other requests in
+    if watchdog_fired:
+        await _watchdog_beat(sessionmaker, hook=hook, team=team, settings=settings, now=now)
     queued = 0
     done = await batch.apply(sessionmaker, operations, team=team, settings=settings, now=now)
     for result, outcome in zip(applied, done, strict=True):
@@ -103,6 +112,29 @@ async def apply_alertmanager(
             result.outcome = cast(am.AlertmanagerOutcome, outcome.outcome)
             result.alert_id = str(outcome.alert_id) if outcome.alert_id else None
     return results, queued
+
+
+async def _watchdog_beat(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    hook: am.AlertmanagerWebhook,
+    team: str,
+    settings: Settings,
+    now: datetime,
+) -> None:
+    """The watchdog alert is that Alertmanager's heartbeat: when it stops
+    arriving, the pipeline that would page about everything else is down,
+    and the missed heartbeat pages instead (services/heartbeats.py). Its own
+    transaction: a beat repeated because the rest failed does no harm."""
+    name = am.watchdog_heartbeat(hook)
+    data = HeartbeatBeat(
+        timeout_seconds=settings.alertmanager_watchdog_timeout_seconds,
+        message=f"{settings.alertmanager_watchdog} from {name} stopped: alerts routed through it reach nobody",
+    )
+    await transaction.run(
+        sessionmaker,
+        lambda session: heartbeats.beat(session, team=team, name=name, data=data, settings=settings, now=now),
+    )
 
 
 def _computed(data: AlertCreate) -> str:
