@@ -98,3 +98,21 @@ def test_a_read_only_key_gets_no_form(console: Console, signed_in: SignedIn) -> 
     browser = signed_in("reader", "/ui/silences")
     assert browser.find_elements(By.CSS_SELECTOR, "[data-testid=silence-form]") == []
     assert browser.find_element(By.CSS_SELECTOR, "[data-testid=read-only]").is_displayed()
+
+
+def test_a_fifth_matcher_row_is_added_and_applies(console: Console, signed_in: SignedIn) -> None:
+    wanted = console.submit(alert_type="disk_full", source="db-7", labels={"env": "prod", "zone": "a"})
+    console.submit(alert_type="disk_full", source="db-7", labels={"env": "prod", "zone": "b"})
+    browser = signed_in("admin", "/ui/silences")
+    rows = browser.find_elements(By.CSS_SELECTOR, "table.matcher-rows tbody tr")
+    for i, (name, value) in enumerate(
+        [("alert_type", "disk_full"), ("source", "db-7"), ("labels.env", "prod"), ("severity", "high")]
+    ):
+        browser.find_element(By.NAME, f"matchers.{i}.name").send_keys(name)
+        browser.find_element(By.NAME, f"matchers.{i}.value").send_keys(value)
+    browser.find_element(By.CSS_SELECTOR, "[data-testid=add-matcher]").click()
+    added = browser.find_element(By.NAME, f"matchers.{len(rows)}.name")
+    assert added.get_attribute("value") == ""
+    added.send_keys("labels.zone")
+    browser.find_element(By.NAME, f"matchers.{len(rows)}.value").send_keys("a")
+    wait_for(browser, lambda b: _preview_ids(b) == {wanted["id"]})

@@ -49,4 +49,24 @@ function live() {
   source.addEventListener("changed", refresh);
 }
 
+// The silence form: one more matcher row, a copy of the last one, emptied
+// and numbered next (matchers.<i>.name, .value, .is_regex).
+document.addEventListener("click", (event) => {
+  if (!event.target.matches("[data-add-matcher]")) return;
+  const rows = event.target.closest("fieldset").querySelector("table.matcher-rows tbody");
+  const last = rows.lastElementChild;
+  const index = rows.children.length;
+  const row = last.cloneNode(true);
+  for (const error of row.querySelectorAll(".error")) error.remove();
+  for (const input of row.querySelectorAll("input")) {
+    input.name = input.name.replace(/^matchers\.\d+\./, `matchers.${index}.`);
+    const label = input.getAttribute("aria-label");
+    if (label) input.setAttribute("aria-label", label.replace(/^matcher \d+/, `matcher ${index + 1}`));
+    input.removeAttribute("aria-invalid");
+    if (input.type === "checkbox") input.checked = false; else input.value = "";
+  }
+  rows.appendChild(row);
+  row.querySelector("input").focus();
+});
+
 document.addEventListener("DOMContentLoaded", () => { live(); updateBulk(); });
