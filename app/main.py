@@ -46,6 +46,7 @@ from app.notifiers.registry import build_notifiers
 from app.runtime import tune_gc
 from app.services.dispatcher import INGEST_WAKE_DELAY, Dispatcher
 from app.services.silence_match import held_by
+from app.services.sns import Certificates as SnsCertificates
 from app.settings import Settings, load_settings
 from app.ui import install as install_console
 from app.ui.live import ChangeWatcher
@@ -124,6 +125,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         )
         client = http_client()
+        app.state.http_client = client  # for the routes that call out (api/integrations.py: SNS)
+        app.state.sns_certificates = SnsCertificates()
         app.state.notifiers = notifiers = build_notifiers(settings, client)
         delivery_worker: PeriodicWorker | None = None
         dispatcher = Dispatcher(

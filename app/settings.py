@@ -342,6 +342,14 @@ class ApiKey(_Strict):
     team: str = Field(default=DEFAULT_TEAM, pattern=rf"{TEAM_PATTERN}|^\*$")
 
 
+class SnsTopic(_Strict):
+    """An SNS topic whose messages POST /integrations/sns accepts, for the
+    keys of one team."""
+
+    arn: str = Field(pattern=r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]{1,256}$")
+    team: str = Field(default=DEFAULT_TEAM, pattern=TEAM_PATTERN)
+
+
 def _config_file() -> Path | None:
     named = os.environ.get("ALERTS_CONFIG_FILE")
     if named:
@@ -381,6 +389,12 @@ class Settings(BaseSettings):
     # that off. The timeout should exceed the route's repeat_interval.
     alertmanager_watchdog: str = Field(default="Watchdog", max_length=200)
     alertmanager_watchdog_timeout_seconds: float = Field(default=300, ge=10, le=7 * 24 * 3600)
+    # Amazon SNS (POST /integrations/sns): the topics each team may subscribe
+    # (none: every message is refused), hosts trusted besides SNS's own
+    # endpoints (a private endpoint), and the severity of a CloudWatch ALARM.
+    sns_topics: list[SnsTopic] = Field(default_factory=list)
+    sns_allowed_hosts: list[str] = Field(default_factory=list)
+    sns_alarm_severity: Severity = "high"
     silence_max_matchers: int = Field(
         default=32, ge=1, le=256, description="Matchers one silence may have; more is refused (422)."
     )

@@ -30,8 +30,9 @@ from app.api.ratelimit import RateLimited, RateLimiter
 from app.main import create_app
 from app.settings import ApiKey, ConfigError, load_settings
 from tests.api.test_errors import assert_error_shape
-from tests.conftest import ROOT, Service
+from tests.conftest import ROOT, FakeClock, Service
 from tests.helpers import alert_body
+from tests.integrations import test_sns
 
 KEYS = {scope: f"key-for-{scope}-{'x' * 20}" for scope in SCOPES}
 ALL_BUT = {scope: f"key-without-{scope}-{'y' * 20}" for scope in SCOPES}
@@ -127,6 +128,15 @@ def _with_heartbeat(method: str) -> Call:
     return call
 
 
+async def _sns(client: httpx.AsyncClient, headers: dict[str, str]) -> httpx.Response:
+    # A signed UnsubscribeConfirmation: authentic, and it changes nothing.
+    signer = test_sns.shared_signer()
+    message = test_sns.confirmation(
+        FakeClock().now, "https://sns.us-west-2.amazonaws.com/", "UnsubscribeConfirmation"
+    )
+    return await client.post("/integrations/sns", json=signer.sign(message), headers=headers)
+
+
 # (method, route path) -> (scope, how to call it, the success status)
 SCOPE_OF: dict[tuple[str, str], tuple[str, Call, int]] = {
     ("POST", "/alerts"): ("alerts:write", _submit, 201),
@@ -166,6 +176,7 @@ SCOPE_OF: dict[tuple[str, str], tuple[str, Call, int]] = {
         _plain("POST", "/integrations/alertmanager", HOOK),
         200,
     ),
+    ("POST", "/integrations/sns"): ("alerts:write", _sns, 200),
 }
 # The PagerDuty endpoint takes its credential in the body, as PagerDuty does
 # (routing_key; see tests/integrations/test_pagerduty.py), not in a header.
@@ -186,7 +197,8 @@ def test_every_route_is_in_the_matrix() -> None:
 
 @pytest.fixture
 async def guarded(service_factory: Any) -> Any:
-    async with service_factory(api_keys=key_config()) as svc:
+    # 127.0.0.1 serves the certificate that signs the SNS route's message.
+    async with service_factory(api_keys=key_config(), sns_allowed_hosts=["127.0.0.1"]) as svc:
         yield svc
 
 
@@ -440,6 +452,7 @@ async def test_every_route_is_rate_limited_and_logged_by_key(
     admin = {"name": "setup", "hash": hash_key(KEYS["admin"]), "scopes": ["admin"]}
     only = {"name": "gated", "hash": hash_key(KEYS[scope]), "scopes": [scope]}
     settings = {"api_keys": [admin, only], "rate_limit_per_minute": 1, "rate_limit_burst": 2}
+    settings["sns_allowed_hosts"] = ["127.0.0.1"]  # where the SNS route's certificate is served
     async with service_factory(**settings) as svc:
         caplog.set_level(logging.INFO, logger="app.access")
         first = await call(svc.client, bearer(KEYS[scope]))
