@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.api.auth import Caller, team_to_read
 from app.api.deps import NowDep, SessionmakerDep, SettingsDep
 from app.db import transaction
-from app.errors import AppError, Forbidden, InvalidInput
+from app.errors import AppError, InvalidInput
 from app.metrics import observe_move
 from app.models import ACTIVE_STATUSES, STATUSES, Alert, AlertEvent, OutboxRow
 from app.schemas import NAME_PATTERN
@@ -29,7 +29,7 @@ from app.services.queries import AlertCounts
 from app.settings import SEVERITIES, Settings
 from app.ui.live import ChangeWatcher
 from app.ui.routing import ConsoleRoute, read_form, see_other
-from app.ui.session import console_caller
+from app.ui.session import console_caller, require
 from app.ui.templating import render
 
 router = APIRouter(prefix="/ui", include_in_schema=False, route_class=ConsoleRoute)
@@ -222,8 +222,7 @@ async def move_alert(
     now: NowDep,
 ) -> RedirectResponse:
     form = await read_form(request)
-    if not caller.may("alerts:manage"):
-        raise _lacks(caller)
+    require(caller, "alerts:manage")
     status = form.get("status")
     if status not in MOVES:
         raise InvalidInput(f"unknown move {status[:40]!r}", field="status")
@@ -253,8 +252,7 @@ async def move_alerts(
     """Acknowledge or resolve every selected alert, each in its own
     transaction: one that moved meanwhile (409) does not stop the others."""
     form = await read_form(request)
-    if not caller.may("alerts:manage"):
-        raise _lacks(caller)
+    require(caller, "alerts:manage")
     status = form.get("status")
     if status not in BULK_MOVES:
         raise InvalidInput(f"unknown bulk move {status[:40]!r}", field="status")
@@ -284,7 +282,3 @@ async def move_alerts(
     # Back to the list as it was filtered: only the filters' own names pass.
     back = {k: v[0] for k, v in parse_qs(form.get("back")).items() if k in FILTER_NAMES}
     return see_other("/ui/?" + urlencode({**back, "done": f"{status}:{moved}:{failed}"}))
-
-
-def _lacks(caller: Caller) -> AppError:
-    return Forbidden(f"key {caller.name!r} lacks the 'alerts:manage' scope", field="scope")

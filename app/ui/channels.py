@@ -16,27 +16,21 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.auth import Caller, Scope
 from app.api.deps import NowDep, SessionDep, SettingsDep
 from app.db import transaction
-from app.errors import Forbidden, InvalidInput, NotFound
+from app.errors import InvalidInput, NotFound
 from app.models import OutboxRow
 from app.services import outbox
 from app.services.channels import channel_figures, channel_test, last_errors
 from app.ui.alerts import ConsoleCaller
 from app.ui.routing import ConsoleRoute, read_form, see_other
+from app.ui.session import require
 from app.ui.templating import render
 
 router = APIRouter(prefix="/ui", include_in_schema=False, route_class=ConsoleRoute)
 
 # A test notification still waiting: its outcome is asked for again this often.
 POLL_SECONDS = 1
-
-
-def _require(caller: Caller, scope: Scope) -> None:
-    # The API's scopes: `read` for GET /channels, `alerts:manage` for the test.
-    if not caller.may(scope):
-        raise Forbidden(f"key {caller.name!r} lacks the {scope!r} scope", field="scope")
 
 
 def _test_id(value: str | None) -> uuid.UUID | None:
@@ -52,7 +46,6 @@ def _test_id(value: str | None) -> uuid.UUID | None:
 async def channel_page(
     request: Request, caller: ConsoleCaller, session: SessionDep, settings: SettingsDep, test: str = ""
 ) -> HTMLResponse:
-    _require(caller, "read")
     test_id = _test_id(test)
     async with session.begin():
         figures = await channel_figures(session, settings)
@@ -72,7 +65,6 @@ async def test_outcome(
     notification_id: uuid.UUID, request: Request, caller: ConsoleCaller, session: SessionDep
 ) -> HTMLResponse:
     """The test's outcome alone, for the page's poll while it waits."""
-    _require(caller, "read")
     async with session.begin():
         sent_test = await channel_test(session, notification_id)
     context = {"test": sent_test, "poll_seconds": POLL_SECONDS}
@@ -84,7 +76,7 @@ async def send_test(
     name: str, request: Request, caller: ConsoleCaller, settings: SettingsDep, now: NowDep
 ) -> RedirectResponse:
     await read_form(request)
-    _require(caller, "alerts:manage")
+    require(caller, "alerts:manage")  # as the API's channel test
     if name not in settings.channels:
         raise NotFound(f"channel {name[:100]!r} is not configured", field="name")
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from fastapi import Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from app.api.auth import ANONYMOUS, SCOPES, Caller, admit, caller_of, find_key
+from app.api.auth import ANONYMOUS, SCOPES, Caller, Scope, admit, caller_of, find_key
 from app.db.secrets import shared_secret
 from app.errors import AppError, Forbidden
 from app.settings import ALL_TEAMS, ApiKey, Settings
@@ -147,6 +147,14 @@ async def console_caller(request: Request) -> Caller:
             raise Forbidden(f"key {caller.name!r} lacks the 'read' scope the console needs", field="scope")
     admit(request, caller)
     return caller
+
+
+def require(caller: Caller, scope: Scope) -> None:
+    """Refuse an action the caller's key may not take (403), in the words of
+    the API's gate. Reading needs no call: console_caller lets in only keys
+    that may read."""
+    if not caller.may(scope):
+        raise Forbidden(f"key {caller.name!r} lacks the {scope!r} scope", field="scope")
 
 
 def sign_in(settings: Settings, presented: str) -> ApiKey | None:

@@ -24,13 +24,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.api.auth import Caller
 from app.api.deps import NowDep, SessionDep, SettingsDep
 from app.db import transaction
-from app.errors import AppError, Forbidden, InvalidInput
+from app.errors import InvalidInput
 from app.models import OutboxRow, Silence
 from app.schemas import SilenceCreate, SilenceMatcher
 from app.services import silence_limits, silence_preview, silences
 from app.settings import Settings
 from app.ui.alerts import ConsoleCaller
 from app.ui.routing import ConsoleRoute, Form, read_form, see_other
+from app.ui.session import require
 from app.ui.templating import render
 
 router = APIRouter(prefix="/ui", include_in_schema=False, route_class=ConsoleRoute)
@@ -157,16 +158,6 @@ def _body(draft: Draft, caller: Caller) -> tuple[SilenceCreate | None, Errors]:
     return (None, errors) if errors else (body, {})
 
 
-def _lacks(caller: Caller) -> AppError:
-    return Forbidden(f"key {caller.name!r} lacks the 'alerts:manage' scope", field="scope")
-
-
-def _require_read(caller: Caller) -> None:
-    # GET /silences asks for `read`; so does this page.
-    if not caller.may("read"):
-        raise Forbidden(f"key {caller.name!r} lacks the 'read' scope", field="scope")
-
-
 def _may_expire(caller: Caller, silence: Silence, state: str) -> bool:
     """What services/silences.expire allows: a team's key ends its team's only."""
     return (
@@ -240,7 +231,6 @@ async def silence_page(
 ) -> HTMLResponse:
     """The list, and the form, prefilled from `alert_type` and `source`
     (the alert page's "Silence alerts like this one")."""
-    _require_read(caller)
     prefill = [
         {"name": name, "value": value[:1000], "is_regex": False}
         for name, value in (("alert_type", alert_type.strip()), ("source", source.strip()))
@@ -256,7 +246,6 @@ async def silence_preview_fragment(
 ) -> HTMLResponse:
     """The preview, for htmx as the form changes; always 200, so it is shown."""
     form = await read_form(request)
-    _require_read(caller)
     draft = Draft.from_form(form)
     async with session.begin():
         preview = await _preview(session, caller, settings, draft)
@@ -268,8 +257,7 @@ async def create_silence(
     request: Request, caller: ConsoleCaller, session: SessionDep, settings: SettingsDep, now: NowDep
 ) -> Response:
     form = await read_form(request)
-    if not caller.may("alerts:manage"):
-        raise _lacks(caller)
+    require(caller, "alerts:manage")
     draft = Draft.from_form(form)
     body, errors = _body(draft, caller)
     if body is not None:
@@ -293,8 +281,7 @@ async def expire_silence(
     silence_id: uuid.UUID, request: Request, caller: ConsoleCaller, settings: SettingsDep, now: NowDep
 ) -> RedirectResponse:
     await read_form(request)
-    if not caller.may("alerts:manage"):
-        raise _lacks(caller)
+    require(caller, "alerts:manage")
 
     async def work(session: AsyncSession) -> tuple[Silence, list[OutboxRow]]:
         return await silences.expire(
