@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Body, Query, Request, Response, status
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.api import batches
 from app.api.auth import AUTH_RESPONSES, Caller, ManageCaller, ReadCaller, WriteCaller, team_to_read
@@ -257,20 +257,22 @@ async def get_alert(alert_id: uuid.UUID, caller: ReadCaller, session: SessionDep
 _CHANGE_RESPONSES: dict[int | str, dict[str, Any]] = {404: ERROR_RESPONSES[404], 409: ERROR_RESPONSES[409]}
 
 
-async def _move(
-    request: Request,
-    settings: Settings,
-    now: datetime,
+async def move(
+    sessionmaker: async_sessionmaker[AsyncSession],
     *,
     caller: Caller,
     alert_id: uuid.UUID,
     status: str,
     by: str,
     note: str | None,
-) -> AlertRead:
-    """One lifecycle move in its own transaction, answered with the alert.
-    The transaction runs again once if its connection was lost before
-    COMMIT (db/transaction.py): the move is then applied once, not twice."""
+    settings: Settings,
+    now: datetime,
+) -> tuple[Alert, list[uuid.UUID]]:
+    """One lifecycle move in its own transaction, for the API and the
+    console alike: the alert and the silences holding it. The transaction
+    runs again once if its connection was lost before COMMIT
+    (db/transaction.py): the move is then applied once, not twice. The
+    caller wakes the delivery worker, once for however many moves."""
 
     async def work(session: AsyncSession) -> tuple[Alert, list[uuid.UUID]]:
         alert = await lifecycle.change_status(
@@ -286,19 +288,40 @@ async def _move(
         [matched] = await silence_match.silenced_by(session, [alert], now)
         return alert, matched
 
-    alert, matched = await transaction.run(request.app.state.sessionmaker, work)
-    return _changed(request, alert, matched, now)
-
-
-def _changed(request: Request, alert: Alert, silenced_by: list[uuid.UUID], now: datetime) -> AlertRead:
+    alert, matched = await transaction.run(sessionmaker, work)
     observe_move(alert, now=now)
     log.info(
         "alert %s",
         alert.status,
         extra={"alert_id": str(alert.id), "fingerprint": alert.fingerprint, "outcome": alert.status},
     )
+    return alert, matched
+
+
+async def _move(
+    request: Request,
+    settings: Settings,
+    now: datetime,
+    *,
+    caller: Caller,
+    alert_id: uuid.UUID,
+    status: str,
+    by: str,
+    note: str | None,
+) -> AlertRead:
+    """A move answered with the alert."""
+    alert, matched = await move(
+        request.app.state.sessionmaker,
+        caller=caller,
+        alert_id=alert_id,
+        status=status,
+        by=by,
+        note=note,
+        settings=settings,
+        now=now,
+    )
     request.app.state.wake_delivery()
-    return _read(alert, silenced_by)
+    return _read(alert, matched)
 
 
 @router.patch(

@@ -9,24 +9,23 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime
 from typing import Annotated
 from urllib.parse import parse_qs, urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.api.alerts import move
 from app.api.auth import Caller, team_to_read
 from app.api.deps import NowDep, SessionmakerDep, SettingsDep
 from app.db import transaction
 from app.errors import AppError, InvalidInput
-from app.metrics import observe_move
 from app.models import ACTIVE_STATUSES, STATUSES, Alert, AlertEvent, OutboxRow
 from app.schemas import NAME_PATTERN
 from app.services import lifecycle, queries, silence_match
 from app.services.queries import AlertCounts
-from app.settings import SEVERITIES, Settings
+from app.settings import SEVERITIES
 from app.ui.live import ChangeWatcher
 from app.ui.routing import ConsoleRoute, read_form, see_other
 from app.ui.session import console_caller, require
@@ -183,35 +182,6 @@ def _by(form_by: str, caller: Caller) -> str:
     return (form_by or caller.name)[:200]
 
 
-async def _move(
-    sessionmaker: async_sessionmaker[AsyncSession],
-    caller: Caller,
-    *,
-    alert_id: uuid.UUID,
-    status: str,
-    by: str,
-    note: str | None,
-    settings: Settings,
-    now: datetime,
-) -> Alert:
-    """One move in its own transaction, run again once if the connection was
-    lost before COMMIT (db/transaction.py), as the API's moves are."""
-
-    async def work(session: AsyncSession) -> Alert:
-        return await lifecycle.change_status(
-            session,
-            alert_id=alert_id,
-            status=status,
-            by=by,
-            note=note,
-            settings=settings,
-            now=now,
-            team=caller.confined_to,
-        )
-
-    return await transaction.run(sessionmaker, work)
-
-
 @router.post("/alerts/{alert_id}/move")
 async def move_alert(
     alert_id: uuid.UUID,
@@ -226,9 +196,9 @@ async def move_alert(
     status = form.get("status")
     if status not in MOVES:
         raise InvalidInput(f"unknown move {status[:40]!r}", field="status")
-    alert = await _move(
+    await move(
         sessionmaker,
-        caller,
+        caller=caller,
         alert_id=alert_id,
         status=status,
         by=_by(form.get("by"), caller),
@@ -236,7 +206,6 @@ async def move_alert(
         settings=settings,
         now=now,
     )
-    observe_move(alert, now=now)
     request.app.state.wake_delivery()
     return see_other(f"/ui/alerts/{alert_id}?done={status}")
 
@@ -263,9 +232,9 @@ async def move_alerts(
     moved = failed = 0
     for alert_id in ids:
         try:
-            alert = await _move(
+            await move(
                 sessionmaker,
-                caller,
+                caller=caller,
                 alert_id=alert_id,
                 status=status,
                 by=_by(form.get("by"), caller),
@@ -273,7 +242,6 @@ async def move_alerts(
                 settings=settings,
                 now=now,
             )
-            observe_move(alert, now=now)
             moved += 1
         except AppError:  # moved or gone meanwhile; counted, shown, not fatal
             failed += 1
