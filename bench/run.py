@@ -2,7 +2,8 @@
 
 Starts a private PostgreSQL (unless ALERTS_BENCH_POSTGRES_URL names one),
 then measures, in order: the pgbench upsert floor; POST /alerts in the dedup
-and create shapes under wrk; the escalation tick; delivery throughput to a
+and create shapes under wrk; the same on SQLite, one worker, and kill -9
+under load; the escalation tick; delivery throughput to a
 slow receiver; GET /stats on 10^4..10^6 alerts; worker memory while
 10^6 alerts are ingested; and POST and GET /alerts with the most silences
 in force; batches of 100 and 1,000 alerts on SQLite and PostgreSQL, and
@@ -27,13 +28,14 @@ from bench import (
     escalation_bench,
     ingest_bench,
     silences_bench,
+    sqlite_bench,
     stats_bench,
 )
 from bench.common import fresh_database, write_result
 from bench.postgres import private_postgres
 from bench.service import rss_mib, running_service
 
-PARTS = ("ingest", "escalation", "delivery", "stats", "memory", "silences", "batches", "console")
+PARTS = ("ingest", "sqlite", "escalation", "delivery", "stats", "memory", "silences", "batches", "console")
 
 
 def ingest(url: str, workers: int) -> dict[str, Any]:
@@ -96,6 +98,8 @@ def main() -> None:
     with private_postgres() as url:
         if "ingest" in only:
             ingest(url, workers)
+        if "sqlite" in only:
+            write_result("sqlite", sqlite_bench.main())
         if "escalation" in only:
             fresh_database(url)
             write_result("escalation", escalation_bench.main(url))

@@ -17,10 +17,12 @@ from typing import Any
 
 import asyncpg
 
-from app.db import pg_delivery
-from app.db.group_commit import IngestWriter
+from app.db import pg_delivery, pg_ingest
+from app.db.group_commit import GroupCommit
 from app.db.orm_store import OrmStore, claimed_row
 from app.db.store import ClaimedRow, Failed, Ingested, IngestPlan, Sent
+
+MAX_BATCH = 64  # submissions per ingest statement
 
 
 class PgStore:
@@ -34,7 +36,18 @@ class PgStore:
     ) -> None:
         self.pool = pool
         self.general = general
-        self.writer = IngestWriter(pool, in_flight=in_flight, on_batch=on_batch)
+        self.writer: GroupCommit[dict[str, Any] | None] = GroupCommit(
+            self._upsert_many,
+            in_flight=in_flight,
+            max_batch=MAX_BATCH,
+            one_per_identity=True,
+            on_batch=on_batch,
+        )
+
+    async def _upsert_many(self, plans: list[IngestPlan]) -> list[dict[str, Any] | None]:
+        """Each submission's alert row, or None where the ORM store must handle it."""
+        rows = await pg_ingest.upsert_many(self.pool, plans)
+        return [rows.get((plan.team, plan.fingerprint)) for plan in plans]
 
     async def ingest(self, plan: IngestPlan) -> Ingested:
         if plan.deduplicate:

@@ -1,5 +1,6 @@
-"""Group commit on PostgreSQL: simultaneous submissions share statements, and
-every submission that was answered is in the database as answered."""
+"""Group commit, on both databases: simultaneous submissions share writes
+(one statement on PostgreSQL, one transaction on SQLite), and every
+submission that was answered is in the database as answered."""
 
 from __future__ import annotations
 
@@ -11,18 +12,14 @@ import asyncpg
 import pytest
 from sqlalchemy import func, select
 
-from app.db import group_commit, pg_ingest
+from app.db import pg_ingest, pg_store
 from app.models import Alert, AlertEvent
 from app.schemas import AlertCreate
+from app.services import batch
 from app.services.decisions import decisions, plan
 from tests.api.test_metrics import scrape, value
 from tests.conftest import ServiceFactory
 from tests.helpers import alert_body
-
-
-@pytest.fixture
-def database_url(postgresql_url: str) -> str:
-    return postgresql_url  # the group-commit writer exists on PostgreSQL only
 
 
 async def _stored(svc: Any) -> dict[str, tuple[int, int]]:
@@ -75,18 +72,23 @@ async def test_a_failed_batch_is_written_again_one_by_one(
     service_factory: ServiceFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A deadlock with another writer cannot be caused on demand: the first
-    # statement of several submissions fails as one would.
-    real = pg_ingest.upsert_many
+    # write of several submissions fails as one would.
     failed: list[int] = []
 
-    async def deadlock_once(pool: Any, batch: Any) -> Any:
-        if len(batch) > 1 and not failed:
-            failed.append(len(batch))
-            raise asyncpg.DeadlockDetectedError("deadlock detected")
-        return await real(pool, batch)
+    def failing_once(real: Any) -> Any:
+        async def write(where: Any, plans: Any, **options: Any) -> Any:
+            if len(plans) > 1 and not failed:
+                failed.append(len(plans))
+                raise asyncpg.DeadlockDetectedError("deadlock detected")
+            return await real(where, plans, **options)
 
-    monkeypatch.setattr(group_commit.pg_ingest, "upsert_many", deadlock_once)
+        return write
+
     async with service_factory() as svc:
+        if svc.settings.is_sqlite:
+            monkeypatch.setattr(batch, "submit_many", failing_once(batch.submit_many))
+        else:
+            monkeypatch.setattr(pg_store.pg_ingest, "upsert_many", failing_once(pg_ingest.upsert_many))
         responses = await asyncio.gather(
             *(svc.client.post("/alerts", json=alert_body(source=f"h{n}")) for n in range(20))
         )
@@ -107,6 +109,7 @@ async def test_a_burst_of_one_alert_longer_than_the_queue_scan_is_all_counted(
         assert sorted(n for n, _ in stored.values()) == [1, 1, 1, 1, 1, 300]
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 async def test_the_statements_are_planned_once_per_connection(service_factory: ServiceFactory) -> None:
     """Generic plans: with custom ones PostgreSQL planned the ingest statement
     at every execution, and planning cost more than running it."""
