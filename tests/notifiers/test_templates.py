@@ -7,6 +7,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import tomllib
+import uuid
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
@@ -15,6 +18,7 @@ import httpx
 import pytest
 
 from app.notifiers import render
+from app.notifiers.base import Notification
 from app.notifiers.console import ConsoleNotifier
 from app.notifiers.email import EmailNotifier
 from app.notifiers.registry import build_notifiers
@@ -31,6 +35,7 @@ from app.settings import (
     WebhookChannel,
     load_settings,
 )
+from tests.docs.blocks import DOCS, block_containing
 from tests.notifiers.conftest import ALERT_ID
 
 if TYPE_CHECKING:
@@ -445,3 +450,22 @@ async def test_every_http_type_words_its_message_with_the_channel_templates(
         assert "T:storage" in body and "B:db-1" in body, name
         assert DEFAULT_TITLE not in body, name
     assert not [r for r in caplog.records if r.name == "app.notifiers.templates"]
+
+
+def test_the_documented_example_reads_as_the_documentation_shows() -> None:
+    example = block_containing(DOCS / "notifications.md", "toml", "[channels.ops-mail]")
+    shown = block_containing(DOCS / "notifications.md", "text", "Service billing on db-1")
+    mail = tomllib.loads(example.text)["channels"]["ops-mail"]
+    alert = {
+        "id": ALERT_ID,
+        "alert_type": "disk_full",
+        "severity": "high",
+        "message": "Disk /var at 97% on db-1, and rising quickly over the last ten minutes",
+        "source": "db-1",
+        "labels": {"service": "billing", "env": "prod"},
+        "occurrences": 3,
+        "first_seen_at": "2026-11-30T09:12:44+00:00",
+    }
+    n = Notification(uuid.uuid4(), "ops-mail", "new", 1, datetime.now(UTC), alert)
+    words = render.Wording(n, templates(mail["title_template"], mail["body_template"]))
+    assert f"{words.title}\n\n{words.message}\n" == shown.text
