@@ -36,6 +36,7 @@ from app.settings import (
     load_settings,
 )
 from tests.docs.blocks import DOCS, block_containing
+from tests.helpers import create_alert, wait_for
 from tests.notifiers.conftest import ALERT_ID
 
 if TYPE_CHECKING:
@@ -469,3 +470,36 @@ def test_the_documented_example_reads_as_the_documentation_shows() -> None:
     n = Notification(uuid.uuid4(), "ops-mail", "new", 1, datetime.now(UTC), alert)
     words = render.Wording(n, templates(mail["title_template"], mail["body_template"]))
     assert f"{words.title}\n\n{words.message}\n" == shown.text
+
+
+# --- through the whole service ------------------------------------------------------
+
+
+async def test_the_service_words_alerts_and_channel_tests_with_the_channel_templates(
+    service_factory: Any, http_receiver: HttpReceiver
+) -> None:
+    hook = {
+        "type": "webhook",
+        "url": f"{http_receiver.url}/hooks",
+        "title_template": "{{ alert.severity | upper }} {{ alert.alert_type }} ({{ notification.reason }})",
+        "body_template": "{{ alert.message }} [{{ notification.channel }}]",
+    }
+    async with service_factory(channels={"hooks": hook}, default_channels=["hooks"]) as svc:
+        await create_alert(svc.client, severity="high", alert_type="disk_full", message="97% full")
+        response = await svc.client.post("/channels/hooks/test")
+        assert response.status_code == 202
+
+        async def both() -> bool:
+            return len(http_receiver.requests) == 2
+
+        await wait_for(both)
+
+    sent = sorted((json.loads(r.body) for r in http_receiver.requests), key=lambda p: p["reason"])
+    assert [(p["reason"], p["title"], p["body"]) for p in sent] == [
+        ("new", "HIGH disk_full (new)", "97% full [hooks]"),
+        (
+            "test",
+            "INFO channel_test (test)",
+            f"This is a test notification from channel hooks (notification {sent[1]['notification_id']}). [hooks]",
+        ),
+    ]
