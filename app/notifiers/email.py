@@ -36,22 +36,26 @@ import aiosmtplib
 
 from app.notifiers import render
 from app.notifiers.base import DeliveryError, DeliveryResult, Notification
+from app.notifiers.templates import DEFAULTS, ChannelTemplates
 from app.settings import EmailChannel
 
 _DEFAULT_TIMEOUT = 30.0
 
 
-def build_message(notification: Notification, config: EmailChannel) -> EmailMessage:
+def build_message(
+    notification: Notification, config: EmailChannel, templates: ChannelTemplates = DEFAULTS
+) -> EmailMessage:
+    words = render.Wording(notification, templates)
     msg = EmailMessage()
-    msg["Subject"] = render.title(notification)
+    msg["Subject"] = words.title
     msg["From"] = config.from_address
     msg["To"] = ", ".join(config.to)
     msg["Date"] = formatdate(localtime=False, usegmt=True)
     # Stable across retries, so a mail client can fold a duplicate delivery.
     domain = config.from_address.rpartition("@")[2] or "localhost"
     msg["Message-ID"] = f"<{notification.id}@{domain}>"
-    msg.set_content(render.text_body(notification))
-    msg.add_alternative(render.html_body(notification), subtype="html")
+    msg.set_content(render.text_body(notification, words))
+    msg.add_alternative(render.html_body(notification, words), subtype="html")
     return msg
 
 
@@ -87,6 +91,7 @@ class EmailNotifier:
         self._config = config
         self._timeout = timeout or config.timeout_seconds or _DEFAULT_TIMEOUT
         self._tls_context = tls_context
+        self._templates = ChannelTemplates.of(name, config, html_part=True)
 
     def __repr__(self) -> str:
         return f"EmailNotifier(name={self.name!r}, host={self._config.host!r})"
@@ -113,7 +118,7 @@ class EmailNotifier:
             if config.username:
                 await self._login(client)
             refused, reply = await client.send_message(
-                build_message(notification, config),
+                build_message(notification, config, self._templates),
                 sender=config.from_address,
                 recipients=config.to,
             )

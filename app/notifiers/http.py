@@ -28,9 +28,10 @@ from typing import Any, Generic, Protocol, TypeVar
 import httpx
 
 from app.notifiers.base import DeliveryError, DeliveryResult
+from app.notifiers.templates import ChannelTemplates, Templated
 
 
-class _Timed(Protocol):
+class _Timed(Templated, Protocol):
     @property
     def timeout_seconds(self) -> float | None: ...
 
@@ -40,9 +41,9 @@ ChannelT = TypeVar("ChannelT", bound=_Timed)
 
 class HttpNotifier(Generic[ChannelT]):
     """What every HTTP adapter holds: its channel's name and configuration,
-    the shared client, and its timeout (the channel's own, else the
-    delivery default the registry passes). Its repr names the channel only:
-    URLs carry tokens and headers credentials."""
+    the shared client, its timeout (the channel's own, else the delivery
+    default the registry passes) and its templates. Its repr names the
+    channel only: URLs carry tokens and headers credentials."""
 
     def __init__(
         self, name: str, config: ChannelT, client: httpx.AsyncClient, *, timeout: float | None = None
@@ -51,6 +52,7 @@ class HttpNotifier(Generic[ChannelT]):
         self._config = config
         self._client = client
         self._timeout = timeout if timeout is not None else config.timeout_seconds
+        self._templates = ChannelTemplates.of(name, config)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"

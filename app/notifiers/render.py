@@ -1,7 +1,10 @@
 """Text shared by the channel adapters: one title, one list of facts, two bodies.
 
 Every adapter words an alert the same way, so an on-call engineer who sees the
-Slack message and the email reads the same title. The alert arrives as the
+Slack message and the email reads the same title. The title and the message
+come from the channel's templates (templates.py; the defaults unless the
+channel sets its own), read through one Wording per notification, so each is
+rendered once however often an adapter uses it. The alert arrives as the
 API's JSON dict; fields are read with .get because a channel test carries no
 alert at all and an older outbox row may miss a newer field.
 """
@@ -10,9 +13,11 @@ from __future__ import annotations
 
 import html
 import json
+from functools import cached_property
 from typing import Any
 
 from app.notifiers.base import Notification
+from app.notifiers.templates import DEFAULTS, ChannelTemplates
 
 # Slack attachment colours, lowest to highest severity.
 SEVERITY_COLOURS: dict[str, str] = {
@@ -70,26 +75,38 @@ def severity(notification: Notification) -> str:
     return str(_alert(notification).get("severity") or "unknown")
 
 
-def message(notification: Notification) -> str:
-    if is_test(notification):
-        return (
-            f"This is a test notification from channel {notification.channel} "
-            f"(notification {notification.id})."
-        )
-    return str(_alert(notification).get("message") or "")
+class Wording:
+    """A channel's title and message for one notification, rendered from the
+    channel's templates when first read, then kept (an email reads its title
+    three times). The title is one line of at most 200 characters whatever
+    the template made of it: it goes into email headers and chat headers."""
+
+    def __init__(self, notification: Notification, templates: ChannelTemplates = DEFAULTS) -> None:
+        self.notification = notification
+        self.templates = templates
+
+    @cached_property
+    def title(self) -> str:
+        """E.g. "[CRITICAL] disk_full on db-1 (level 3, escalation)"."""
+        return _one_line(self.templates.title(self.notification))
+
+    @cached_property
+    def message(self) -> str:
+        return self.templates.body(self.notification)
+
+    @cached_property
+    def message_html(self) -> str:
+        """The message as HTML: a custom body rendered with autoescape, else the text escaped."""
+        custom = self.templates.body_html(self.notification)
+        return custom if custom is not None else html.escape(self.message)
 
 
-def title(notification: Notification) -> str:
-    """E.g. "[CRITICAL] disk_full on db-1 (level 3, escalation)"."""
-    if is_test(notification):
-        return _one_line(f"Test notification from channel {notification.channel}")
-    alert = _alert(notification)
-    tag = "RESOLVED" if is_resolved(notification) else severity(notification).upper()
-    text = f"[{tag}] {alert.get('alert_type') or 'alert'}"
-    if alert.get("source"):
-        text += f" on {alert['source']}"
-    text += f" (level {notification.level}, {notification.reason})"
-    return _one_line(text)
+def title(notification: Notification, templates: ChannelTemplates = DEFAULTS) -> str:
+    return Wording(notification, templates).title
+
+
+def message(notification: Notification, templates: ChannelTemplates = DEFAULTS) -> str:
+    return Wording(notification, templates).message
 
 
 def colour(notification: Notification) -> str:
@@ -145,8 +162,9 @@ def link(notification: Notification) -> str | None:
     return notification.console_url or notification.alert_url
 
 
-def text_body(notification: Notification) -> str:
-    lines = [title(notification), "", message(notification), ""]
+def text_body(notification: Notification, wording: Wording | None = None) -> str:
+    words = wording or Wording(notification)
+    lines = [words.title, "", words.message, ""]
     width = max(len(label) for label, _ in facts(notification)) + 2
     lines += [f"{label + ':':<{width}}{value}" for label, value in facts(notification)]
     if url := link(notification):
@@ -154,7 +172,8 @@ def text_body(notification: Notification) -> str:
     return "\n".join(lines) + "\n"
 
 
-def html_body(notification: Notification) -> str:
+def html_body(notification: Notification, wording: Wording | None = None) -> str:
+    words = wording or Wording(notification)
     esc = html.escape
     rows = "".join(
         f"<tr><th align='left'>{esc(label)}</th><td>{esc(value)}</td></tr>"
@@ -162,8 +181,8 @@ def html_body(notification: Notification) -> str:
     )
     parts = [
         "<html><body>",
-        f"<h2 style='color:{colour(notification)}'>{esc(title(notification))}</h2>",
-        f"<p style='white-space:pre-wrap'>{esc(message(notification))}</p>",
+        f"<h2 style='color:{colour(notification)}'>{esc(words.title)}</h2>",
+        f"<p style='white-space:pre-wrap'>{words.message_html}</p>",
         f"<table>{rows}</table>",
     ]
     if url := link(notification):
