@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from app.notifiers.base import Notification
@@ -145,16 +146,19 @@ def link(notification: Notification) -> str | None:
     return notification.console_url or notification.alert_url
 
 
-def text_body(notification: Notification) -> str:
+def text_body(notification: Notification, actions: Sequence[tuple[str, str]] = ()) -> str:
+    """`actions`: (label, url) links that act on the alert (email's acknowledge and resolve)."""
     lines = [title(notification), "", message(notification), ""]
     width = max(len(label) for label, _ in facts(notification)) + 2
     lines += [f"{label + ':':<{width}}{value}" for label, value in facts(notification)]
     if url := link(notification):
         lines += ["", f"Open the alert: {url}"]
+    if actions:
+        lines += ["", *(f"{label}: {url}" for label, url in actions)]
     return "\n".join(lines) + "\n"
 
 
-def html_body(notification: Notification) -> str:
+def html_body(notification: Notification, actions: Sequence[tuple[str, str]] = ()) -> str:
     esc = html.escape
     rows = "".join(
         f"<tr><th align='left'>{esc(label)}</th><td>{esc(value)}</td></tr>"
@@ -168,5 +172,8 @@ def html_body(notification: Notification) -> str:
     ]
     if url := link(notification):
         parts.append(f'<p><a href="{esc(url, quote=True)}">Open the alert</a></p>')
+    if actions:
+        buttons = " | ".join(f'<a href="{esc(url, quote=True)}">{esc(label)}</a>' for label, url in actions)
+        parts.append(f"<p>{buttons}</p>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"

@@ -1,0 +1,130 @@
+"""The page behind an email's acknowledge and resolve links: /actions/{token}.
+
+GET shows the alert and a form, and changes nothing: mail scanners and link
+previews follow GET links. POST makes the token's move through the API's
+one `move` (its transaction, retry, metrics and log line), by
+`email:<the channel's recipients>`, and its history event records that it
+came through an email link. The token is read by services/action_links.py.
+
+The token in the path is the credential, so there is no sign-in and no CSRF
+token: a form on another site could only post a token its author already
+holds, and with it they could post directly. Errors are pages
+(ConsoleRoute): a forged or altered token 403, an expired one 410, an alert
+that is gone 404, and an alert that moved meanwhile 409, saying what it is
+now. The page sends no Referer anywhere, its URL being the credential.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.api.alerts import move
+from app.api.auth import Caller, admit
+from app.api.deps import NowDep, SessionmakerDep, SettingsDep
+from app.db import transaction
+from app.errors import Conflict
+from app.models import Alert
+from app.services import queries
+from app.services.action_links import LABELS, ActionClaim, ActionLinks, check
+from app.settings import ALL_TEAMS
+from app.ui.routing import ConsoleRoute, Form
+from app.ui.templating import render
+
+router = APIRouter(prefix="/actions", include_in_schema=False, route_class=ConsoleRoute)
+
+MAX_NOTE_CHARS = 10_000
+
+
+async def _claim(request: Request, token: str, now: datetime) -> ActionClaim:
+    links: ActionLinks = request.app.state.action_links
+    claim = await links.read(token, now=now)
+    # The link acts for its channel: one alert, one move (the rate limit and access line are its own).
+    admit(request, Caller(f"email link:{claim.channel}", frozenset({"alerts:manage"}), ALL_TEAMS))
+    return claim
+
+
+async def _alert(sessionmaker: SessionmakerDep, claim: ActionClaim) -> Alert:
+    async def read(session: AsyncSession) -> Alert:
+        alert = await queries.get(session, claim.alert_id, team=None)
+        session.expunge_all()  # the row outlives the read's rollback, loaded as it is
+        return alert
+
+    return await transaction.read(sessionmaker, read)
+
+
+async def _page(
+    request: Request, claim: ActionClaim, alert: Alert, *, state: str, message: str = "", status: int = 200
+) -> HTMLResponse:
+    response = await render(
+        request,
+        "action.html",
+        {
+            "alert": alert,
+            "action": LABELS[claim.action],
+            "by": claim.by,
+            "state": state,  # confirm, done or conflict
+            "message": message,
+        },
+        caller=None,
+        status_code=status,
+    )
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+async def _conflict(request: Request, claim: ActionClaim, alert: Alert, exc: Conflict) -> HTMLResponse:
+    """409: the alert as it is now, and why the link cannot act on it."""
+    try:
+        check(claim, alert)  # in the link's words, when the alert moved since the first check
+    except Conflict as now_refused:
+        exc = now_refused
+    return await _page(request, claim, alert, state="conflict", message=exc.message, status=409)
+
+
+@router.get("/{token}", response_class=HTMLResponse)
+async def action_page(
+    token: str, request: Request, sessionmaker: SessionmakerDep, now: NowDep
+) -> HTMLResponse:
+    claim = await _claim(request, token, now)
+    alert = await _alert(sessionmaker, claim)
+    try:
+        check(claim, alert)
+    except Conflict as exc:
+        return await _conflict(request, claim, alert, exc)
+    return await _page(request, claim, alert, state="confirm")
+
+
+@router.post("/{token}", response_class=HTMLResponse)
+async def action_confirm(
+    token: str,
+    request: Request,
+    sessionmaker: SessionmakerDep,
+    settings: SettingsDep,
+    now: NowDep,
+) -> HTMLResponse:
+    claim = await _claim(request, token, now)
+    body = (await request.body()).decode("utf-8", errors="replace")
+    note = Form(parse_qs(body, keep_blank_values=True, max_num_fields=20)).get("note")[:MAX_NOTE_CHARS]
+    alert = await _alert(sessionmaker, claim)
+    try:
+        check(claim, alert)
+        alert, _ = await move(
+            sessionmaker,
+            caller=Caller(claim.by, frozenset({"alerts:manage"}), ALL_TEAMS),
+            alert_id=claim.alert_id,
+            status=claim.status,
+            by=claim.by,
+            note=note or None,
+            settings=settings,
+            now=now,
+            origin=claim.origin,
+        )
+    except Conflict as exc:  # moved by someone else, before the read or since
+        return await _conflict(request, claim, await _alert(sessionmaker, claim), exc)
+    request.app.state.wake_delivery()
+    return await _page(request, claim, alert, state="done")
