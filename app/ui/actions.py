@@ -21,14 +21,16 @@ from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.alerts import move
 from app.api.auth import Caller, admit
 from app.api.deps import NowDep, SessionmakerDep, SettingsDep
 from app.db import transaction
-from app.errors import Conflict
+from app.errors import Conflict, InvalidInput
 from app.models import Alert
+from app.schemas import MAX_MESSAGE_CHARS, Note
 from app.services import queries
 from app.services.action_links import LABELS, ActionClaim, ActionLinks, check
 from app.settings import ALL_TEAMS
@@ -37,7 +39,7 @@ from app.ui.templating import render
 
 router = APIRouter(prefix="/actions", include_in_schema=False, route_class=ConsoleRoute)
 
-MAX_NOTE_CHARS = 10_000
+_NOTE: TypeAdapter[str] = TypeAdapter(Note)
 
 
 async def _claim(request: Request, token: str, now: datetime) -> ActionClaim:
@@ -69,12 +71,31 @@ async def _page(
             "by": claim.by,
             "state": state,  # confirm, done or conflict
             "message": message,
+            "max_note": MAX_MESSAGE_CHARS,
         },
         caller=None,
         status_code=status,
     )
     response.headers["Referrer-Policy"] = "no-referrer"
     return response
+
+
+async def _note(request: Request) -> str:
+    """The form's note, held to the API's rule for notes (a browser sends
+    its line breaks as CRLF, which that rule does not take)."""
+    body = (await request.body()).decode("utf-8", errors="replace")
+    try:
+        form = Form(parse_qs(body, keep_blank_values=True, max_num_fields=20))
+    except ValueError as exc:  # more fields than this form has
+        raise InvalidInput("the form has too many fields", field="note") from exc
+    note = form.get("note").replace("\r\n", "\n")
+    try:
+        return _NOTE.validate_python(note)
+    except ValidationError as exc:
+        raise InvalidInput(
+            f"the note is longer than {MAX_MESSAGE_CHARS} characters or holds control characters",
+            field="note",
+        ) from exc
 
 
 async def _conflict(request: Request, claim: ActionClaim, alert: Alert, exc: Conflict) -> HTMLResponse:
@@ -108,8 +129,7 @@ async def action_confirm(
     now: NowDep,
 ) -> HTMLResponse:
     claim = await _claim(request, token, now)
-    body = (await request.body()).decode("utf-8", errors="replace")
-    note = Form(parse_qs(body, keep_blank_values=True, max_num_fields=20)).get("note")[:MAX_NOTE_CHARS]
+    note = await _note(request)
     alert = await _alert(sessionmaker, claim)
     try:
         check(claim, alert)

@@ -252,3 +252,22 @@ async def test_a_moved_alert_is_mailed_only_the_moves_left(
         assert again.json()["notified"] is True
         _, second = await mails(smtp, 2)
         assert set(links_of(second)) == offered
+
+
+async def test_a_bad_note_is_refused_naming_it_and_changes_nothing(
+    service_factory, smtp_server: StartSmtp
+) -> None:  # type: ignore[no-untyped-def]
+    smtp = smtp_server()
+    async with service_factory(channels={"ops-email": email_channel(smtp)}) as svc:
+        alert = await create_alert(svc.client, channels=["ops-email"])
+        [mail] = await mails(smtp, 1)
+        acknowledge = path_of(links_of(mail)["Acknowledge"])
+        for form in ({"note": "a\x00b"}, {"note": "x" * 8_001}, {f"f{i}": "1" for i in range(30)}):
+            answer = await svc.client.post(acknowledge, data=form)
+            assert answer.status_code == 422, answer.text
+            assert "(field: note)" in answer.text
+        assert (await alert_of(svc, alert["id"]))["status"] == "open"
+        # A browser's line breaks are CRLF: kept as plain newlines.
+        done = await svc.client.post(acknowledge, data={"note": "first line\r\nsecond line"})
+        assert done.status_code == 200
+        assert (await alert_of(svc, alert["id"]))["history"][-1]["note"] == "first line\nsecond line"
