@@ -11,7 +11,8 @@ token: a form on another site could only post a token its author already
 holds, and with it they could post directly. Errors are pages
 (ConsoleRoute): a forged or altered token 403, an expired one 410, an alert
 that is gone 404, and an alert that moved meanwhile 409, saying what it is
-now. The page sends no Referer anywhere, its URL being the credential.
+now. The page sends no Referer anywhere and the access line leaves the
+token out, its URL being the credential.
 """
 
 from __future__ import annotations
@@ -45,8 +46,10 @@ _NOTE: TypeAdapter[str] = TypeAdapter(Note)
 async def _claim(request: Request, token: str, now: datetime) -> ActionClaim:
     links: ActionLinks = request.app.state.action_links
     claim = await links.read(token, now=now)
-    # The link acts for its channel: one alert, one move (the rate limit and access line are its own).
-    admit(request, Caller(f"email link:{claim.channel}", frozenset({"alerts:manage"}), ALL_TEAMS))
+    # The link acts for its channel: one alert, one move (the rate limit and
+    # access line are its own; the line leaves the token out).
+    caller = Caller(f"email link:{claim.channel}", frozenset({"alerts:manage"}), ALL_TEAMS)
+    admit(request, caller, logged_path="/actions/{token}")
     return claim
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import re
 import uuid
 from typing import Any
@@ -271,3 +272,27 @@ async def test_a_bad_note_is_refused_naming_it_and_changes_nothing(
         done = await svc.client.post(acknowledge, data={"note": "first line\r\nsecond line"})
         assert done.status_code == 200
         assert (await alert_of(svc, alert["id"]))["history"][-1]["note"] == "first line\nsecond line"
+
+
+async def test_no_log_line_holds_the_token(
+    service_factory, smtp_server: StartSmtp, caplog: pytest.LogCaptureFixture
+) -> None:  # type: ignore[no-untyped-def]
+    smtp = smtp_server()
+    async with service_factory(channels={"ops-email": email_channel(smtp)}) as svc:
+        await create_alert(svc.client, channels=["ops-email"])
+        [mail] = await mails(smtp, 1)
+        acknowledge = path_of(links_of(mail)["Acknowledge"])
+        caplog.set_level(logging.INFO)
+        assert (await svc.client.get(acknowledge)).status_code == 200
+        assert (await svc.client.post(acknowledge)).status_code == 200
+        access = [r for r in caplog.records if r.name == "app.access" and r.__dict__["path"] != "/alerts"]
+        assert [(r.__dict__["method"], r.__dict__["path"]) for r in access] == [
+            ("GET", "/actions/{token}"),
+            ("POST", "/actions/{token}"),
+        ]
+        assert access[0].__dict__["key_name"] == "email link:ops-email"
+        token = acknowledge.removeprefix("/actions/")
+        moved = [r for r in caplog.records if r.getMessage() == "alert acknowledged"]
+        assert moved and moved[0].__dict__["via"] == "email_link"
+        for record in caplog.records:
+            assert token not in record.getMessage() and token not in str(record.__dict__)
