@@ -23,7 +23,7 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.api.alerts import move
 from app.api.auth import Caller, admit
@@ -43,17 +43,20 @@ router = APIRouter(prefix="/actions", include_in_schema=False, route_class=Conso
 _NOTE: TypeAdapter[str] = TypeAdapter(Note)
 
 
+def _caller(claim: ActionClaim) -> Caller:
+    """Whom a link acts as: its channel, on its one alert whatever the team."""
+    return Caller(f"email link:{claim.channel}", frozenset({"alerts:manage"}), ALL_TEAMS)
+
+
 async def _claim(request: Request, token: str, now: datetime) -> ActionClaim:
     links: ActionLinks = request.app.state.action_links
     claim = await links.read(token, now=now)
-    # The link acts for its channel: one alert, one move (the rate limit and
-    # access line are its own; the line leaves the token out).
-    caller = Caller(f"email link:{claim.channel}", frozenset({"alerts:manage"}), ALL_TEAMS)
-    admit(request, caller, logged_path="/actions/{token}")
+    # The link's own rate limit and access line; the line leaves the token out.
+    admit(request, _caller(claim), logged_path="/actions/{token}")
     return claim
 
 
-async def _alert(sessionmaker: SessionmakerDep, claim: ActionClaim) -> Alert:
+async def _alert(sessionmaker: async_sessionmaker[AsyncSession], claim: ActionClaim) -> Alert:
     async def read(session: AsyncSession) -> Alert:
         alert = await queries.get(session, claim.alert_id, team=None)
         session.expunge_all()  # the row outlives the read's rollback, loaded as it is
@@ -101,15 +104,6 @@ async def _note(request: Request) -> str:
         ) from exc
 
 
-async def _conflict(request: Request, claim: ActionClaim, alert: Alert, exc: Conflict) -> HTMLResponse:
-    """409: the alert as it is now, and why the link cannot act on it."""
-    try:
-        check(claim, alert)  # in the link's words, when the alert moved since the first check
-    except Conflict as now_refused:
-        exc = now_refused
-    return await _page(request, claim, alert, state="conflict", message=exc.message, status=409)
-
-
 @router.get("/{token}", response_class=HTMLResponse)
 async def action_page(
     token: str, request: Request, sessionmaker: SessionmakerDep, now: NowDep
@@ -119,7 +113,7 @@ async def action_page(
     try:
         check(claim, alert)
     except Conflict as exc:
-        return await _conflict(request, claim, alert, exc)
+        return await _page(request, claim, alert, state="conflict", message=exc.message, status=409)
     return await _page(request, claim, alert, state="confirm")
 
 
@@ -138,7 +132,7 @@ async def action_confirm(
         check(claim, alert)
         alert, _ = await move(
             sessionmaker,
-            caller=Caller(claim.by, frozenset({"alerts:manage"}), ALL_TEAMS),
+            caller=_caller(claim),
             alert_id=claim.alert_id,
             status=claim.status,
             by=claim.by,
@@ -147,7 +141,14 @@ async def action_confirm(
             now=now,
             origin=claim.origin,
         )
-    except Conflict as exc:  # moved by someone else, before the read or since
-        return await _conflict(request, claim, await _alert(sessionmaker, claim), exc)
+    except Conflict as moved:
+        # Moved by someone else, before the read or since: said in the
+        # link's words when the alert as it is now explains it.
+        alert, message = await _alert(sessionmaker, claim), moved.message
+        try:
+            check(claim, alert)
+        except Conflict as refused:
+            message = refused.message
+        return await _page(request, claim, alert, state="conflict", message=message, status=409)
     request.app.state.wake_delivery()
     return await _page(request, claim, alert, state="done")

@@ -4,6 +4,7 @@ text and HTML parts and follows them, on both databases."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -296,3 +297,18 @@ async def test_no_log_line_holds_the_token(
         assert moved and moved[0].__dict__["via"] == "email_link"
         for record in caplog.records:
             assert token not in record.getMessage() and token not in str(record.__dict__)
+
+
+async def test_two_clicks_at_once_move_the_alert_once(service_factory, smtp_server: StartSmtp) -> None:  # type: ignore[no-untyped-def]
+    smtp = smtp_server()
+    async with service_factory(channels={"ops-email": email_channel(smtp)}) as svc:
+        alert = await create_alert(svc.client, channels=["ops-email"])
+        [mail] = await mails(smtp, 1)
+        acknowledge = path_of(links_of(mail)["Acknowledge"])
+        answers = await asyncio.gather(*(svc.client.post(acknowledge) for _ in range(4)))
+        assert sorted(answer.status_code for answer in answers) == [200, 409, 409, 409]
+        for answer in answers:
+            if answer.status_code == 409:
+                assert f"already acknowledged (by {BY})" in answer.text
+        history = (await alert_of(svc, alert["id"]))["history"]
+        assert [e["to_status"] for e in history if e["kind"] == "status"] == ["acknowledged"]
