@@ -47,6 +47,7 @@ from app.metrics import INGEST_BATCH, count_steps
 from app.notifiers.registry import build_notifiers
 from app.runtime import tune_gc
 from app.services import batch
+from app.services.action_links import ActionLinks
 from app.services.dispatcher import INGEST_WAKE_DELAY, Dispatcher
 from app.services.silence_match import held_by
 from app.services.sns import Certificates as SnsCertificates
@@ -135,7 +136,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         client = http_client()
         app.state.http_client = client  # for the routes that call out (api/integrations.py: SNS)
         app.state.sns_certificates = SnsCertificates()
-        app.state.notifiers = notifiers = build_notifiers(settings, client)
+        # Email's acknowledge and resolve links, made and read with one key (ui/actions.py reads them).
+        app.state.action_links = action_links = ActionLinks(
+            settings, sessionmaker, clock=lambda: app.state.clock()
+        )
+        app.state.notifiers = notifiers = build_notifiers(settings, client, actions=action_links)
         delivery_worker: PeriodicWorker | None = None
         dispatcher = Dispatcher(
             store=store,

@@ -451,6 +451,11 @@ class Settings(BaseSettings):
     # signs its cookie (made once and kept in the database when not given).
     console_session_hours: PositiveFloat = Field(default=12, le=24 * 30)
     console_secret: SecretStr | None = Field(default=None, min_length=32)
+    # Acknowledge and resolve links in emails (services/action_links.py):
+    # the key that signs them (else the console's key kept in the database,
+    # under another salt) and how long one stays good after it is sent.
+    action_secret: SecretStr | None = Field(default=None, min_length=32)
+    action_link_ttl_hours: PositiveFloat = Field(default=24, le=24 * 14)
     rate_limit_per_minute: PositiveFloat | None = None
     rate_limit_burst: int | None = Field(default=None, ge=1)
     database_pool_size: int = Field(default=20, ge=1, le=500)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
@@ -162,17 +163,24 @@ def link(notification: Notification) -> str | None:
     return notification.console_url or notification.alert_url
 
 
-def text_body(notification: Notification, wording: Wording | None = None) -> str:
+def text_body(
+    notification: Notification, wording: Wording | None = None, actions: Sequence[tuple[str, str]] = ()
+) -> str:
+    """`actions`: (label, url) links that act on the alert (email's acknowledge and resolve)."""
     words = wording or Wording(notification)
     lines = [words.title, "", words.message, ""]
     width = max(len(label) for label, _ in facts(notification)) + 2
     lines += [f"{label + ':':<{width}}{value}" for label, value in facts(notification)]
     if url := link(notification):
         lines += ["", f"Open the alert: {url}"]
+    if actions:
+        lines += ["", *(f"{label}: {url}" for label, url in actions)]
     return "\n".join(lines) + "\n"
 
 
-def html_body(notification: Notification, wording: Wording | None = None) -> str:
+def html_body(
+    notification: Notification, wording: Wording | None = None, actions: Sequence[tuple[str, str]] = ()
+) -> str:
     words = wording or Wording(notification)
     esc = html.escape
     rows = "".join(
@@ -187,5 +195,8 @@ def html_body(notification: Notification, wording: Wording | None = None) -> str
     ]
     if url := link(notification):
         parts.append(f'<p><a href="{esc(url, quote=True)}">Open the alert</a></p>')
+    if actions:
+        buttons = " | ".join(f'<a href="{esc(url, quote=True)}">{esc(label)}</a>' for label, url in actions)
+        parts.append(f"<p>{buttons}</p>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
