@@ -79,12 +79,21 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class ConsoleChannel(_Strict):
+class _Channel(_Strict):
+    """What every channel type takes, whatever its type."""
+
+    # Flood control (services/flood.py): individual notifications per clock
+    # minute; past it they are folded into one digest when the minute ends.
+    # None: unlimited.
+    max_per_minute: int | None = Field(default=None, ge=1, le=100_000)
+
+
+class ConsoleChannel(_Channel):
     type: Literal["console"]
     send_resolved: bool = False
 
 
-class EmailChannel(_Strict):
+class EmailChannel(_Channel):
     """An SMTP channel. Encryption follows the port unless set explicitly.
 
     `starttls` and `use_tls` left out (None) mean "by port": 587 upgrades with
@@ -146,7 +155,7 @@ class EmailChannel(_Strict):
         return self
 
 
-class SlackChannel(_Strict):
+class SlackChannel(_Channel):
     type: Literal["slack"]
     url: str = Field(pattern=r"^https?://")
     timeout_seconds: PositiveFloat | None = None
@@ -172,7 +181,7 @@ def signing_key(secret: str) -> bytes:
     return key
 
 
-class WebhookChannel(_Strict):
+class WebhookChannel(_Channel):
     model_config = ConfigDict(hide_input_in_errors=True)  # the input may be the secret
 
     type: Literal["webhook"]
@@ -194,7 +203,7 @@ class WebhookChannel(_Strict):
 # --- paging and chat services; each URL can point at a proxy (or a test) -------------
 
 
-class PagerDutyChannel(_Strict):
+class PagerDutyChannel(_Channel):
     model_config = ConfigDict(hide_input_in_errors=True)  # the input may be the secret
 
     type: Literal["pagerduty"]
@@ -225,7 +234,7 @@ class OpsgenieResponder(_Strict):
         return self
 
 
-class OpsgenieChannel(_Strict):
+class OpsgenieChannel(_Channel):
     model_config = ConfigDict(hide_input_in_errors=True)  # the input may be the secret
 
     type: Literal["opsgenie"]
@@ -239,7 +248,7 @@ class OpsgenieChannel(_Strict):
     send_resolved: bool = True
 
 
-class TeamsChannel(_Strict):
+class TeamsChannel(_Channel):
     type: Literal["teams"]
     # A Workflows flow's "When a Teams webhook request is received" URL.
     url: str = Field(pattern=r"^https?://")
@@ -247,14 +256,14 @@ class TeamsChannel(_Strict):
     send_resolved: bool = True
 
 
-class DiscordChannel(_Strict):
+class DiscordChannel(_Channel):
     type: Literal["discord"]
     url: str = Field(pattern=r"^https?://")
     timeout_seconds: PositiveFloat | None = None
     send_resolved: bool = True
 
 
-class TelegramChannel(_Strict):
+class TelegramChannel(_Channel):
     model_config = ConfigDict(hide_input_in_errors=True)  # the input may be the secret
 
     type: Literal["telegram"]
@@ -276,7 +285,7 @@ class TelegramChannel(_Strict):
 _E164 = Annotated[str, Field(pattern=r"^\+[1-9][0-9]{6,14}$")]
 
 
-class SmsChannel(_Strict):
+class SmsChannel(_Channel):
     """Twilio's Messages API: one text per number in `to`."""
 
     model_config = ConfigDict(hide_input_in_errors=True)  # the input may be the secret

@@ -27,6 +27,7 @@ from typing import Any
 
 import httpx
 
+from app.notifiers import render
 from app.notifiers.base import DeliveryResult, Notification
 from app.notifiers.http import HttpNotifier, json_bytes, post_json
 from app.settings import WebhookChannel, signing_key
@@ -42,6 +43,8 @@ def build_payload(notification: Notification) -> dict[str, Any]:
         "alert": notification.alert,
         "alert_url": notification.alert_url,
         "console_url": notification.console_url,
+        # A digest (flood control): the notifications it folds, most severe first.
+        **({"digest": render.digest_items(notification)} if render.is_digest(notification) else {}),
     }
 
 
