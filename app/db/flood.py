@@ -4,12 +4,13 @@ arrive here as data, a `Quotas` and pause times).
 
 Per channel, one `channel_states` row holds a pause a provider asked for
 (`paused_until`) and how many individual notifications were started in the
-current clock minute (`window_start`, `window_sent`). A claim of limited
-channels locks the rows of the channels it apportions (in channel order,
-after picking its outbox rows with SKIP LOCKED, which never waits), so two
-replicas cannot both hand out the last share of a minute. The rows past a
-channel's share become `folded`, pointing at the digest of the channel and
-minute: one outbox row (reason `digest`), inserted ON CONFLICT DO NOTHING
+current clock minute (`window_start`, `window_sent`). A claim that picked
+fresh rows of a limited channel locks the state rows of every limited
+channel, in channel order (after picking its outbox rows with SKIP LOCKED,
+which never waits), so two replicas cannot both hand out the last share of
+a minute; a claim that picks again, for the room folding left, takes no
+new lock. The rows past a channel's share become `folded`, pointing at the
+digest of the channel and minute: one outbox row (reason `digest`), inserted ON CONFLICT DO NOTHING
 on the unique (channel, window_start), so two replicas make one. A digest
 already claimed (another replica's clock passed the minute) takes no more
 rows: they stay pending, and the next minute apportions them.
@@ -43,28 +44,57 @@ def _insert(session: AsyncSession) -> Any:
     return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
+# A claim picks again while folding left room, up to this many times: a
+# backlog folds in one claim rather than one poll at a time.
+ROUNDS = 8
+
+
 async def apportion(
     session: AsyncSession, *, due: ColumnElement[bool], limit: int, quotas: Quotas, now: datetime
 ) -> list[uuid.UUID]:
     """Pick up to `limit` due rows (FOR UPDATE SKIP LOCKED); fold the fresh
-    ones past their channel's share of the window into its digest. Returns
-    the ids to claim, oldest due first."""
-    picked = (
-        await session.execute(
-            select(OutboxRow.id, OutboxRow.channel, OutboxRow.reason, OutboxRow.attempts, OutboxRow.level)
-            .where(due)
-            .order_by(OutboxRow.next_attempt_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-    ).all()
-    fresh: dict[str, list[Any]] = {}  # picked rows
-    for row in picked:
-        if row.channel in quotas.per_window and row.attempts == 0 and row.reason not in quotas.exempt:
-            fresh.setdefault(row.channel, []).append(row)
-    if not fresh:
-        return [row.id for row in picked]
-    states = await _lock_states(session, sorted(fresh))
+    ones past their channel's share of the window into its digest, and pick
+    again for the room that left. Returns the ids to claim, oldest due first."""
+    claim: list[uuid.UUID] = []
+    seen: list[uuid.UUID] = []
+    states: dict[str, tuple[Any, int]] | None = None
+    for _ in range(ROUNDS):
+        picked = (
+            await session.execute(
+                select(OutboxRow.id, OutboxRow.channel, OutboxRow.reason, OutboxRow.attempts, OutboxRow.level)
+                .where(due, OutboxRow.id.not_in(seen))
+                .order_by(OutboxRow.next_attempt_at)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        ).all()
+        seen += [row.id for row in picked]
+        fresh: dict[str, list[Any]] = {}  # picked rows
+        for row in picked:
+            if row.channel in quotas.per_window and row.attempts == 0 and row.reason not in quotas.exempt:
+                fresh.setdefault(row.channel, []).append(row)
+        if fresh and states is None:
+            # Every limited channel's row, once, in channel order: a later
+            # round then takes no new lock (no deadlock with another claim).
+            states = await _lock_states(session, sorted(quotas.per_window))
+        held = await _fold(session, fresh, states or {}, quotas, now=now)
+        # Past `limit`, a picked row is left pending (its lock ends with the claim).
+        claim += [row.id for row in picked if row.id not in held][: limit - len(claim)]
+        if len(picked) < limit or len(claim) >= limit:
+            break
+    return claim
+
+
+async def _fold(
+    session: AsyncSession,
+    fresh: dict[str, list[Any]],
+    states: dict[str, tuple[Any, int]],
+    quotas: Quotas,
+    *,
+    now: datetime,
+) -> set[uuid.UUID]:
+    """Fold the fresh rows past each channel's share; returns the ids not to
+    claim (folded, or left pending when the digest is gone)."""
     held: set[uuid.UUID] = set()
     for channel in sorted(fresh):
         rows = fresh[channel]
@@ -84,13 +114,14 @@ async def apportion(
                     .values(status="folded", digest_id=digest_id, lease_until=None)
                     .execution_options(synchronize_session=False)
                 )
+        states[channel] = (quotas.window_start, used + len(rows) - len(over))
         await session.execute(
             update(ChannelState)
             .where(ChannelState.channel == channel)
-            .values(window_start=quotas.window_start, window_sent=used + len(rows) - len(over))
+            .values(window_start=quotas.window_start, window_sent=states[channel][1])
             .execution_options(synchronize_session=False)
         )
-    return [row.id for row in picked if row.id not in held]
+    return held
 
 
 async def _lock_states(session: AsyncSession, channels: Sequence[str]) -> dict[str, tuple[Any, int]]:

@@ -253,3 +253,28 @@ async def test_a_restarted_worker_keeps_the_count(service_factory, http_receiver
         await fresh.drain()
         assert len(http_receiver.requests) == 2
         assert by_status(await rows_of(svc)) == {"sent": 2, "folded": 2, "pending": 1}
+
+
+async def test_a_backlog_folds_in_one_claim(service_factory, http_receiver: HttpReceiver) -> None:  # type: ignore[no-untyped-def]
+    """Room for four rows a claim, 40 due: the claim picks again while
+    folding leaves room, instead of waiting for a poll per four rows."""
+    async with service_factory(
+        channels=limited(http_receiver.url, 3),
+        default_channels=["hooks"],
+        delivery_concurrency=2,
+        delivery_poll_seconds=3600,
+    ) as svc:
+        await svc.app.state.delivery_worker.stop()
+        for i in range(40):
+            await create_alert(svc.client, source=f"db-{i}")
+        worker = Dispatcher(
+            store=svc.app.state.store,
+            notifiers=svc.app.state.notifiers,
+            settings=svc.settings,
+            clock=svc.clock,
+        )
+        assert await worker.run_once() == 3
+        await worker.drain()
+        assert by_status(await rows_of(svc)) == {"sent": 3, "folded": 29, "pending": 9}  # 8 + the digest
+        assert await worker.run_once() == 0
+        assert by_status(await rows_of(svc)) == {"sent": 3, "folded": 37, "pending": 1}
