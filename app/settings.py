@@ -81,9 +81,13 @@ class _Strict(BaseModel):
 
 class _Channel(_Strict):
     """What every channel type takes besides its own keys: its own wording, as
-    Jinja2 templates (notifiers/templates.py). They are compiled here, so a
-    broken one stops start-up naming the channel and the field."""
+    Jinja2 templates (notifiers/templates.py), compiled here, so a broken one
+    stops start-up naming the channel and the field; and flood control."""
 
+    # Flood control (services/flood.py): individual notifications per clock
+    # minute; past it they are folded into one digest when the minute ends.
+    # None: unlimited.
+    max_per_minute: int | None = Field(default=None, ge=1, le=100_000)
     title_template: str | None = Field(default=None, min_length=1, max_length=10_000)
     body_template: str | None = Field(default=None, min_length=1, max_length=10_000)
 

@@ -7,8 +7,8 @@ ORM a claim was a transaction of four round trips (BEGIN, the claim, the
 alerts, COMMIT) and a batch of results six; it cost the service about as
 much CPU as the submissions themselves (profiled with py-spy). Here:
 
-- the claim picks the due rows (FOR UPDATE SKIP LOCKED, so replicas never
-  claim the same row), marks them `sending` under a lease, counts the
+- the claim picks the due rows of channels not paused by their provider
+  (FOR UPDATE SKIP LOCKED, so replicas never claim the same row), marks them `sending` under a lease, counts the
   attempt and reads their alerts, in one statement;
 - a batch of sent results marks each row sent if it is still ours (its
   lease unchanged) and adds to its alert's `notifications_sent`, in one
@@ -17,7 +17,9 @@ much CPU as the submissions themselves (profiled with py-spy). Here:
   statement can deadlock.
 
 db/orm_store.py writes the same through the ORM (on SQLite, and here for
-failed attempts, which are rare); tests/contract holds both to one contract.
+failed attempts, which are rare, and for claims under flood control, whose
+apportioning takes several statements: db/flood.py); tests/contract holds
+both to one contract.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ _ALERT = ", ".join(f"a.{column} AS a_{column}" for column in RETURNED)
 CLAIM = f"""
 WITH picked AS (
     SELECT id FROM notifications
-    WHERE (status = 'pending' AND next_attempt_at <= $1) OR (status = 'sending' AND lease_until <= $1)
+    WHERE ((status = 'pending' AND next_attempt_at <= $1) OR (status = 'sending' AND lease_until <= $1))
+      AND channel NOT IN (SELECT channel FROM channel_states WHERE paused_until > $1)
     ORDER BY next_attempt_at
     LIMIT $2
     FOR UPDATE SKIP LOCKED

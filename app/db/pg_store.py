@@ -4,8 +4,9 @@ Submissions go through group commit (db/group_commit.py) into the ingest
 statement (db/pg_ingest.py); a claim and a batch of sent results are one
 statement each (db/pg_delivery.py). What those statements leave to the
 general path (a reopen, a silence in force, deduplication off, failed
-attempts, which are rare) goes to the ORM store, on the same database, with
-the same plan: the rules are not replayed differently there.
+attempts, which are rare, claims under flood control) goes to the ORM
+store, on the same database, with the same plan: the rules are not
+replayed differently there.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from typing import Any
 import asyncpg
 
 from app.db import pg_delivery, pg_ingest
+from app.db.flood import DIGEST
 from app.db.group_commit import GroupCommit
 from app.db.orm_store import OrmStore, claimed_row
-from app.db.store import ClaimedRow, Failed, Ingested, IngestPlan, Sent
+from app.db.store import ClaimedRow, Failed, Ingested, IngestPlan, Quotas, Released, Sent
 
 MAX_BATCH = 64  # submissions per ingest statement
 
@@ -56,14 +58,25 @@ class PgStore:
                 return _ingested(row)
         return await self.general.ingest(plan)
 
-    async def claim(self, *, now: datetime, limit: int, lease_seconds: float) -> list[ClaimedRow]:
+    async def claim(
+        self, *, now: datetime, limit: int, lease_seconds: float, quotas: Quotas | None = None
+    ) -> list[ClaimedRow]:
+        if quotas is not None:  # flood control apportions through the general path
+            return await self.general.claim(now=now, limit=limit, lease_seconds=lease_seconds, quotas=quotas)
         lease_until, rows = await pg_delivery.claim(
             self.pool, now=now, limit=limit, lease_seconds=lease_seconds
         )
-        return [claimed_row(row, lease_until, alert) for row, alert in rows]
+        digests = [row["id"] for row, _ in rows if row["reason"] == DIGEST]
+        folded = await self.general.folded(digests) if digests else {}
+        return [claimed_row(row, lease_until, alert, folded.get(row["id"], ())) for row, alert in rows]
 
     async def record(
-        self, *, sent: Sequence[Sent], failed: Sequence[Failed], now: datetime
+        self,
+        *,
+        sent: Sequence[Sent],
+        failed: Sequence[Failed],
+        now: datetime,
+        released: Sequence[Released] = (),
     ) -> dict[uuid.UUID, str | None]:
         marked = await pg_delivery.mark_sent(
             self.pool, [(item.row.id, item.row.lease_until, item.duration_ms) for item in sent], now=now
@@ -71,8 +84,8 @@ class PgStore:
         statuses: dict[uuid.UUID, str | None] = {
             item.row.id: "sent" if item.row.id in marked else None for item in sent
         }
-        if failed:
-            statuses |= await self.general.record(sent=(), failed=failed, now=now)
+        if failed or released:
+            statuses |= await self.general.record(sent=(), failed=failed, now=now, released=released)
         return statuses
 
     async def close(self) -> None:

@@ -23,7 +23,7 @@ from datetime import datetime
 
 from app.db.group_commit import GroupCommit
 from app.db.orm_store import OrmStore
-from app.db.store import ClaimedRow, Failed, Ingested, IngestPlan, Sent
+from app.db.store import ClaimedRow, Failed, Ingested, IngestPlan, Quotas, Released, Sent
 
 MAX_BATCH = 200  # submissions per write transaction
 
@@ -62,13 +62,20 @@ class SqliteStore:
     async def ingest(self, plan: IngestPlan) -> Ingested:
         return await self.writer.write(plan)
 
-    async def claim(self, *, now: datetime, limit: int, lease_seconds: float) -> list[ClaimedRow]:
-        return await self.general.claim(now=now, limit=limit, lease_seconds=lease_seconds)
+    async def claim(
+        self, *, now: datetime, limit: int, lease_seconds: float, quotas: Quotas | None = None
+    ) -> list[ClaimedRow]:
+        return await self.general.claim(now=now, limit=limit, lease_seconds=lease_seconds, quotas=quotas)
 
     async def record(
-        self, *, sent: Sequence[Sent], failed: Sequence[Failed], now: datetime
+        self,
+        *,
+        sent: Sequence[Sent],
+        failed: Sequence[Failed],
+        now: datetime,
+        released: Sequence[Released] = (),
     ) -> dict[uuid.UUID, str | None]:
-        return await self.general.record(sent=sent, failed=failed, now=now)
+        return await self.general.record(sent=sent, failed=failed, now=now, released=released)
 
     async def close(self) -> None:
         await self.writer.close()

@@ -56,6 +56,8 @@ def build_text(notification: Notification, templates: ChannelTemplates = DEFAULT
         head = words.title
     elif render.is_test(notification):
         head = f"Test notification from channel {notification.channel}"
+    elif render.is_digest(notification):
+        head = render.title(notification)
     else:
         tag = "RESOLVED" if render.is_resolved(notification) else render.severity(notification).upper()
         head = f"{tag} {alert.get('alert_type') or 'alert'}"
@@ -112,6 +114,7 @@ class SmsNotifier(HttpNotifier[SmsChannel]):
                 "; ".join(f"{number}: {error}" for number, error in retry.items())
                 + f" (sent to {len(progress.sent)} of {len(numbers)}; a retry texts the rest)",
                 retry_after=max(waits, default=None),
+                rate_limited=any(e.rate_limited for e in retry.values()),  # Twilio's 20429
             )
         del self._progress[notification.id]  # settled: every number sent or refused
         if progress.refused:

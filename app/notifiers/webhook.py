@@ -45,6 +45,8 @@ def build_payload(notification: Notification, templates: ChannelTemplates = DEFA
         "alert": notification.alert,
         "alert_url": notification.alert_url,
         "console_url": notification.console_url,
+        # A digest (flood control): the notifications it folds, most severe first.
+        **({"digest": render.digest_items(notification)} if render.is_digest(notification) else {}),
     }
     words = render.Wording(notification, templates)
     if templates.custom_title is not None:
