@@ -7,8 +7,9 @@ slow receiver; GET /stats on 10^4..10^6 alerts; worker memory while
 10^6 alerts are ingested; and POST and GET /alerts with the most silences
 in force; batches of 100 and 1,000 alerts on SQLite and PostgreSQL, and
 what a single submission sees meanwhile; the console's stats page and
-alert list on 10^5 alerts. Prints one line per figure and
-writes them all to bench/results/<name>.json.
+alert list on 10^5 alerts; POST /alerts through PgBouncer in transaction
+mode beside the direct path. Prints one line per figure and writes them all
+to bench/results/<name>.json.
 
 BENCH_ONLY=ingest,escalation,... limits the run to some parts;
 BENCH_WORKERS sets the uvicorn workers (default 2).
@@ -18,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from bench import (
@@ -32,8 +35,9 @@ from bench import (
 from bench.common import fresh_database, write_result
 from bench.postgres import private_postgres
 from bench.service import rss_mib, running_service
+from tests.pgbouncer import PgBouncer
 
-PARTS = ("ingest", "escalation", "delivery", "stats", "memory", "silences", "batches", "console")
+PARTS = ("ingest", "escalation", "delivery", "stats", "memory", "silences", "batches", "console", "pgbouncer")
 
 
 def ingest(url: str, workers: int) -> dict[str, Any]:
@@ -56,6 +60,49 @@ def ingest(url: str, workers: int) -> dict[str, Any]:
             )
     write_result("ingest", results)
     return results
+
+
+def pgbouncer(url: str, workers: int) -> dict[str, Any]:
+    """POST /alerts in both shapes straight to PostgreSQL, then through a
+    PgBouncer in transaction mode (`database_pooler = "pgbouncer"`: no
+    prepared statements, so each statement is parsed and planned anew), in
+    one run; the ratio is the figure, since the load moves between runs."""
+    results: dict[str, Any] = {"workers": workers, "load_before": os.getloadavg()[0]}
+    results["direct"] = _shapes(url, url, workers)
+    with (
+        tempfile.TemporaryDirectory(prefix="alerts-bench-pgbouncer-") as directory,
+        PgBouncer(url, Path(directory), pool_size=PGBOUNCER_POOL_SIZE) as bouncer,
+    ):
+        results["pgbouncer"] = _shapes(url, bouncer.url, workers, database_pooler="pgbouncer")
+    results["load_after"] = os.getloadavg()[0]
+    for shape in ("dedup", "create"):
+        direct, pooled = results["direct"][shape], results["pgbouncer"][shape]
+        ratio = round(pooled["requests_per_s"] / direct["requests_per_s"], 3)
+        results[f"{shape}_ratio"] = ratio
+        for route, figures in (("direct", direct), ("pgbouncer", pooled)):
+            print(
+                f"pooler   {shape:<6} {route:<9} {figures['requests_per_s']:>9,.0f} req/s  "
+                f"p50 {figures['p50_ms']:6.2f} ms  p99 {figures['p99_ms']:7.2f} ms  errors {figures['errors']}"
+            )
+        print(f"pooler   {shape:<6} through PgBouncer = {ratio:.1%} of the direct rate")
+    print(
+        f"pooler   load average (1 min) {results['load_before']:.2f} before, {results['load_after']:.2f} after"
+    )
+    return results
+
+
+def _shapes(server_url: str, service_url: str, workers: int, **settings: str) -> dict[str, Any]:
+    """The dedup and create shapes against a service on `service_url`, on
+    a fresh database at `server_url` (the same database, or the one behind it)."""
+    fresh_database(server_url)
+    with running_service(service_url, workers=workers, **settings) as service:
+        ingest_bench.seed_identities(service.url)
+        asyncio.run(ingest_bench.analyze(server_url))
+        return {shape: ingest_bench.wrk(service.url, shape) for shape in ("dedup", "create")}
+
+
+# PgBouncer's server connections (default_pool_size): its own default.
+PGBOUNCER_POOL_SIZE = 20
 
 
 def memory(url: str, workers: int) -> dict[str, Any]:
@@ -112,6 +159,8 @@ def main() -> None:
             batches_bench.main(url, workers)
         if "console" in only:
             write_result("console", console_bench.main(url, workers))
+        if "pgbouncer" in only:
+            write_result("pgbouncer", pgbouncer(url, workers))
 
 
 if __name__ == "__main__":
