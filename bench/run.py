@@ -63,46 +63,57 @@ def ingest(url: str, workers: int) -> dict[str, Any]:
 
 
 def pgbouncer(url: str, workers: int) -> dict[str, Any]:
-    """POST /alerts in both shapes straight to PostgreSQL, then through a
-    PgBouncer in transaction mode (`database_pooler = "pgbouncer"`: no
-    prepared statements, so each statement is parsed and planned anew), in
-    one run; the ratio is the figure, since the load moves between runs."""
-    results: dict[str, Any] = {"workers": workers, "load_before": os.getloadavg()[0]}
-    results["direct"] = _shapes(url, url, workers)
+    """POST /alerts in both shapes against two services on one database: one
+    straight on PostgreSQL, one through a PgBouncer in transaction mode
+    (`database_pooler = "pgbouncer"`: no prepared statements, so each
+    statement is parsed and planned anew). Their runs alternate, in
+    PGBOUNCER_ROUNDS pairs per shape, so that a change of load on the
+    machine falls on both; the figure is the ratio within the pairs."""
+    fresh_database(url)
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {
+        route: {"dedup": [], "create": []} for route in ("direct", "pgbouncer")
+    }
+    load_before = os.getloadavg()[0]
     with (
         tempfile.TemporaryDirectory(prefix="alerts-bench-pgbouncer-") as directory,
         PgBouncer(url, Path(directory), pool_size=PGBOUNCER_POOL_SIZE) as bouncer,
+        running_service(url, workers=workers) as direct,
+        running_service(bouncer.url, workers=workers, database_pooler="pgbouncer") as pooled,
     ):
-        results["pgbouncer"] = _shapes(url, bouncer.url, workers, database_pooler="pgbouncer")
-    results["load_after"] = os.getloadavg()[0]
+        ingest_bench.seed_identities(direct.url)
+        asyncio.run(ingest_bench.analyze(url))
+        for shape in ("dedup", "create"):
+            for _ in range(PGBOUNCER_ROUNDS):
+                for route, service in (("direct", direct), ("pgbouncer", pooled)):
+                    runs[route][shape].append(ingest_bench.wrk(service.url, shape))
+    results: dict[str, Any] = {
+        "workers": workers,
+        "load_before": load_before,
+        "load_after": os.getloadavg()[0],
+        "pgbouncer_pool_size": PGBOUNCER_POOL_SIZE,
+        "runs": runs,
+    }
     for shape in ("dedup", "create"):
-        direct, pooled = results["direct"][shape], results["pgbouncer"][shape]
-        ratio = round(pooled["requests_per_s"] / direct["requests_per_s"], 3)
+        pairs = list(zip(runs["direct"][shape], runs["pgbouncer"][shape], strict=True))
+        for direct_run, pooled_run in pairs:
+            for route, figures in (("direct", direct_run), ("pgbouncer", pooled_run)):
+                print(
+                    f"pooler   {shape:<6} {route:<9} {figures['requests_per_s']:>9,.0f} req/s  "
+                    f"p50 {figures['p50_ms']:6.2f} ms  p99 {figures['p99_ms']:7.2f} ms  "
+                    f"non-2xx {figures['non_2xx']}  socket errors {figures['socket_errors']}"
+                )
+        ratio = round(
+            sum(p["requests_per_s"] for _, p in pairs) / sum(d["requests_per_s"] for d, _ in pairs), 3
+        )
         results[f"{shape}_ratio"] = ratio
-        for route, figures in (("direct", direct), ("pgbouncer", pooled)):
-            print(
-                f"pooler   {shape:<6} {route:<9} {figures['requests_per_s']:>9,.0f} req/s  "
-                f"p50 {figures['p50_ms']:6.2f} ms  p99 {figures['p99_ms']:7.2f} ms  errors {figures['errors']}"
-            )
-        print(f"pooler   {shape:<6} through PgBouncer = {ratio:.1%} of the direct rate")
-    print(
-        f"pooler   load average (1 min) {results['load_before']:.2f} before, {results['load_after']:.2f} after"
-    )
+        print(f"pooler   {shape:<6} through PgBouncer = {ratio:.1%} of the direct rate ({len(pairs)} pairs)")
+    print(f"pooler   load average (1 min) {load_before:.2f} before, {results['load_after']:.2f} after")
     return results
-
-
-def _shapes(server_url: str, service_url: str, workers: int, **settings: str) -> dict[str, Any]:
-    """The dedup and create shapes against a service on `service_url`, on
-    a fresh database at `server_url` (the same database, or the one behind it)."""
-    fresh_database(server_url)
-    with running_service(service_url, workers=workers, **settings) as service:
-        ingest_bench.seed_identities(service.url)
-        asyncio.run(ingest_bench.analyze(server_url))
-        return {shape: ingest_bench.wrk(service.url, shape) for shape in ("dedup", "create")}
 
 
 # PgBouncer's server connections (default_pool_size): its own default.
 PGBOUNCER_POOL_SIZE = 20
+PGBOUNCER_ROUNDS = 2
 
 
 def memory(url: str, workers: int) -> dict[str, Any]:
