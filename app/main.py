@@ -111,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             connect_timeout=settings.database_connect_timeout_seconds,
             statement_timeout=settings.database_statement_timeout_seconds,
             pool_size=settings.database_pool_size,
+            pooler=settings.database_pooler,
         )
         app.state.engine = engine
         app.state.sessionmaker = sessionmaker = create_sessionmaker(engine)

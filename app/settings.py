@@ -468,6 +468,9 @@ class Settings(BaseSettings):
     ingest_statements_in_flight: int = Field(default=4, ge=1, le=500)
     database_connect_timeout_seconds: PositiveFloat = 5.0
     database_statement_timeout_seconds: PositiveFloat = 30.0
+    # A transaction-mode pooler between the service and PostgreSQL
+    # (db/pooler.py): "pgbouncer" keeps every connection free of session state.
+    database_pooler: Literal["none", "pgbouncer"] = "none"
     channels: dict[str, ChannelConfig] = Field(
         default_factory=dict,
         validate_default=True,
@@ -503,6 +506,14 @@ class Settings(BaseSettings):
                 if key.hash == earlier.hash:
                     raise ValueError(f"api_keys[{i}]: the same hash as {earlier.name!r}")
         return value
+
+    @model_validator(mode="after")
+    def _pooler_needs_postgresql(self) -> Settings:
+        if self.database_pooler != "none" and not self.database_url.startswith("postgresql"):
+            raise ValueError(
+                f"database_pooler {self.database_pooler!r} needs a postgresql+asyncpg:// database_url"
+            )
+        return self
 
     @model_validator(mode="after")
     def _channels_exist(self) -> Settings:

@@ -18,6 +18,8 @@ busy timeout gets "database is locked", as before: an outage, a 503.
 PostgreSQL uses asyncpg with a bounded pool, and connect and statement
 timeouts so that a database outage turns into a quick 503, not a hung request.
 A connection that failed is discarded, whatever words the driver used.
+Behind a transaction-mode pooler (`pooler`), the connections keep no
+session state: db/pooler.py.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.util import await_only
 
+from app.db import pooler as poolers
 from app.db.outage import is_connection_failure
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
@@ -48,6 +51,7 @@ def create_engine(
     pool_size: int = 20,
     connect_timeout: float = PG_CONNECT_TIMEOUT_SECONDS,
     statement_timeout: float = PG_STATEMENT_TIMEOUT_SECONDS,
+    pooler: str = poolers.NONE,
 ) -> AsyncEngine:
     if database_url.startswith("sqlite"):
         return _sqlite_engine(database_url)
@@ -67,11 +71,15 @@ def create_engine(
         # older connections too; that one request gets a 503.
         connect_args={
             "timeout": connect_timeout,
-            "command_timeout": statement_timeout,
-            "server_settings": {
-                "statement_timeout": str(int(statement_timeout * 1000)),
-                "application_name": "alert-service",
-            },
+            **poolers.dialect_options(pooler),
+            **poolers.connect_options(
+                pooler,
+                command_timeout=statement_timeout,
+                server_settings={
+                    "statement_timeout": str(int(statement_timeout * 1000)),
+                    "application_name": "alert-service",
+                },
+            ),
         },
     )
     _discard_failed_connections(engine)

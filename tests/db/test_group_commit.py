@@ -18,8 +18,10 @@ from app.schemas import AlertCreate
 from app.services import batch
 from app.services.decisions import decisions, plan
 from tests.api.test_metrics import scrape, value
-from tests.conftest import ServiceFactory
+from tests.conftest import THROUGH_PGBOUNCER, ServiceFactory
 from tests.helpers import alert_body
+
+pytestmark = pytest.mark.pgbouncer  # also through PgBouncer (tests/conftest.py)
 
 
 async def _stored(svc: Any) -> dict[str, tuple[int, int]]:
@@ -109,22 +111,30 @@ async def test_a_burst_of_one_alert_longer_than_the_queue_scan_is_all_counted(
         assert sorted(n for n, _ in stored.values()) == [1, 1, 1, 1, 1, 300]
 
 
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("database_url", ["postgresql", THROUGH_PGBOUNCER], indirect=True)
 async def test_the_statements_are_planned_once_per_connection(service_factory: ServiceFactory) -> None:
     """Generic plans: with custom ones PostgreSQL planned the ingest statement
-    at every execution, and planning cost more than running it."""
+    at every execution, and planning cost more than running it. Behind
+    PgBouncer no statement may stay prepared on a server connection
+    (db/pooler.py): it is parsed and planned with each execution."""
     async with service_factory() as svc:
         pool: asyncpg.Pool = svc.app.state.store.pool
-        async with pool.acquire() as connection:
-            assert await connection.fetchval("SHOW plan_cache_mode") == "force_generic_plan"
+        # One transaction: one server connection, behind PgBouncer too.
+        async with pool.acquire() as connection, connection.transaction():
+            mode = await connection.fetchval("SHOW plan_cache_mode")
             for n in range(7):  # past the five runs after which PostgreSQL weighs custom plans
                 data = AlertCreate(alert_type="plan", severity="low", message="m", source=f"plan-{n % 2}")
                 pending = plan(data, team="default", settings=svc.settings, now=svc.clock.now)
                 await connection.fetch(
                     pg_ingest.statement(pending.decisions), *pg_ingest.arguments([pending])
                 )
-            [plans] = await connection.fetch(
+            prepared = await connection.fetch(
                 "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement = $1",
                 pg_ingest.statement(decisions(svc.settings)),
             )
-        assert plans["custom_plans"] == 0 and plans["generic_plans"] >= 1, dict(plans)
+    if svc.settings.database_pooler == "pgbouncer":
+        assert prepared == [] and mode == "auto"
+        return
+    assert mode == "force_generic_plan"
+    [plans] = prepared
+    assert plans["custom_plans"] == 0 and plans["generic_plans"] >= 1, dict(plans)

@@ -20,6 +20,8 @@ from tests.conftest import Service
 from tests.helpers import create_alert, wait_for
 from tests.peers import HttpReceiver
 
+pytestmark = pytest.mark.pgbouncer  # also through PgBouncer (tests/conftest.py)
+
 
 def webhook(url: str) -> dict[str, Any]:
     return {"type": "webhook", "url": url}
