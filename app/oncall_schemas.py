@@ -25,7 +25,7 @@ from pydantic import (
     field_validator,
 )
 
-from app.schemas import Instant, Name, Note
+from app.schemas import Instant, Moment, Name, Note
 from app.settings import TEAM_PATTERN
 
 # Names that rules can quote (`user:<name>`, `schedule:<name>`): one token,
@@ -83,6 +83,23 @@ def _handoff(value: str) -> str:
         raise ValueError("a handoff time is 00:00 to 23:59")
     return value
 
+
+# Schedules cover the years 1970 to 2200: far enough either way, and clear
+# of the ends of Python's datetime, which a shift or a range near year 1 or
+# 9999 would run past.
+FIRST_YEAR, LAST_YEAR = 1970, 2200
+
+
+def _in_years(value: date) -> date:
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise ValueError(f"on-call schedules cover the years {FIRST_YEAR} to {LAST_YEAR}")
+    return value
+
+
+ScheduleDate = Annotated[date, AfterValidator(_in_years)]
+# A point in time of a schedule: in a body (an override) or a query.
+ScheduleInstant = Annotated[Instant, AfterValidator(_in_years)]
+ScheduleMoment = Annotated[Moment, AfterValidator(_in_years)]
 
 # Local wall-clock times as HH:MM; a restriction may end at 24:00.
 ClockTime = Annotated[str, AfterValidator(_clock)]
@@ -216,7 +233,7 @@ class LayerBody(BaseModel):
     )
     shift_length: int = Field(ge=1, description="How many units one shift lasts: 1 or more.", examples=[1])
     handoff_time: HandoffTime = Field(description="Local time of day, HH:MM.", examples=["09:00"])
-    start_date: date = Field(description="Local date of the first shift.", examples=["2026-01-05"])
+    start_date: ScheduleDate = Field(description="Local date of the first shift.", examples=["2026-01-05"])
     restrictions: list[Restriction] = Field(default_factory=list, max_length=MAX_RESTRICTIONS)
 
     @field_validator("shift_length")
@@ -290,8 +307,8 @@ class OverrideCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     user_id: uuid.UUID = Field(description="Who covers: a member of the schedule's team.")
-    start: Instant = Field(examples=["2026-01-05T09:00:00Z"])
-    end: Instant = Field(description="After `start`.", examples=["2026-01-05T18:00:00Z"])
+    start: ScheduleInstant = Field(examples=["2026-01-05T09:00:00Z"])
+    end: ScheduleInstant = Field(description="After `start`.", examples=["2026-01-05T18:00:00Z"])
     note: Note | None = None
 
     @field_validator("end")

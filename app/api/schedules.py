@@ -25,11 +25,11 @@ from app.oncall_schemas import (
     OverrideCreate,
     OverrideRead,
     ScheduleCreate,
+    ScheduleMoment,
     ScheduleRead,
     ScheduleUpdate,
     ShiftList,
 )
-from app.schemas import Moment
 from app.services.oncall import schedules
 
 router = APIRouter(
@@ -44,7 +44,7 @@ CONFLICT: dict[int | str, dict[str, Any]] = {
     409: {**ERROR_RESPONSES[409], "description": "The team has a schedule of that name"}
 }
 DEFAULT_SHIFTS_RANGE = timedelta(days=7)
-From = Annotated[Moment | None, Query(alias="from", description="ISO 8601 with a zone; default: now")]
+From = Annotated[ScheduleMoment | None, Query(alias="from", description="ISO 8601 with a zone; default: now")]
 
 
 @router.post(
@@ -156,7 +156,7 @@ async def list_overrides(
     session: SessionDep,
     now: NowDep,
     start: From = None,
-    end: Annotated[Moment | None, Query(alias="to", description="default: `from` + 90 days")] = None,
+    end: Annotated[ScheduleMoment | None, Query(alias="to", description="default: `from` + 90 days")] = None,
 ) -> list[OverrideRead]:
     lo = start or now
     hi = end or lo + schedules.MAX_RANGE
@@ -199,7 +199,7 @@ async def oncall(
     caller: ReadCaller,
     session: SessionDep,
     now: NowDep,
-    at: Annotated[Moment | None, Query(description="ISO 8601 with a zone; default: now")] = None,
+    at: Annotated[ScheduleMoment | None, Query(description="ISO 8601 with a zone; default: now")] = None,
 ) -> OnCallRead:
     async with session.begin():
         return await schedules.oncall(session, schedule_id=schedule_id, team=caller.confined_to, at=at or now)
@@ -219,7 +219,7 @@ async def list_shifts(
     session: SessionDep,
     now: NowDep,
     start: From = None,
-    end: Annotated[Moment | None, Query(alias="to", description="default: `from` + 7 days")] = None,
+    end: Annotated[ScheduleMoment | None, Query(alias="to", description="default: `from` + 7 days")] = None,
 ) -> ShiftList:
     lo: datetime = start or now
     hi: datetime = end or lo + DEFAULT_SHIFTS_RANGE

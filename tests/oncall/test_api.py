@@ -256,6 +256,8 @@ async def test_schedule_input_errors_name_the_field(svc: Service) -> None:
         ({"layers": [{**layer, "shift_length": -3}]}, "layers.0.shift_length"),
         ({"layers": [{**layer, "shift_unit": "months"}]}, "layers.0.shift_unit"),
         ({"layers": [{**layer, "handoff_time": "25:00"}]}, "layers.0.handoff_time"),
+        ({"layers": [{**layer, "start_date": "0001-01-01"}]}, "layers.0.start_date"),
+        ({"layers": [{**layer, "start_date": "9999-12-31"}]}, "layers.0.start_date"),
         ({"layers": [{**layer, "participants": []}]}, "layers.0.participants"),
         (
             {
@@ -308,6 +310,7 @@ async def test_schedule_input_errors_name_the_field(svc: Service) -> None:
         ({"from": "2026-01-02T00:00:00Z", "to": "2026-01-01T00:00:00Z"}, "to"),
         ({"from": "yesterday"}, "from"),
         ({"from": "2026-01-01T00:00:00"}, "from"),
+        ({"from": "9999-12-30T00:00:00Z"}, "from"),
         ({"since": "2026-01-01T00:00:00Z"}, "since"),
     ):
         error = assert_error_shape(
