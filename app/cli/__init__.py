@@ -7,6 +7,7 @@
     alerts ack <id> --note "looking"
     alerts resolve <id> --notes "rotated logs"
     alerts heartbeat nightly-backup --timeout-seconds 90000
+    alerts oncall --at 2026-03-28T12:00:00+01:00
     alerts stats --json
 
 The service URL and API key come from ALERTS_URL and ALERTS_API_KEY (or
