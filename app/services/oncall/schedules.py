@@ -301,6 +301,20 @@ async def oncall(
     )
 
 
+async def user_on_call(session: AsyncSession, *, team: str, schedule_name: str, at: datetime) -> User | None:
+    """Who a rule naming `schedule:<name>` in `team` reaches at `at`: the
+    user (with contact_methods), or None when nobody is on call. For the
+    routing and escalation that notify people; NotFound for no such schedule."""
+    schedule: OncallSchedule | None = await session.scalar(
+        select(OncallSchedule).where(OncallSchedule.team == team, OncallSchedule.name == schedule_name)
+    )
+    if schedule is None:
+        raise NotFound(f"team {team!r} has no schedule named {schedule_name!r}", field="schedule")
+    overrides = await _overrides(session, schedule, start=at, end=at + timedelta(microseconds=1))
+    user_id = rota.oncall_at(to_rota(schedule, overrides), at)
+    return None if user_id is None else await session.get(User, uuid.UUID(user_id))
+
+
 def check_range(start: datetime, end: datetime) -> None:
     if end <= start:
         raise InvalidInput("`to` must be after `from`", field="to")

@@ -69,6 +69,15 @@ async def get(session: AsyncSession, *, user_id: uuid.UUID, team: str | None, lo
     return found
 
 
+async def by_name(session: AsyncSession, *, name: str, team: str | None) -> User | None:
+    """The user a rule naming `user:<name>` reaches (within `team`, unless None)."""
+    query = select(User).where(User.name == name)
+    if team is not None:
+        query = query.where(User.id.in_(select(UserTeam.user_id).where(UserTeam.team == team)))
+    found: User | None = await session.scalar(query)
+    return found
+
+
 async def by_ids(session: AsyncSession, user_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, User]:
     if not user_ids:
         return {}
