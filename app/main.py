@@ -18,6 +18,7 @@ from starlette.types import Receive, Scope, Send
 
 from app.api import (
     alerts,
+    calendar,
     channels,
     docs,
     escalation,
@@ -26,8 +27,10 @@ from app.api import (
     heartbeats,
     integrations,
     metrics,
+    schedules,
     silences,
     stats,
+    users,
 )
 from app.api.body_limit import BodyLimitMiddleware
 from app.api.deps import utc_now
@@ -237,6 +240,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics.router)
     app.include_router(silences.router)
     app.include_router(heartbeats.router)
+    app.include_router(users.router)
+    app.include_router(schedules.router)
+    app.include_router(calendar.router)
     app.include_router(integrations.router)
     app.include_router(health.router)
     docs.install(app, private=private_docs)

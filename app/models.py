@@ -391,3 +391,82 @@ class Heartbeat(Base):
         ),
         Index("ix_heartbeats_alert_id", "alert_id"),
     )
+
+
+# --- on call: people and schedules (services/oncall/) ---------------------------------
+
+
+class User(Base):
+    """A person who can be on call. `name` is unique, so that rules can name
+    a user (`user:<name>`); the teams are in user_teams."""
+
+    __tablename__ = "users"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(200))
+    full_name: Mapped[str | None] = mapped_column(String(200))
+    time_zone: Mapped[str] = mapped_column(String(64))
+    # [{"type": "email" | "sms" | ..., "address": ...}], in the order to try them.
+    contact_methods: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (Index("uq_users_name", "name", unique=True),)
+
+
+class UserTeam(Base):
+    """A user's membership of a team: one or more per user."""
+
+    __tablename__ = "user_teams"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    team: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+    __table_args__ = (Index("ix_user_teams_team", "team"),)
+
+
+class OncallSchedule(Base):
+    """A team's on-call schedule: its zone and its rotation layers, inline
+    (services/oncall/shifts.py reads them)."""
+
+    __tablename__ = "schedules"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    team: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    time_zone: Mapped[str] = mapped_column(String(64))
+    # Bottom layer first: [{"name", "participants": [user id], "shift_length",
+    # "shift_unit", "handoff_time", "start_date", "restrictions": [...]}]
+    layers: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
+    # Signed into the calendar feed's link (services/oncall/calendar.py); a
+    # new key revokes every link made before. NULL: no link made yet.
+    calendar_key: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (Index("uq_schedules_team_name", "team", "name", unique=True),)
+
+
+class ScheduleOverride(Base):
+    """`user_id` covers the schedule from `starts_at` to `ends_at`, over every
+    layer; of two overlapping overrides the later made wins."""
+
+    __tablename__ = "schedule_overrides"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    schedule_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("schedules.id", ondelete="CASCADE"))
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"))
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    note: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+
+    __table_args__ = (
+        CheckConstraint("ends_at > starts_at", name="window"),
+        Index("ix_schedule_overrides_schedule_id_ends_at", "schedule_id", "ends_at"),
+        Index("ix_schedule_overrides_user_id", "user_id"),
+    )

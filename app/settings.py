@@ -361,7 +361,9 @@ TEAM_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 class ApiKey(_Strict):
     name: str = Field(min_length=1)
     hash: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
-    scopes: list[Literal["alerts:write", "alerts:manage", "read", "admin"]] = Field(min_length=1)
+    scopes: list[Literal["alerts:write", "alerts:manage", "oncall:manage", "read", "admin"]] = Field(
+        min_length=1
+    )
     # The team whose alerts the key creates and acts on; "*" acts on every
     # team (as does the admin scope) and creates in the default team.
     team: str = Field(default=DEFAULT_TEAM, pattern=rf"{TEAM_PATTERN}|^\*$")

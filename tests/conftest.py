@@ -48,7 +48,18 @@ from tests.pgbouncer import PgBouncer
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_URL = os.environ.get("ALERTS_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@localhost:5432/test")
 REQUIRE_POSTGRES = os.environ.get("ALERTS_REQUIRE_POSTGRES") == "1"
-TABLES = ("notifications", "alert_events", "heartbeats", "alerts", "silences", "channel_states")
+TABLES = (
+    "notifications",
+    "alert_events",
+    "heartbeats",
+    "alerts",
+    "silences",
+    "channel_states",
+    "schedule_overrides",
+    "schedules",
+    "user_teams",
+    "users",
+)
 
 
 def alembic_config(url: str) -> Config:

@@ -7,8 +7,9 @@ compared with every configured hash by hmac.compare_digest, without stopping
 at the first match, so the time taken says nothing about which hashes exist.
 
 Scopes: `alerts:write` (submit), `alerts:manage` (acknowledge, resolve,
-status, escalation tick, channel test), `read` (lists, one alert, stats,
-channels, policy, metrics) and `admin` (everything). A route declares the one
+status, escalation tick, channel test), `oncall:manage` (users, schedules
+and overrides), `read` (lists, one alert, stats, channels, policy, metrics,
+on-call users and schedules) and `admin` (everything). A route declares the one
 scope it needs:
 
     @router.get("/stats", dependencies=[ReadAccess])              # as a route option
@@ -45,8 +46,8 @@ log = logging.getLogger(__name__)
 # old key is still in use during a rotation. Silenced by log_level=warning.
 access_log = logging.getLogger("app.access")
 
-Scope = Literal["alerts:write", "alerts:manage", "read", "admin"]
-SCOPES: tuple[Scope, ...] = ("alerts:write", "alerts:manage", "read", "admin")
+Scope = Literal["alerts:write", "alerts:manage", "oncall:manage", "read", "admin"]
+SCOPES: tuple[Scope, ...] = ("alerts:write", "alerts:manage", "oncall:manage", "read", "admin")
 ANONYMOUS = "anonymous"
 
 # auto_error=False: a missing credential is our 401 in our error shape, not
@@ -235,6 +236,7 @@ def _public_metrics(settings: Settings) -> bool:
 # Annotated aliases, for a route that wants to know who called.
 WriteCaller = Annotated[Caller, Depends(require_scope("alerts:write"))]
 ManageCaller = Annotated[Caller, Depends(require_scope("alerts:manage"))]
+OncallCaller = Annotated[Caller, Depends(require_scope("oncall:manage"))]
 ReadCaller = Annotated[Caller, Depends(require_scope("read"))]
 AdminCaller = Annotated[Caller, Depends(require_scope("admin"))]
 

@@ -7,6 +7,7 @@
     alerts ack <id> --note "looking"
     alerts resolve <id> --notes "rotated logs"
     alerts heartbeat nightly-backup --timeout-seconds 90000
+    alerts oncall --at 2026-03-28T12:00:00+01:00
     alerts stats --json
 
 The service URL and API key come from ALERTS_URL and ALERTS_API_KEY (or
@@ -31,7 +32,7 @@ from app.settings import ConfigError
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 STATUSES = ("open", "acknowledged", "in_progress", "resolved", "closed", "reopened")
-SCOPES = ("alerts:write", "alerts:manage", "read", "admin")
+SCOPES = ("alerts:write", "alerts:manage", "oncall:manage", "read", "admin")
 
 
 def _common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
@@ -164,6 +165,13 @@ def build_parser() -> argparse.ArgumentParser:
     beats = command("heartbeats", "list heartbeats")
     beats.add_argument("--state", action="append", choices=("up", "late"), help="repeatable")
     beats.add_argument("--team", help="one team's heartbeats (keys of every team)")
+
+    oncall = command("oncall", "who is on call, per schedule: now, or at --at")
+    oncall.add_argument(
+        "schedule", nargs="?", metavar="SCHEDULE", help="one schedule, by name (default: every one)"
+    )
+    oncall.add_argument("--at", help="ISO 8601 (UTC without a zone); default: now")
+    oncall.add_argument("--team", help="one team's schedules (keys of every team)")
 
     stats = command("stats", "statistics (GET /stats)")
     stats.add_argument("--since")

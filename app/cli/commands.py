@@ -300,6 +300,22 @@ def list_heartbeats(client: AlertClient, args: argparse.Namespace) -> str:
     return emit(args, [h.model_dump(mode="json") for h in found], text)
 
 
+def oncall(client: AlertClient, args: argparse.Namespace) -> str:
+    at = _when(args.at, "--at")
+    found = client.list_schedules(team=args.team)
+    if args.schedule is not None:
+        found = [s for s in found if s.name == args.schedule]
+        if not found:
+            raise UsageError(f"no schedule named {args.schedule!r}")
+    answers = [client.oncall(s.id, at=at) for s in found]
+    rows = [
+        (a.schedule, a.team, a.user.name if a.user else "nobody", (a.user.full_name or "") if a.user else "")
+        for a in answers
+    ]
+    text = table(("schedule", "team", "on call", "full name"), rows) if rows else "no schedules"
+    return emit(args, [a.model_dump(mode="json") for a in answers], text)
+
+
 def _heartbeat_rows(found: list[Any]) -> str:
     rows = [
         (h.name, h.team, h.state, h.last_beat_at, h.due_at, h.timeout_seconds, h.severity, h.alert_id)
@@ -346,5 +362,6 @@ HANDLERS = {
     "expire": expire,
     "heartbeat": heartbeat,
     "heartbeats": list_heartbeats,
+    "oncall": oncall,
     "stats": stats,
 }

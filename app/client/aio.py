@@ -27,6 +27,8 @@ from app.client.models import (
     EscalationPolicy,
     EscalationTick,
     Heartbeat,
+    OnCall,
+    Schedule,
     Silence,
     Statistics,
     Submission,
@@ -255,6 +257,15 @@ class AsyncAlertClient:
     async def retire_heartbeat(self, name: str, *, team: str | None = None) -> Heartbeat:
         """Delete a heartbeat, resolving its open missed alert."""
         return await self._run(calls.retire_heartbeat(name, team=team))
+
+    # --- on call -------------------------------------------------------------------
+
+    async def list_schedules(self, *, team: str | None = None) -> list[Schedule]:
+        return await self._run(calls.list_schedules(team=team))
+
+    async def oncall(self, schedule_id: uuid.UUID | str, *, at: datetime | None = None) -> OnCall:
+        """Who is on call on the schedule at `at` (default: now); `user` None: nobody."""
+        return await self._run(calls.oncall(schedule_id, at=at))
 
     async def ready(self) -> bool:
         """True when the service answers and its database is reachable."""

@@ -20,6 +20,8 @@ from app.client.models import (
     EscalationPolicy,
     EscalationTick,
     Heartbeat,
+    OnCall,
+    Schedule,
     Silence,
     Statistics,
     Submission,
@@ -166,6 +168,14 @@ def get_heartbeat(name: str, *, team: str | None) -> Call[Heartbeat]:
 
 def retire_heartbeat(name: str, *, team: str | None) -> Call[Heartbeat]:
     return Call("DELETE", f"/heartbeats/{_segment(name)}", _model(Heartbeat), params=_params(team=team))
+
+
+def list_schedules(*, team: str | None) -> Call[list[Schedule]]:
+    return Call("GET", "/schedules", _model(list[Schedule]), params=_params(team=team))
+
+
+def oncall(schedule_id: uuid.UUID | str, *, at: datetime | None) -> Call[OnCall]:
+    return Call("GET", f"/schedules/{schedule_id}/oncall", _model(OnCall), params=_params(at=at))
 
 
 def _segment(name: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.heartbeat_schemas import HeartbeatRead
+from app.oncall_schemas import OnCallRead, ScheduleRead
 from app.schemas import (
     AlertDetail,
     AlertPage,
@@ -25,6 +26,8 @@ EscalationPolicy = EscalationPolicyRead
 EscalationTick = EscalationTickRead
 Silence = SilenceRead
 Heartbeat = HeartbeatRead
+Schedule = ScheduleRead
+OnCall = OnCallRead
 
 
 class Statistics(StatsRead):
@@ -56,6 +59,8 @@ __all__ = [
     "EscalationPolicy",
     "EscalationTick",
     "Heartbeat",
+    "OnCall",
+    "Schedule",
     "Silence",
     "Statistics",
     "Submission",

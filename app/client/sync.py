@@ -28,6 +28,8 @@ from app.client.models import (
     EscalationPolicy,
     EscalationTick,
     Heartbeat,
+    OnCall,
+    Schedule,
     Silence,
     Statistics,
     Submission,
@@ -252,6 +254,15 @@ class AlertClient:
     def retire_heartbeat(self, name: str, *, team: str | None = None) -> Heartbeat:
         """Delete a heartbeat, resolving its open missed alert."""
         return self._run(calls.retire_heartbeat(name, team=team))
+
+    # --- on call -------------------------------------------------------------------
+
+    def list_schedules(self, *, team: str | None = None) -> list[Schedule]:
+        return self._run(calls.list_schedules(team=team))
+
+    def oncall(self, schedule_id: uuid.UUID | str, *, at: datetime | None = None) -> OnCall:
+        """Who is on call on the schedule at `at` (default: now); `user` None: nobody."""
+        return self._run(calls.oncall(schedule_id, at=at))
 
     def ready(self) -> bool:
         """True when the service answers and its database is reachable."""

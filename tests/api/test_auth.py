@@ -128,6 +128,58 @@ def _with_heartbeat(method: str) -> Call:
     return call
 
 
+async def _new(client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> str:
+    made = await client.post(path, json=body, headers=bearer(KEYS["admin"]))
+    assert made.status_code == 201, made.text
+    found: str = made.json()["id"]
+    return found
+
+
+async def _new_user(client: httpx.AsyncClient) -> str:
+    return await _new(client, "/users", {"name": f"matrix-{next(_sources)}"})
+
+
+async def _new_schedule(client: httpx.AsyncClient) -> str:
+    return await _new(client, "/schedules", {"name": f"matrix-{next(_sources)}", "time_zone": "UTC"})
+
+
+def _with_user(method: str, body: dict[str, Any] | None = None) -> Call:
+    async def call(client: httpx.AsyncClient, headers: dict[str, str]) -> httpx.Response:
+        return await client.request(method, f"/users/{await _new_user(client)}", json=body, headers=headers)
+
+    return call
+
+
+def _with_schedule(method: str, suffix: str = "", body: dict[str, Any] | None = None) -> Call:
+    async def call(client: httpx.AsyncClient, headers: dict[str, str]) -> httpx.Response:
+        path = f"/schedules/{await _new_schedule(client)}{suffix}"
+        return await client.request(method, path, json=body, headers=headers)
+
+    return call
+
+
+async def _add_override(client: httpx.AsyncClient, headers: dict[str, str]) -> httpx.Response:
+    schedule_id, user_id = await _new_schedule(client), await _new_user(client)
+    cover = {"user_id": user_id, "start": "2026-01-05T09:00:00Z", "end": "2026-01-05T10:00:00Z"}
+    return await client.post(f"/schedules/{schedule_id}/overrides", json=cover, headers=headers)
+
+
+async def _delete_override(client: httpx.AsyncClient, headers: dict[str, str]) -> httpx.Response:
+    made = await _add_override(client, bearer(KEYS["admin"]))
+    assert made.status_code == 201, made.text
+    override = made.json()
+    return await client.delete(
+        f"/schedules/{override['schedule_id']}/overrides/{override['id']}", headers=headers
+    )
+
+
+async def _calendar_link(client: httpx.AsyncClient, headers: dict[str, str]) -> httpx.Response:
+    schedule_id = await _new_schedule(client)
+    made = await client.post(f"/schedules/{schedule_id}/calendar-link", headers=bearer(KEYS["admin"]))
+    assert made.status_code == 200, made.text
+    return await client.get(f"/schedules/{schedule_id}/calendar-link", headers=headers)
+
+
 async def _sns(client: httpx.AsyncClient, headers: dict[str, str]) -> httpx.Response:
     # A signed UnsubscribeConfirmation: authentic, and it changes nothing.
     signer = test_sns.shared_signer()
@@ -177,10 +229,53 @@ SCOPE_OF: dict[tuple[str, str], tuple[str, Call, int]] = {
         200,
     ),
     ("POST", "/integrations/sns"): ("alerts:write", _sns, 200),
+    ("POST", "/users"): (
+        "oncall:manage",
+        lambda c, h: c.post("/users", json={"name": f"m-{next(_sources)}"}, headers=h),
+        201,
+    ),
+    ("GET", "/users"): ("read", _plain("GET", "/users"), 200),
+    ("GET", "/users/{user_id}"): ("read", _with_user("GET"), 200),
+    ("PATCH", "/users/{user_id}"): ("oncall:manage", _with_user("PATCH", {"full_name": "M"}), 200),
+    ("DELETE", "/users/{user_id}"): ("oncall:manage", _with_user("DELETE"), 200),
+    ("POST", "/schedules"): (
+        "oncall:manage",
+        lambda c, h: c.post(
+            "/schedules", json={"name": f"m-{next(_sources)}", "time_zone": "UTC"}, headers=h
+        ),
+        201,
+    ),
+    ("GET", "/schedules"): ("read", _plain("GET", "/schedules"), 200),
+    ("GET", "/schedules/{schedule_id}"): ("read", _with_schedule("GET"), 200),
+    ("PATCH", "/schedules/{schedule_id}"): (
+        "oncall:manage",
+        _with_schedule("PATCH", "", {"description": "d"}),
+        200,
+    ),
+    ("DELETE", "/schedules/{schedule_id}"): ("oncall:manage", _with_schedule("DELETE"), 200),
+    ("POST", "/schedules/{schedule_id}/overrides"): ("oncall:manage", _add_override, 201),
+    ("GET", "/schedules/{schedule_id}/overrides"): ("read", _with_schedule("GET", "/overrides"), 200),
+    ("DELETE", "/schedules/{schedule_id}/overrides/{override_id}"): ("oncall:manage", _delete_override, 200),
+    ("GET", "/schedules/{schedule_id}/oncall"): ("read", _with_schedule("GET", "/oncall"), 200),
+    ("GET", "/schedules/{schedule_id}/shifts"): ("read", _with_schedule("GET", "/shifts"), 200),
+    ("POST", "/schedules/{schedule_id}/calendar-link"): (
+        "oncall:manage",
+        _with_schedule("POST", "/calendar-link"),
+        200,
+    ),
+    ("GET", "/schedules/{schedule_id}/calendar-link"): ("read", _calendar_link, 200),
 }
 # The PagerDuty endpoint takes its credential in the body, as PagerDuty does
 # (routing_key; see tests/integrations/test_pagerduty.py), not in a header.
-OPEN_ROUTES = {("GET", "/healthz"), ("GET", "/readyz"), ("POST", "/integrations/pagerduty/v2/enqueue")}
+# The calendar feed's credential is the signed token of its link, which
+# calendar apps put in the URL (tests/oncall/test_calendar.py).
+CALENDAR_FEED = ("GET", "/schedules/{schedule_id}/calendar.ics")
+OPEN_ROUTES = {
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("POST", "/integrations/pagerduty/v2/enqueue"),
+    CALENDAR_FEED,
+}
 
 
 def _routes(app: FastAPI) -> set[tuple[str, str]]:
@@ -439,7 +534,9 @@ GATED = {**SCOPE_OF, PAGERDUTY: ("alerts:write", _pagerduty, 202)}
 
 def test_every_route_but_the_probes_passes_the_gate() -> None:
     routes = _routes(create_app(load_settings()))
-    assert routes - set(GATED) == {("GET", "/healthz"), ("GET", "/readyz")}
+    # The calendar feed is let in by its link's token, then charged and
+    # logged under the link's name (tests/oncall/test_calendar.py).
+    assert routes - set(GATED) == {("GET", "/healthz"), ("GET", "/readyz"), CALENDAR_FEED}
 
 
 @pytest.mark.parametrize("route", list(GATED), ids=lambda r: f"{r[0]} {r[1]}")
@@ -451,7 +548,9 @@ async def test_every_route_is_rate_limited_and_logged_by_key(
     scope, call, ok = GATED[route]
     admin = {"name": "setup", "hash": hash_key(KEYS["admin"]), "scopes": ["admin"]}
     only = {"name": "gated", "hash": hash_key(KEYS[scope]), "scopes": [scope]}
-    settings = {"api_keys": [admin, only], "rate_limit_per_minute": 1, "rate_limit_burst": 2}
+    # A burst of three: the setup of the widest route (an override to delete:
+    # a schedule, a user, the override) takes three calls of the setup key.
+    settings = {"api_keys": [admin, only], "rate_limit_per_minute": 1, "rate_limit_burst": 3}
     settings["sns_allowed_hosts"] = ["127.0.0.1"]  # where the SNS route's certificate is served
     async with service_factory(**settings) as svc:
         caplog.set_level(logging.INFO, logger="app.access")
@@ -461,8 +560,10 @@ async def test_every_route_is_rate_limited_and_logged_by_key(
         assert [r.__dict__["method"] for r in lines] == [route[0]]
         # The limit is charged at the gate, before the handler: an unknown id
         # spends it as well as a real one.
-        path = route[1].format(alert_id=uuid.UUID(int=0), silence_id=uuid.UUID(int=0), name="console")
-        for _ in range(2):  # the burst of two is spent by the first call and this one
+        nil = uuid.UUID(int=0)
+        ids = {"alert_id": nil, "silence_id": nil, "user_id": nil, "schedule_id": nil, "override_id": nil}
+        path = route[1].format(name="console", **ids)
+        for _ in range(3):  # the burst of three is spent by the first call and the next two
             if route == PAGERDUTY:
                 last = await call(svc.client, bearer(KEYS[scope]))
             else:

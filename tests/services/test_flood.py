@@ -172,7 +172,11 @@ async def _digest_sent(svc: Service) -> bool:
 
 @pytest.mark.parametrize(
     ("database_url", "one_statement"),
-    [("sqlite", False), ("postgresql", False), ("postgresql", True)],  # the one-statement store is PostgreSQL's
+    [
+        ("sqlite", False),
+        ("postgresql", False),
+        ("postgresql", True),
+    ],  # the one-statement store is PostgreSQL's
     ids=["sqlite-orm", "postgresql-orm", "postgresql-one-statement"],
     indirect=["database_url"],
 )
