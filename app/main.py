@@ -26,6 +26,7 @@ from app.api import (
     integrations,
     metrics,
     silences,
+    slack_actions,
     stats,
 )
 from app.api.body_limit import BodyLimitMiddleware
@@ -224,6 +225,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(silences.router)
     app.include_router(heartbeats.router)
     app.include_router(integrations.router)
+    app.include_router(slack_actions.router)
     app.include_router(health.router)
     docs.install(app, private=private_docs)
     install_console(app)

@@ -41,7 +41,15 @@ from tests.peers import HttpReceiver, SmtpRecorder, SmtpServer, free_port
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_URL = os.environ.get("ALERTS_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@localhost:5432/test")
 REQUIRE_POSTGRES = os.environ.get("ALERTS_REQUIRE_POSTGRES") == "1"
-TABLES = ("notifications", "alert_events", "heartbeats", "alerts", "silences")
+TABLES = (
+    "notifications",
+    "alert_events",
+    "heartbeats",
+    "channel_messages",
+    "alerts",
+    "silences",
+    "seen_requests",
+)
 
 
 def alembic_config(url: str) -> Config:

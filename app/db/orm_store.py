@@ -30,12 +30,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, Update, bindparam, case, or_, select, union_all, update
+from sqlalchemy import Select, Update, and_, bindparam, case, exists, or_, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
 
 from app.db import alert_changes as changes
-from app.db import transaction
+from app.db import channel_messages, transaction
 from app.db.store import ALERT_COLUMNS, ClaimedRow, Failed, Ingested, IngestPlan, Sent
 from app.models import ACTIVE_STATUSES, Alert, OutboxRow
 
@@ -126,15 +127,28 @@ async def _finish(
 
 
 async def claim(
-    session: AsyncSession, *, now: datetime, limit: int, lease_seconds: float
+    session: AsyncSession, *, now: datetime, limit: int, lease_seconds: float, in_order: Sequence[str] = ()
 ) -> list[ClaimedRow]:
     """Claim up to `limit` due rows: one UPDATE ... RETURNING whose subquery
     picks them (FOR UPDATE SKIP LOCKED on PostgreSQL), then one read of
-    their alerts."""
+    their alerts (and of the references kept for the `in_order` channels'
+    rows; see Store.claim)."""
     due = or_(
         (OutboxRow.status == "pending") & (OutboxRow.next_attempt_at <= now),
         (OutboxRow.status == "sending") & (OutboxRow.lease_until <= now),
     )
+    if in_order:
+        earlier = aliased(OutboxRow)
+        waiting = exists().where(
+            earlier.alert_id == OutboxRow.alert_id,
+            earlier.channel == OutboxRow.channel,
+            earlier.status.in_(("pending", "sending")),
+            or_(
+                earlier.created_at < OutboxRow.created_at,
+                and_(earlier.created_at == OutboxRow.created_at, earlier.id < OutboxRow.id),
+            ),
+        )
+        due = and_(due, or_(OutboxRow.alert_id.is_(None), OutboxRow.channel.not_in(list(in_order)), ~waiting))
     picked = (
         select(OutboxRow.id)
         .where(due)
@@ -168,10 +182,21 @@ async def claim(
         if alert_ids
         else {}
     )
-    return [claimed_row(row, lease_until, alerts.get(row["alert_id"])) for row in rows]
+    kept = await channel_messages.read(
+        session,
+        ((row["alert_id"], row["channel"]) for row in rows if row["alert_id"] and row["channel"] in in_order),
+    )
+    return [
+        claimed_row(
+            row, lease_until, alerts.get(row["alert_id"]), kept.get((row["alert_id"], row["channel"]))
+        )
+        for row in rows
+    ]
 
 
-def claimed_row(row: Any, lease_until: datetime, alert: dict[str, Any] | None) -> ClaimedRow:
+def claimed_row(
+    row: Any, lease_until: datetime, alert: dict[str, Any] | None, reference: dict[str, Any] | None = None
+) -> ClaimedRow:
     return ClaimedRow(
         id=row["id"],
         alert_id=row["alert_id"],
@@ -182,6 +207,7 @@ def claimed_row(row: Any, lease_until: datetime, alert: dict[str, Any] | None) -
         created_at=row["created_at"],
         lease_until=lease_until,
         alert=alert,
+        reference=reference,
     )
 
 
@@ -230,6 +256,15 @@ async def record(
     if sent:
         marked = await mark_sent(session, sent=sent, now=now)
         statuses |= {item.row.id: "sent" if item.row.id in marked else None for item in sent}
+        await channel_messages.keep(
+            session,
+            [
+                (item.row.alert_id, item.row.channel, item.reference)
+                for item in sent
+                if item.row.id in marked and item.row.alert_id is not None and item.reference is not None
+            ],
+            now=now,
+        )
     for item in failed:
         statuses[item.row.id] = await _record_failure(session, item)
     return statuses
@@ -310,10 +345,14 @@ class OrmStore:
     async def ingest(self, plan: IngestPlan) -> Ingested:
         return await transaction.run(self.sessionmaker, lambda session: ingest(session, plan, hold=self.hold))
 
-    async def claim(self, *, now: datetime, limit: int, lease_seconds: float) -> list[ClaimedRow]:
+    async def claim(
+        self, *, now: datetime, limit: int, lease_seconds: float, in_order: Sequence[str] = ()
+    ) -> list[ClaimedRow]:
         return await transaction.run(
             self.sessionmaker,
-            lambda session: claim(session, now=now, limit=limit, lease_seconds=lease_seconds),
+            lambda session: claim(
+                session, now=now, limit=limit, lease_seconds=lease_seconds, in_order=in_order
+            ),
         )
 
     async def record(

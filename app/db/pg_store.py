@@ -43,17 +43,24 @@ class PgStore:
                 return _ingested(row)
         return await self.general.ingest(plan)
 
-    async def claim(self, *, now: datetime, limit: int, lease_seconds: float) -> list[ClaimedRow]:
+    async def claim(
+        self, *, now: datetime, limit: int, lease_seconds: float, in_order: Sequence[str] = ()
+    ) -> list[ClaimedRow]:
         lease_until, rows = await pg_delivery.claim(
-            self.pool, now=now, limit=limit, lease_seconds=lease_seconds
+            self.pool, now=now, limit=limit, lease_seconds=lease_seconds, in_order=in_order
         )
-        return [claimed_row(row, lease_until, alert) for row, alert in rows]
+        return [
+            claimed_row(row, lease_until, alert, row["reference"] if row["channel"] in in_order else None)
+            for row, alert in rows
+        ]
 
     async def record(
         self, *, sent: Sequence[Sent], failed: Sequence[Failed], now: datetime
     ) -> dict[uuid.UUID, str | None]:
         marked = await pg_delivery.mark_sent(
-            self.pool, [(item.row.id, item.row.lease_until, item.duration_ms) for item in sent], now=now
+            self.pool,
+            [(item.row.id, item.row.lease_until, item.duration_ms, item.reference) for item in sent],
+            now=now,
         )
         statuses: dict[uuid.UUID, str | None] = {
             item.row.id: "sent" if item.row.id in marked else None for item in sent

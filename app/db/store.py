@@ -152,12 +152,16 @@ class ClaimedRow:
     created_at: datetime
     lease_until: datetime
     alert: dict[str, Any] | None  # ALERT_COLUMNS
+    # What the channel kept from an earlier delivery of this alert
+    # (db/channel_messages.py); read for the channels claimed in order.
+    reference: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Sent:
     row: ClaimedRow
     duration_ms: float
+    reference: dict[str, Any] | None = None  # to keep for the row's alert and channel
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +178,16 @@ class Failed:
 class Store(Protocol):
     async def ingest(self, plan: IngestPlan) -> Ingested: ...
 
-    async def claim(self, *, now: datetime, limit: int, lease_seconds: float) -> list[ClaimedRow]: ...
+    async def claim(
+        self, *, now: datetime, limit: int, lease_seconds: float, in_order: Sequence[str] = ()
+    ) -> list[ClaimedRow]:
+        """Claim up to `limit` due rows. A row of a channel named in
+        `in_order` waits while an earlier row of its alert on that channel
+        is pending or being sent: such a channel gets one alert's
+        notifications one at a time, in the order they were queued (by
+        creation time, then id), and each finds the reference the one
+        before it kept."""
+        ...
 
     async def record(
         self, *, sent: Sequence[Sent], failed: Sequence[Failed], now: datetime

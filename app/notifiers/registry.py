@@ -18,6 +18,7 @@ from app.notifiers.email import EmailNotifier
 from app.notifiers.opsgenie import OpsgenieNotifier
 from app.notifiers.pagerduty import PagerDutyNotifier
 from app.notifiers.slack import SlackNotifier
+from app.notifiers.slack_app import SlackAppNotifier
 from app.notifiers.sms import SmsNotifier
 from app.notifiers.teams import TeamsNotifier
 from app.notifiers.telegram import TelegramNotifier
@@ -47,6 +48,8 @@ def build_notifier(
     if isinstance(config, EmailChannel):
         return EmailNotifier(name, config, timeout=timeout)
     if isinstance(config, SlackChannel):
+        if config.mode == "app":
+            return SlackAppNotifier(name, config, client, timeout=timeout)
         return SlackNotifier(name, config, client, timeout=timeout)
     if isinstance(config, WebhookChannel):
         return WebhookNotifier(name, config, client, timeout=timeout)

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.aggregates import percentiles
 from app.errors import NotFound
 from app.models import Alert, OutboxRow
-from app.settings import Settings
+from app.settings import Settings, SlackChannel
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +50,7 @@ NO_DELIVERY = Delivery()
 class ChannelFigures:
     name: str
     type: str
+    mode: str | None  # slack: webhook or app
     sent: int
     failed: int
     pending: int
@@ -130,6 +131,7 @@ async def channel_figures(session: AsyncSession, settings: Settings) -> list[Cha
             ChannelFigures(
                 name=name,
                 type=config.type,
+                mode=config.mode if isinstance(config, SlackChannel) else None,
                 sent=delivery.sent,
                 failed=delivery.failed,
                 pending=delivery.pending,

@@ -22,6 +22,7 @@ import random
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from app.db.store import ClaimedRow, Failed
 from app.notifiers.base import DeliveryError, Notification, Notifier
@@ -45,6 +46,7 @@ class Attempt:
     retry_after: float | None = None
     permanent: bool = False
     duration_ms: float = 0.0
+    reference: dict[str, Any] | None = None  # for the store to keep (notifiers/base.py)
 
 
 def failure(claimed: ClaimedRow, result: Attempt, *, settings: Settings, now: datetime) -> Failed:
@@ -89,16 +91,17 @@ async def attempt(
         else AlertRead.model_validate(claimed.alert).model_dump(mode="json"),
         alert_url=f"{public_url.rstrip('/')}/alerts/{claimed.alert_id}" if claimed.alert_id else None,
         console_url=f"{public_url.rstrip('/')}/ui/alerts/{claimed.alert_id}" if claimed.alert_id else None,
+        reference=claimed.reference,
     )
     started = time.perf_counter()
     try:
         async with asyncio.timeout(timeout):
-            await notifier.send(notification)
+            result = await notifier.send(notification)
     except DeliveryError as exc:
         return Attempt(False, str(exc), exc.retry_after, exc.permanent, _ms_since(started))
     except TimeoutError:
         return Attempt(False, f"timed out after {timeout:g}s", duration_ms=_ms_since(started))
-    return Attempt(True, duration_ms=_ms_since(started))
+    return Attempt(True, duration_ms=_ms_since(started), reference=result.reference)
 
 
 def _ms_since(started: float) -> float:

@@ -40,6 +40,7 @@ from app.db.store import ClaimedRow, Failed, Sent, Store
 from app.metrics import DELIVERY_SECONDS, NOTIFICATIONS
 from app.notifiers.base import Notifier
 from app.services.delivery import Attempt, attempt, channel_timeout, failure
+from app.services.outbox import in_order
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,8 @@ class Dispatcher:
         self._finished: list[tuple[ClaimedRow, Attempt]] = []
         self._writer: asyncio.Task[None] | None = None
         self._more_due = False  # the last claim filled its room: rows may be waiting
+        # Channels that get one alert's notifications one at a time (db/store.py).
+        self._in_order = in_order(settings)
 
     @property
     def in_flight(self) -> int:
@@ -106,7 +109,10 @@ class Dispatcher:
 
     async def _claim(self, limit: int) -> list[ClaimedRow]:
         return await self._store.claim(
-            now=self._clock(), limit=limit, lease_seconds=self._settings.delivery_lease_seconds
+            now=self._clock(),
+            limit=limit,
+            lease_seconds=self._settings.delivery_lease_seconds,
+            in_order=self._in_order,
         )
 
     def _start_queued(self) -> None:
@@ -156,6 +162,8 @@ class Dispatcher:
                     continue
                 for (claimed, result), outcome in zip(batch, outcomes, strict=True):
                     _report(claimed, result, outcome)
+                if any(claimed.channel in self._in_order and claimed.alert_id for claimed, _ in batch):
+                    self._on_slot_free()  # the next row of that alert on that channel may be waiting
         finally:
             self._writer = None
 
@@ -163,7 +171,7 @@ class Dispatcher:
         """Record a batch; per result its new status, or None when its lease
         was lost."""
         now = self._clock()
-        sent = [Sent(claimed, result.duration_ms) for claimed, result in batch if result.ok]
+        sent = [Sent(claimed, result.duration_ms, result.reference) for claimed, result in batch if result.ok]
         failed: list[Failed] = [
             failure(claimed, result, settings=self._settings, now=now)
             for claimed, result in batch
