@@ -65,6 +65,7 @@ def _user(name: str) -> str:
         403: {"model": ErrorBody, "description": "The alert is not the signing channel's"},
         409: {"model": ErrorBody, "description": "A replayed request"},
         413: ERROR_RESPONSES[413],
+        422: {"description": "Not used: a payload that is not a click is answered with 400"},
         503: ERROR_RESPONSES[503],
     },
     openapi_extra={
