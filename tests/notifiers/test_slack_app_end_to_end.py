@@ -136,3 +136,18 @@ async def test_a_webhook_mode_channel_shows_its_mode(service_factory: Any) -> No
     assert shown["mode"] == "webhook"
     assert [c["mode"] for c in channels if c["name"] == "console"] == [None]
     assert "SECRETPART" not in str(channels)
+
+
+async def test_an_acknowledgement_right_after_the_alert_waits_for_its_message(
+    service_factory: Any, slack_api: SlackApi
+) -> None:
+    async with slack_service(service_factory, slack_api) as svc:
+        # Acknowledged before the first message is even posted: the
+        # acknowledgement is claimed only once that message is, and updates it.
+        alert = await create_alert(svc.client)
+        acked = await svc.client.patch(f"/alerts/{alert['id']}/acknowledge", json={"by": "bob"})
+        assert acked.status_code == 200
+        await wait_for(lambda: delivered(svc, alert["id"], 2))
+        assert slack_api.calls == ["chat.postMessage", "chat.update"]
+        assert slack_api.only_message().facts()["Acknowledged by"] == "bob"
+    assert slack_api.problems == []
