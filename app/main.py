@@ -6,6 +6,7 @@ Stop: workers first (they use the rest), then the client, then the engine.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -40,11 +41,14 @@ from app.db import pg_ingest
 from app.db.engine import create_engine, create_sessionmaker
 from app.db.orm_store import OrmStore
 from app.db.pg_store import PgStore
+from app.db.sqlite_store import SqliteStore
 from app.jobs import Jobs
 from app.logs import configure_logging
 from app.metrics import INGEST_BATCH, count_steps
 from app.notifiers.registry import build_notifiers
 from app.runtime import tune_gc
+from app.services import batch
+from app.services.action_links import ActionLinks
 from app.services.dispatcher import INGEST_WAKE_DELAY, Dispatcher
 from app.services.silence_match import held_by
 from app.services.sns import Certificates as SnsCertificates
@@ -108,15 +112,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             connect_timeout=settings.database_connect_timeout_seconds,
             statement_timeout=settings.database_statement_timeout_seconds,
             pool_size=settings.database_pool_size,
+            pooler=settings.database_pooler,
         )
         app.state.engine = engine
         app.state.sessionmaker = sessionmaker = create_sessionmaker(engine)
         # The store of the hot paths (db/store.py), chosen once: on
         # PostgreSQL one statement each on an asyncpg pool of its own, with
-        # the ORM store for what those statements leave to it.
+        # the ORM store for what those statements leave to it; on SQLite the
+        # ORM store, with submissions that arrive together written as a batch.
         general = OrmStore(sessionmaker, hold=held_by)
         app.state.store = store = (
-            general
+            SqliteStore(
+                general,
+                functools.partial(batch.submit_together, sessionmaker, settings=settings),
+                on_batch=INGEST_BATCH.observe,
+            )
             if settings.is_sqlite
             else PgStore(
                 await pg_ingest.create_pool(settings, size=settings.database_pool_size),
@@ -128,7 +138,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         client = http_client()
         app.state.http_client = client  # for the routes that call out (api/integrations.py: SNS)
         app.state.sns_certificates = SnsCertificates()
-        app.state.notifiers = notifiers = build_notifiers(settings, client)
+        # Email's acknowledge and resolve links, made and read with one key (ui/actions.py reads them).
+        app.state.action_links = action_links = ActionLinks(
+            settings, sessionmaker, clock=lambda: app.state.clock()
+        )
+        app.state.notifiers = notifiers = build_notifiers(settings, client, actions=action_links)
         delivery_worker: PeriodicWorker | None = None
         dispatcher = Dispatcher(
             store=store,

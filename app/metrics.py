@@ -45,8 +45,8 @@ ACK_SECONDS = Histogram(
 RESOLVE_SECONDS = Histogram("alerts_time_to_resolve_seconds", "From trigger to resolution", buckets=_MINUTES)
 INGEST_BATCH = Histogram(
     "alerts_ingest_batch_size",
-    "Submissions written per ingest statement (PostgreSQL group commit)",
-    buckets=(1, 2, 4, 8, 16, 32, 64),
+    "Submissions written together (group commit: one statement on PostgreSQL, one transaction on SQLite)",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 200),
 )
 
 

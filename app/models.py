@@ -17,6 +17,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    UniqueConstraint,
     Uuid,
     text,
 )
@@ -26,7 +27,7 @@ from app.db.types import JSONType, UTCDateTime
 
 ACTIVE_STATUSES: tuple[str, ...] = ("open", "acknowledged", "in_progress", "reopened")
 STATUSES: tuple[str, ...] = (*ACTIVE_STATUSES, "resolved", "closed")
-NOTIFICATION_STATUSES: tuple[str, ...] = ("pending", "sending", "sent", "failed", "silenced")
+NOTIFICATION_STATUSES: tuple[str, ...] = ("pending", "sending", "sent", "failed", "silenced", "folded")
 
 _ACTIVE_SQL = "status IN ('open', 'acknowledged', 'in_progress', 'reopened')"
 _DEDUP_SQL = f"{_ACTIVE_SQL} AND deduplicated = true"
@@ -237,9 +238,18 @@ class OutboxRow(Base):
     duration_ms: Mapped[float | None]
     # The silence holding a `silenced` row until it ends (see services/silences.py).
     silence_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("silences.id", ondelete="SET NULL"))
+    # Flood control (services/flood.py): a `folded` row points at the digest
+    # that carries it; a digest row names the clock minute it folds, one
+    # digest per channel and minute (the unique constraint below).
+    digest_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("notifications.id", ondelete="SET NULL")
+    )
+    window_start: Mapped[datetime | None]
 
     __table_args__ = (
         CheckConstraint(_in("status", NOTIFICATION_STATUSES), name="status"),
+        UniqueConstraint("channel", "window_start"),
+        Index("ix_notifications_digest_id", "digest_id"),
         Index(
             "ix_notifications_due",
             "next_attempt_at",
@@ -275,6 +285,19 @@ class OutboxRow(Base):
             sqlite_where=text("status = 'sent'"),
         ),
     )
+
+
+class ChannelState(Base):
+    """What a channel's deliveries share across replicas: a pause a provider
+    asked for (a rate limit), and flood control's count of the individual
+    notifications started in the current clock minute."""
+
+    __tablename__ = "channel_states"
+
+    channel: Mapped[str] = mapped_column(String(100), primary_key=True)
+    paused_until: Mapped[datetime | None]
+    window_start: Mapped[datetime | None]
+    window_sent: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Silence(Base):

@@ -202,6 +202,9 @@ class NotificationRead(BaseModel):
     sent_at: datetime | None
     duration_ms: float | None
     silence_id: uuid.UUID | None = Field(default=None, description="The silence holding this row, if any.")
+    digest_id: uuid.UUID | None = Field(
+        default=None, description="The digest this row was folded into (status folded), if any."
+    )
 
 
 class AlertDetail(AlertRead):
@@ -247,6 +250,17 @@ class ChannelRead(BaseModel):
     failed: int
     pending: int
     silenced: int = Field(description="notifications held by a silence")
+    folded: int = Field(
+        description=(
+            "notifications folded into a digest past max_per_minute (delivered in the digest, "
+            "which is counted once in sent, failed or pending)"
+        )
+    )
+    folded_last_hour: int = Field(description="notifications folded into the digests of the last hour")
+    max_per_minute: int | None = Field(description="the channel's flood limit; null: unlimited")
+    paused_until: datetime | None = Field(
+        description="the provider asked to wait (a rate limit): no notification goes before then"
+    )
     success_rate: float | None = Field(description="sent / (sent + failed); null before any result")
     mean_latency_ms: float | None
 
@@ -330,6 +344,7 @@ class ChannelStats(BaseModel):
     failed: int
     pending: int
     silenced: int
+    folded: int = Field(description="notifications folded into a digest (delivered in it)")
     success_rate: float | None
     mean_latency_ms: float | None
     p95_latency_ms: float | None

@@ -79,12 +79,37 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class ConsoleChannel(_Strict):
+class _Channel(_Strict):
+    """What every channel type takes besides its own keys: its own wording, as
+    Jinja2 templates (notifiers/templates.py), compiled here, so a broken one
+    stops start-up naming the channel and the field; and flood control."""
+
+    # Flood control (services/flood.py): individual notifications per clock
+    # minute; past it they are folded into one digest when the minute ends.
+    # None: unlimited.
+    max_per_minute: int | None = Field(default=None, ge=1, le=100_000)
+    title_template: str | None = Field(default=None, min_length=1, max_length=10_000)
+    body_template: str | None = Field(default=None, min_length=1, max_length=10_000)
+
+    @field_validator("title_template", "body_template")
+    @classmethod
+    def _compiles(cls, source: str | None) -> str | None:
+        from app.notifiers.templates import TemplateSourceError, compile_template  # jinja2: only when used
+
+        if source is not None:
+            try:
+                compile_template(source)
+            except TemplateSourceError as exc:
+                raise PydanticCustomError("template", "{why}", {"why": str(exc)}) from None
+        return source
+
+
+class ConsoleChannel(_Channel):
     type: Literal["console"]
     send_resolved: bool = False
 
 
-class EmailChannel(_Strict):
+class EmailChannel(_Channel):
     """An SMTP channel. Encryption follows the port unless set explicitly.
 
     `starttls` and `use_tls` left out (None) mean "by port": 587 upgrades with
@@ -146,7 +171,7 @@ class EmailChannel(_Strict):
         return self
 
 
-class SlackChannel(_Strict):
+class SlackChannel(_Channel):
     """Slack, in one of two modes, exactly one configured:
 
     - webhook: `url`, an incoming webhook; one message per notification;
@@ -159,7 +184,8 @@ class SlackChannel(_Strict):
     so that an error names the field at fault and never shows the token.
     """
 
-    model_config = ConfigDict(hide_input_in_errors=True)  # the input may be a secret
+    # The input may be a secret; merged with _Channel's configuration.
+    model_config = ConfigDict(hide_input_in_errors=True)
 
     type: Literal["slack"]
     bot_token: SecretStr | None = None
@@ -240,7 +266,7 @@ def signing_key(secret: str) -> bytes:
     return key
 
 
-class WebhookChannel(_Strict):
+class WebhookChannel(_Channel):
     model_config = ConfigDict(hide_input_in_errors=True)  # the input may be the secret
 
     type: Literal["webhook"]
@@ -262,7 +288,7 @@ class WebhookChannel(_Strict):
 # --- paging and chat services; each URL can point at a proxy (or a test) -------------
 
 
-class PagerDutyChannel(_Strict):
+class PagerDutyChannel(_Channel):
     model_config = ConfigDict(hide_input_in_errors=True)  # the input may be the secret
 
     type: Literal["pagerduty"]
@@ -293,7 +319,7 @@ class OpsgenieResponder(_Strict):
         return self
 
 
-class OpsgenieChannel(_Strict):
+class OpsgenieChannel(_Channel):
     model_config = ConfigDict(hide_input_in_errors=True)  # the input may be the secret
 
     type: Literal["opsgenie"]
@@ -307,7 +333,7 @@ class OpsgenieChannel(_Strict):
     send_resolved: bool = True
 
 
-class TeamsChannel(_Strict):
+class TeamsChannel(_Channel):
     type: Literal["teams"]
     # A Workflows flow's "When a Teams webhook request is received" URL.
     url: str = Field(pattern=r"^https?://")
@@ -315,14 +341,14 @@ class TeamsChannel(_Strict):
     send_resolved: bool = True
 
 
-class DiscordChannel(_Strict):
+class DiscordChannel(_Channel):
     type: Literal["discord"]
     url: str = Field(pattern=r"^https?://")
     timeout_seconds: PositiveFloat | None = None
     send_resolved: bool = True
 
 
-class TelegramChannel(_Strict):
+class TelegramChannel(_Channel):
     model_config = ConfigDict(hide_input_in_errors=True)  # the input may be the secret
 
     type: Literal["telegram"]
@@ -344,7 +370,7 @@ class TelegramChannel(_Strict):
 _E164 = Annotated[str, Field(pattern=r"^\+[1-9][0-9]{6,14}$")]
 
 
-class SmsChannel(_Strict):
+class SmsChannel(_Channel):
     """Twilio's Messages API: one text per number in `to`."""
 
     model_config = ConfigDict(hide_input_in_errors=True)  # the input may be the secret
@@ -498,6 +524,11 @@ class Settings(BaseSettings):
     # signs its cookie (made once and kept in the database when not given).
     console_session_hours: PositiveFloat = Field(default=12, le=24 * 30)
     console_secret: SecretStr | None = Field(default=None, min_length=32)
+    # Acknowledge and resolve links in emails (services/action_links.py):
+    # the key that signs them (else the console's key kept in the database,
+    # under another salt) and how long one stays good after it is sent.
+    action_secret: SecretStr | None = Field(default=None, min_length=32)
+    action_link_ttl_hours: PositiveFloat = Field(default=24, le=24 * 14)
     rate_limit_per_minute: PositiveFloat | None = None
     rate_limit_burst: int | None = Field(default=None, ge=1)
     database_pool_size: int = Field(default=20, ge=1, le=500)
@@ -506,6 +537,9 @@ class Settings(BaseSettings):
     ingest_statements_in_flight: int = Field(default=4, ge=1, le=500)
     database_connect_timeout_seconds: PositiveFloat = 5.0
     database_statement_timeout_seconds: PositiveFloat = 30.0
+    # A transaction-mode pooler between the service and PostgreSQL
+    # (db/pooler.py): "pgbouncer" keeps every connection free of session state.
+    database_pooler: Literal["none", "pgbouncer"] = "none"
     channels: dict[str, ChannelConfig] = Field(
         default_factory=dict,
         validate_default=True,
@@ -541,6 +575,14 @@ class Settings(BaseSettings):
                 if key.hash == earlier.hash:
                     raise ValueError(f"api_keys[{i}]: the same hash as {earlier.name!r}")
         return value
+
+    @model_validator(mode="after")
+    def _pooler_needs_postgresql(self) -> Settings:
+        if self.database_pooler != "none" and not self.database_url.startswith("postgresql"):
+            raise ValueError(
+                f"database_pooler {self.database_pooler!r} needs a postgresql+asyncpg:// database_url"
+            )
+        return self
 
     @model_validator(mode="after")
     def _channels_exist(self) -> Settings:

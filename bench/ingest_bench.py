@@ -30,11 +30,18 @@ def parse_wrk(output: str) -> dict[str, Any]:
     p99 = _ms(re.search(r"\s99%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
     sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
-    errors = int(non2xx.group(1)) if non2xx else 0
-    if sockets:
-        errors += sum(int(n) for n in sockets.groups())
+    answered = int(non2xx.group(1)) if non2xx else 0  # answers other than 2xx or 3xx
+    unanswered = sum(int(n) for n in sockets.groups()) if sockets else 0  # wrk's timeout is 2 s
     requests = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
-    return {"requests_per_s": rps, "p50_ms": p50, "p99_ms": p99, "errors": errors, "requests": requests}
+    return {
+        "requests_per_s": rps,
+        "p50_ms": p50,
+        "p99_ms": p99,
+        "errors": answered + unanswered,
+        "non_2xx": answered,
+        "socket_errors": unanswered,
+        "requests": requests,
+    }
 
 
 def wrk(url: str, shape: str, *, seconds: int = SECONDS, connections: int = CONNECTIONS) -> dict[str, Any]:

@@ -2,13 +2,15 @@
 
 Starts a private PostgreSQL (unless ALERTS_BENCH_POSTGRES_URL names one),
 then measures, in order: the pgbench upsert floor; POST /alerts in the dedup
-and create shapes under wrk; the escalation tick; delivery throughput to a
+and create shapes under wrk; the same on SQLite, one worker, and kill -9
+under load; the escalation tick; delivery throughput to a
 slow receiver; GET /stats on 10^4..10^6 alerts; worker memory while
 10^6 alerts are ingested; and POST and GET /alerts with the most silences
 in force; batches of 100 and 1,000 alerts on SQLite and PostgreSQL, and
 what a single submission sees meanwhile; the console's stats page and
-alert list on 10^5 alerts. Prints one line per figure and
-writes them all to bench/results/<name>.json.
+alert list on 10^5 alerts; POST /alerts through PgBouncer in transaction
+mode beside the direct path. Prints one line per figure and writes them all
+to bench/results/<name>.json.
 
 BENCH_ONLY=ingest,escalation,... limits the run to some parts;
 BENCH_WORKERS sets the uvicorn workers (default 2).
@@ -18,6 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from bench import (
@@ -27,13 +31,17 @@ from bench import (
     escalation_bench,
     ingest_bench,
     silences_bench,
+    sqlite_bench,
     stats_bench,
 )
 from bench.common import fresh_database, write_result
 from bench.postgres import private_postgres
 from bench.service import rss_mib, running_service
+from tests.pgbouncer import PgBouncer
 
-PARTS = ("ingest", "escalation", "delivery", "stats", "memory", "silences", "batches", "console")
+PARTS = (
+    "ingest", "sqlite", "escalation", "delivery", "stats", "memory", "silences", "batches", "console", "pgbouncer",
+)  # fmt: skip
 
 
 def ingest(url: str, workers: int) -> dict[str, Any]:
@@ -56,6 +64,60 @@ def ingest(url: str, workers: int) -> dict[str, Any]:
             )
     write_result("ingest", results)
     return results
+
+
+def pgbouncer(url: str, workers: int) -> dict[str, Any]:
+    """POST /alerts in both shapes against two services on one database: one
+    straight on PostgreSQL, one through a PgBouncer in transaction mode
+    (`database_pooler = "pgbouncer"`: no prepared statements, so each
+    statement is parsed and planned anew). Their runs alternate, in
+    PGBOUNCER_ROUNDS pairs per shape, so that a change of load on the
+    machine falls on both; the figure is the ratio within the pairs."""
+    fresh_database(url)
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {
+        route: {"dedup": [], "create": []} for route in ("direct", "pgbouncer")
+    }
+    load_before = os.getloadavg()[0]
+    with (
+        tempfile.TemporaryDirectory(prefix="alerts-bench-pgbouncer-") as directory,
+        PgBouncer(url, Path(directory), pool_size=PGBOUNCER_POOL_SIZE) as bouncer,
+        running_service(url, workers=workers) as direct,
+        running_service(bouncer.url, workers=workers, database_pooler="pgbouncer") as pooled,
+    ):
+        ingest_bench.seed_identities(direct.url)
+        asyncio.run(ingest_bench.analyze(url))
+        for shape in ("dedup", "create"):
+            for _ in range(PGBOUNCER_ROUNDS):
+                for route, service in (("direct", direct), ("pgbouncer", pooled)):
+                    runs[route][shape].append(ingest_bench.wrk(service.url, shape))
+    results: dict[str, Any] = {
+        "workers": workers,
+        "load_before": load_before,
+        "load_after": os.getloadavg()[0],
+        "pgbouncer_pool_size": PGBOUNCER_POOL_SIZE,
+        "runs": runs,
+    }
+    for shape in ("dedup", "create"):
+        pairs = list(zip(runs["direct"][shape], runs["pgbouncer"][shape], strict=True))
+        for direct_run, pooled_run in pairs:
+            for route, figures in (("direct", direct_run), ("pgbouncer", pooled_run)):
+                print(
+                    f"pooler   {shape:<6} {route:<9} {figures['requests_per_s']:>9,.0f} req/s  "
+                    f"p50 {figures['p50_ms']:6.2f} ms  p99 {figures['p99_ms']:7.2f} ms  "
+                    f"non-2xx {figures['non_2xx']}  socket errors {figures['socket_errors']}"
+                )
+        ratio = round(
+            sum(p["requests_per_s"] for _, p in pairs) / sum(d["requests_per_s"] for d, _ in pairs), 3
+        )
+        results[f"{shape}_ratio"] = ratio
+        print(f"pooler   {shape:<6} through PgBouncer = {ratio:.1%} of the direct rate ({len(pairs)} pairs)")
+    print(f"pooler   load average (1 min) {load_before:.2f} before, {results['load_after']:.2f} after")
+    return results
+
+
+# PgBouncer's server connections (default_pool_size): its own default.
+PGBOUNCER_POOL_SIZE = 20
+PGBOUNCER_ROUNDS = 2
 
 
 def memory(url: str, workers: int) -> dict[str, Any]:
@@ -96,6 +158,8 @@ def main() -> None:
     with private_postgres() as url:
         if "ingest" in only:
             ingest(url, workers)
+        if "sqlite" in only:
+            write_result("sqlite", sqlite_bench.main())
         if "escalation" in only:
             fresh_database(url)
             write_result("escalation", escalation_bench.main(url))
@@ -112,6 +176,8 @@ def main() -> None:
             batches_bench.main(url, workers)
         if "console" in only:
             write_result("console", console_bench.main(url, workers))
+        if "pgbouncer" in only:
+            write_result("pgbouncer", pgbouncer(url, workers))
 
 
 if __name__ == "__main__":

@@ -72,7 +72,8 @@ def running_service(database_url: str, *, workers: int = 2, **settings: str) -> 
     process = subprocess.Popen(command, cwd=ROOT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        # Two workers importing the app on a busy machine took over 20 s.
+        deadline = time.monotonic() + 120
         while True:
             try:
                 if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:

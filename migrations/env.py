@@ -6,8 +6,11 @@ The URL is the service's own setting unless the caller put one on the config
 On PostgreSQL the upgrade runs under an advisory lock on a fixed key, so two
 upgrades started at once (two replicas with `alerts serve --migrate`, a
 migrate job beside them) take turns: the second waits, then finds the schema
-at head and does nothing. The lock belongs to the migration's connection, so
-it is released when the upgrade ends, or when that process dies.
+at head and does nothing. The lock is taken in the upgrade's own transaction
+(every migration runs in that one transaction) and released with it, when
+the upgrade commits, fails, or its process dies. A session lock held across
+transactions would not survive a transaction-mode pooler (db/pooler.py),
+which may run each transaction on another server connection.
 """
 
 from __future__ import annotations
@@ -45,6 +48,15 @@ def _database_url() -> str:
     return str(url) if url else load_settings().database_url
 
 
+def _database_pooler(url: str) -> str:
+    """The pooler between here and the database (db/pooler.py): the caller's,
+    else the setting (`database_pooler`, for this URL)."""
+    pooler = config.attributes.get("database_pooler")
+    if pooler:
+        return str(pooler)
+    return load_settings(database_url=url).database_pooler if url.startswith("postgresql") else "none"
+
+
 def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
@@ -58,42 +70,37 @@ def _run(connection: Connection) -> None:
 
 
 async def _lock_migrations(connection: AsyncConnection) -> None:
-    """Take the migration lock (session level), waiting for another upgrade.
+    """Take the migration lock in the transaction the migrations will run in,
+    waiting for another upgrade.
 
-    Polled with pg_try_advisory_lock rather than waiting in pg_advisory_lock:
-    the connection's statement timeout is for single statements, and another
-    upgrade may hold the lock for longer than that.
+    Polled with pg_try_advisory_xact_lock rather than waiting in
+    pg_advisory_xact_lock: the connection's statement timeout is for single
+    statements, and another upgrade may hold the lock for longer than that.
+    A failed try leaves the transaction usable.
     """
-    lock = text("SELECT pg_try_advisory_lock(:key)").bindparams(key=MIGRATION_LOCK_KEY)
+    lock = text("SELECT pg_try_advisory_xact_lock(:key)").bindparams(key=MIGRATION_LOCK_KEY)
     deadline = time.monotonic() + MIGRATION_LOCK_WAIT_SECONDS
     waiting = False
     while not await connection.scalar(lock):
-        await connection.commit()
         if time.monotonic() > deadline:
             raise TimeoutError(f"another migration held the lock for over {MIGRATION_LOCK_WAIT_SECONDS:.0f}s")
         if not waiting:
             log.info("waiting for another migration to finish")
             waiting = True
         await asyncio.sleep(0.2)
-    # The lock outlives this transaction; the migrations run in their own.
-    await connection.commit()
 
 
 async def _run_online() -> None:
-    engine = create_engine(_database_url(), pool_size=1)
+    url = _database_url()
+    engine = create_engine(url, pool_size=1, pooler=_database_pooler(url))
     try:
         async with engine.connect() as connection:
-            postgres = connection.dialect.name == "postgresql"
-            if postgres:
+            if connection.dialect.name == "postgresql":
                 await _lock_migrations(connection)
+            # In the transaction begun above: alembic runs inside it.
             await connection.run_sync(_run)
-            await connection.commit()
-            if postgres:
-                unlock = text("SELECT pg_advisory_unlock(:key)").bindparams(key=MIGRATION_LOCK_KEY)
-                await connection.execute(unlock)
-                await connection.commit()
+            await connection.commit()  # releases the lock
     finally:
-        # On failure the connection is closed here, which releases the lock.
         await engine.dispose()
 
 

@@ -9,6 +9,12 @@ PostgreSQL comes from ALERTS_TEST_POSTGRES_URL (default: localhost:5432,
 database `test`, user postgres). When no server answers, its half of the
 suite is skipped with a loud reason, so `make test` still passes on a laptop;
 CI sets ALERTS_REQUIRE_POSTGRES=1, which turns that skip into a failure.
+
+The modules marked `pgbouncer` (the ingest, batch, delivery and escalation
+tests, replicas included) run a third time: on the same PostgreSQL database
+through a PgBouncer in transaction mode (tests/pgbouncer.py), started once per
+session, with `database_pooler = "pgbouncer"`. Without pgbouncer installed
+that third run is skipped as loudly, and fails under ALERTS_REQUIRE_POSTGRES=1.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from app.settings import Settings, load_settings
 from tests import outages
 from tests.live import LiveService, run_service
 from tests.peers import HttpReceiver, SmtpRecorder, SmtpServer, free_port
+from tests.pgbouncer import PgBouncer
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_URL = os.environ.get("ALERTS_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@localhost:5432/test")
@@ -49,6 +56,7 @@ TABLES = (
     "alerts",
     "silences",
     "seen_requests",
+    "channel_states",
 )
 
 
@@ -82,29 +90,83 @@ def postgresql_url() -> str:
 
 
 @pytest.fixture(scope="session")
+def postgresql_pgbouncer_url(postgresql_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The PostgreSQL test database through PgBouncer in transaction mode."""
+    bouncer = PgBouncer(postgresql_url, tmp_path_factory.mktemp("pgbouncer"))
+    try:
+        bouncer.start()
+    except RuntimeError as exc:
+        message = f"PgBouncer NOT TESTED: {exc}"
+        if REQUIRE_POSTGRES:
+            pytest.fail(message)
+        pytest.skip(message)
+    yield bouncer.url
+    bouncer.stop()
+
+
+@pytest.fixture(scope="session")
 def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'alerts.db'}"
     command.upgrade(alembic_config(url), "head")
     return url
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest) -> str:
-    url: str = request.getfixturevalue(f"{request.param}_url")
+THROUGH_PGBOUNCER = "postgresql-pgbouncer"
+
+
+@pytest.fixture(params=["sqlite", "postgresql", THROUGH_PGBOUNCER])
+def database_url(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    return use_database(request, monkeypatch, request.param)
+
+
+def use_database(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, kind: str) -> str:
+    """The URL of a test database (sqlite, postgresql, postgresql-pgbouncer);
+    through PgBouncer, `database_pooler` is set for every Settings the test
+    builds (and for a service process it starts)."""
+    url: str = request.getfixturevalue(f"{kind.replace('-', '_')}_url")
+    if kind == THROUGH_PGBOUNCER:
+        monkeypatch.setenv("ALERTS_DATABASE_POOLER", "pgbouncer")
     return url
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "pgbouncer: the module's database tests also run through PgBouncer (transaction mode)"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The PgBouncer run of a database test only in the modules marked for it."""
+    dropped = [
+        item for item in items if _through_pgbouncer(item) and item.get_closest_marker("pgbouncer") is None
+    ]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        ids = {id(item) for item in dropped}
+        items[:] = [item for item in items if id(item) not in ids]
+
+
+def _through_pgbouncer(item: pytest.Item) -> bool:
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    return bool(params.get("database_url") == THROUGH_PGBOUNCER)
+
+
 async def truncate(url: str) -> None:
+    if url.startswith("postgresql"):
+        # No statement cache: the URL may lead through PgBouncer.
+        conn = await asyncpg.connect(plain_dsn(url), statement_cache_size=0)
+        try:
+            await conn.execute(f"TRUNCATE {', '.join(TABLES)} CASCADE")
+        finally:
+            await conn.close()
+        return
     from app.db.engine import create_engine
 
     engine = create_engine(url, pool_size=1)
     try:
         async with engine.begin() as conn:
-            if engine.dialect.name == "postgresql":
-                await conn.execute(text(f"TRUNCATE {', '.join(TABLES)} CASCADE"))
-            else:
-                for table in TABLES:
-                    await conn.execute(text(f"DELETE FROM {table}"))
+            for table in TABLES:
+                await conn.execute(text(f"DELETE FROM {table}"))
     finally:
         await engine.dispose()
 

@@ -172,6 +172,10 @@ class ServerProcess:
                 if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
                     return
             time.sleep(0.05)
+        # Not left running: on the test's database it would claim the next
+        # tests' notifications for channels only it does not know.
+        self.proc.kill()
+        self.proc.wait(timeout=10)
         raise AssertionError(f"server did not start in {timeout}s:\n{self.log()}")
 
     def kill(self) -> None:

@@ -267,9 +267,10 @@ async def move(
     note: str | None,
     settings: Settings,
     now: datetime,
+    origin: dict[str, str] | None = None,
 ) -> tuple[Alert, list[uuid.UUID]]:
-    """One lifecycle move in its own transaction, for the API and the
-    console alike: the alert and the silences holding it. The transaction
+    """One lifecycle move in its own transaction, for the API, the console
+    and email links alike: the alert and the silences holding it. The transaction
     runs again once if its connection was lost before COMMIT
     (db/transaction.py): the move is then applied once, not twice. The
     caller wakes the delivery worker, once for however many moves."""
@@ -284,6 +285,7 @@ async def move(
             settings=settings,
             now=now,
             team=caller.confined_to,
+            origin=origin,
         )
         [matched] = await silence_match.silenced_by(session, [alert], now)
         return alert, matched
@@ -293,7 +295,12 @@ async def move(
     log.info(
         "alert %s",
         alert.status,
-        extra={"alert_id": str(alert.id), "fingerprint": alert.fingerprint, "outcome": alert.status},
+        extra={
+            "alert_id": str(alert.id),
+            "fingerprint": alert.fingerprint,
+            "outcome": alert.status,
+            **(origin or {}),
+        },
     )
     return alert, matched
 

@@ -152,9 +152,10 @@ def authenticate(request: Request, presented: str | None) -> Caller:
     raise Unauthorized("unknown API key")
 
 
-def admit(request: Request, caller: Caller) -> None:
+def admit(request: Request, caller: Caller, *, logged_path: str | None = None) -> None:
     """Let an authorized caller in: charge its rate limit (RateLimited when
-    it is spent), remember it on the request, write the access line."""
+    it is spent), remember it on the request, write the access line
+    (`logged_path` instead of the path when the path holds a credential)."""
     limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
     if limiter is not None:
         limiter.check(caller.name if caller.name != ANONYMOUS else f"{ANONYMOUS}@{_client(request)}")
@@ -164,7 +165,7 @@ def admit(request: Request, caller: Caller) -> None:
             "request",
             extra={
                 "method": request.method,
-                "path": request.url.path,
+                "path": logged_path or request.url.path,
                 "client": _client(request),
                 "key_name": caller.name,
             },

@@ -26,9 +26,9 @@ router = APIRouter(
     response_model=list[ChannelRead],
     summary="Configured channels and their delivery figures",
 )
-async def list_channels(session: SessionDep, settings: SettingsDep) -> list[ChannelRead]:
+async def list_channels(session: SessionDep, settings: SettingsDep, now: NowDep) -> list[ChannelRead]:
     async with session.begin():
-        figures = await channel_figures(session, settings)
+        figures = await channel_figures(session, settings, now=now)
     return [ChannelRead(**asdict(f)) for f in figures]
 
 

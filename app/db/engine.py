@@ -3,23 +3,38 @@
 SQLite (the embedded default) allows one writer at a time. A deferred
 transaction that reads and then writes can fail with "database is locked" when
 another connection wrote in between, and busy_timeout cannot save it. So every
-transaction starts with BEGIN IMMEDIATE: writers queue on the lock (up to the
-busy timeout) instead of failing, and the dedup read-then-write is atomic. WAL
-lets readers proceed beside the writer.
+transaction starts with BEGIN IMMEDIATE, and the dedup read-then-write is
+atomic. WAL lets readers proceed beside the writer.
+
+SQLite's busy handler is no queue: a writer that finds the lock taken sleeps
+1, 2, 5 ... up to 100 ms between tries and loses to whoever takes it
+meanwhile, so under load a submission could wait a second behind the delivery
+worker's small transactions. So within a process the writers queue first, in
+order, on an asyncio lock taken before BEGIN IMMEDIATE and given back when
+the connection returns to the pool (its transaction over); only writers of
+other processes meet the busy handler. A writer that waits longer than the
+busy timeout gets "database is locked", as before: an outage, a 503.
 
 PostgreSQL uses asyncpg with a bounded pool, and connect and statement
 timeouts so that a database outage turns into a quick 503, not a hung request.
 A connection that failed is discarded, whatever words the driver used.
+Behind a transaction-mode pooler (`pooler`), the connections keep no
+session state: db/pooler.py.
 """
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.util import await_only
 
+from app.db import pooler as poolers
 from app.db.outage import is_connection_failure
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
@@ -36,6 +51,7 @@ def create_engine(
     pool_size: int = 20,
     connect_timeout: float = PG_CONNECT_TIMEOUT_SECONDS,
     statement_timeout: float = PG_STATEMENT_TIMEOUT_SECONDS,
+    pooler: str = poolers.NONE,
 ) -> AsyncEngine:
     if database_url.startswith("sqlite"):
         return _sqlite_engine(database_url)
@@ -55,11 +71,15 @@ def create_engine(
         # older connections too; that one request gets a 503.
         connect_args={
             "timeout": connect_timeout,
-            "command_timeout": statement_timeout,
-            "server_settings": {
-                "statement_timeout": str(int(statement_timeout * 1000)),
-                "application_name": "alert-service",
-            },
+            **poolers.dialect_options(pooler),
+            **poolers.connect_options(
+                pooler,
+                command_timeout=statement_timeout,
+                server_settings={
+                    "statement_timeout": str(int(statement_timeout * 1000)),
+                    "application_name": "alert-service",
+                },
+            ),
         },
     )
     _discard_failed_connections(engine)
@@ -102,6 +122,8 @@ def _sqlite_engine(database_url: str) -> AsyncEngine:
         # every letter, as PostgreSQL's ILIKE does.
         dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
 
+    writers = _WriterQueue()
+
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
         # A transaction that only reads (db/transaction.py `read`) begins
@@ -110,9 +132,43 @@ def _sqlite_engine(database_url: str) -> AsyncEngine:
         if connection.get_execution_options().get(READ_ONLY):
             connection.exec_driver_sql("BEGIN")
         else:
+            writers.enter(connection.connection.info)
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
+    # The transaction is over when its connection goes back to the pool
+    # (reset), or when a failed connection is thrown away (invalidate).
+    event.listen(engine.sync_engine.pool, "reset", lambda _c, record, _s: writers.leave(record))
+    event.listen(engine.sync_engine.pool, "invalidate", lambda _c, record, _e: writers.leave(record))
     return engine
+
+
+class _WriterQueue:
+    """This process's SQLite writers, one at a time, first come first served.
+
+        Called from SQLAlchemy's event hooks, which run inside its greenlet on
+        the event loop's thread: `enter` waits there for the lock (await_only).
+        The pool entry of the connection that holds it is marked (its `info`, the
+    same dict on the checked-out connection and on the entry), so a second
+        transaction on the same checkout does not wait for itself, and the mark
+        is what `leave` gives back."""
+
+    MARK = "alerts_writer"
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+
+    def enter(self, info: dict[Any, Any]) -> None:
+        if info.get(self.MARK):
+            return
+        try:
+            await_only(asyncio.wait_for(self._lock.acquire(), SQLITE_BUSY_TIMEOUT_SECONDS))
+        except TimeoutError:
+            raise sqlite3.OperationalError("database is locked") from None
+        info[self.MARK] = True
+
+    def leave(self, record: ConnectionPoolEntry) -> None:
+        if record.info.pop(self.MARK, False):
+            self._lock.release()
 
 
 def _lower(value: object) -> object:

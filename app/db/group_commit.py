@@ -1,20 +1,26 @@
-"""Group commit for the ingest statement: concurrent submissions share one
-statement and one commit, and each caller is answered only after that commit.
+"""Group commit: concurrent submissions share one write and one commit, and
+each caller is answered only after that commit.
 
-A lone submission is written at once. While `in_flight` statements are
-running, new submissions wait in a queue and go together in the next one, so
-batches grow with the load by themselves: no timer, no added latency when
-idle. One statement for 16 submissions costs PostgreSQL about a seventh of
-the CPU per submission of 16 statements (bench/README.md), and the service
-one driver call instead of 16.
+A lone submission is written at once. While `in_flight` writes are running,
+new submissions wait in a queue and go together in the next one, so batches
+grow with the load by themselves: no timer, no added latency when idle.
 
-A batch holds each identity at most once (one statement cannot update a
-row twice); a second submission of the same alert waits for the next batch.
-If a batch fails for any reason but a database outage (a deadlock with
-another writer, say), each of its submissions is written again alone, so one
-bad row cannot fail its neighbours. A statement that never reached the
-server, its connection lost, is tried again once by db/pg_pool.py; one lost
-on the way may have committed, and its callers get the outage (a 503).
+- On PostgreSQL a write is one ingest statement (db/pg_ingest.py, through
+  db/pg_store.py). One statement for 16 submissions costs PostgreSQL about a
+  seventh of the CPU per submission of 16 statements (bench/README.md), and
+  the service one driver call instead of 16. A statement holds each identity
+  at most once (it cannot update a row twice): a second submission of the
+  same alert waits for the next one.
+- On SQLite a write is one batch transaction (services/batch.py, through
+  db/sqlite_store.py), which merges repeats of an identity in order. SQLite
+  has one writer at a time: one transaction for many submissions instead of
+  one each, which all queued for that lock.
+
+If a write of several submissions fails for any reason but a database outage
+(a deadlock with another writer, say), each of its submissions is written
+again alone, so one bad row cannot fail its neighbours. A write that never
+reached the server, its connection lost, is tried again once by the store; one
+lost on the way may have committed, and its callers get the outage (a 503).
 """
 
 from __future__ import annotations
@@ -22,37 +28,54 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from typing import Generic, TypeVar
 
-import asyncpg
-
-from app.db import pg_ingest
 from app.db.outage import is_database_outage
 from app.db.store import IngestPlan
 
 log = logging.getLogger(__name__)
 
-MAX_BATCH = 64
+R = TypeVar("R")
 
-Entry = tuple[IngestPlan, "asyncio.Future[dict[str, Any] | None]"]
+# Writes the plans, in one transaction; one result each, in their order.
+WriteMany = Callable[[list[IngestPlan]], Awaitable[Sequence[R]]]
 
 
-class IngestWriter:
+def same_rules(plan: IngestPlan) -> Hashable:
+    """One write takes one set of decisions (one settings object)."""
+    return id(plan.decisions)
+
+
+class GroupCommit(Generic[R]):
+    """`group` names what the submissions of one write share (`same_rules`,
+    or more); `one_per_identity` keeps repeats of an identity for the next
+    write."""
+
     def __init__(
-        self, pool: asyncpg.Pool, *, in_flight: int, on_batch: Callable[[int], None] = lambda size: None
+        self,
+        write_many: WriteMany[R],
+        *,
+        in_flight: int,
+        max_batch: int,
+        one_per_identity: bool,
+        group: Callable[[IngestPlan], Hashable] = same_rules,
+        on_batch: Callable[[int], None] = lambda size: None,
     ) -> None:
-        self.pool = pool
+        self._write_many = write_many
         self.in_flight = in_flight
+        self.max_batch = max_batch
+        self._one_per_identity = one_per_identity
+        self._group = group
         self._on_batch = on_batch  # told each written batch's size (a metric)
-        self._queue: deque[Entry] = deque()
+        self._queue: deque[tuple[IngestPlan, asyncio.Future[R]]] = deque()
         self._running: set[asyncio.Task[None]] = set()
         self._flush_scheduled = False
 
-    async def write(self, item: IngestPlan) -> dict[str, Any] | None:
-        """The alert row once committed, or None for the general path."""
+    async def write(self, item: IngestPlan) -> R:
+        """The submission's result, once committed."""
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[dict[str, Any] | None] = loop.create_future()
+        future: asyncio.Future[R] = loop.create_future()
         self._queue.append((item, future))
         if not self._flush_scheduled:
             # After the callbacks already due: submissions that arrived in the
@@ -74,38 +97,41 @@ class IngestWriter:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
 
-    def _take(self) -> list[Entry]:
-        batch: list[Entry] = []
-        later: list[Entry] = []
+    def _take(self) -> list[tuple[IngestPlan, asyncio.Future[R]]]:
+        batch: list[tuple[IngestPlan, asyncio.Future[R]]] = []
+        later: list[tuple[IngestPlan, asyncio.Future[R]]] = []
         seen: set[tuple[str, str]] = set()
+        group: Hashable = None
         # A burst of one alert leaves a queue of its duplicates: look no
         # further than a few batches' worth for other fingerprints.
-        while self._queue and len(batch) < MAX_BATCH and len(later) < 4 * MAX_BATCH:
+        while self._queue and len(batch) < self.max_batch and len(later) < 4 * self.max_batch:
             entry = self._queue.popleft()
-            # One statement takes one set of decisions (one settings object).
-            identity = (entry[0].team, entry[0].fingerprint)
-            if identity in seen or (batch and entry[0].decisions is not batch[0][0].decisions):
+            plan = entry[0]
+            identity = (plan.team, plan.fingerprint)
+            key = self._group(plan)
+            if (self._one_per_identity and identity in seen) or (batch and key != group):
                 later.append(entry)
             else:
+                group = key
                 seen.add(identity)
                 batch.append(entry)
         self._queue.extendleft(reversed(later))
         return batch
 
-    async def _run(self, batch: list[Entry]) -> None:
+    async def _run(self, batch: list[tuple[IngestPlan, asyncio.Future[R]]]) -> None:
         try:
-            rows = await pg_ingest.upsert_many(self.pool, [item for item, _ in batch])
+            results = await self._write_many([item for item, _ in batch])
         except Exception as exc:
             if len(batch) == 1 or is_database_outage(exc):
                 for _, future in batch:
-                    _settle(future, exc=exc)
+                    _fail(future, exc)
                 return
             log.warning("ingest batch of %d failed (%s); writing each alone", len(batch), type(exc).__name__)
             await asyncio.gather(*(self._run([entry]) for entry in batch))
             return
         self._on_batch(len(batch))
-        for item, future in batch:
-            _settle(future, row=rows.get((item.team, item.fingerprint)))
+        for (_, future), result in zip(batch, results, strict=True):
+            _settle(future, result)
 
     async def close(self) -> None:
         """Wait for the statements under way (their callers are owed an answer)."""
@@ -116,15 +142,11 @@ class IngestWriter:
                 await asyncio.sleep(0)
 
 
-def _settle(
-    future: asyncio.Future[dict[str, Any] | None],
-    *,
-    row: dict[str, Any] | None = None,
-    exc: BaseException | None = None,
-) -> None:
-    if future.done():  # the caller has gone (cancelled); the write stands
-        return
-    if exc is not None:
+def _settle(future: asyncio.Future[R], result: R) -> None:
+    if not future.done():  # else the caller has gone (cancelled); the write stands
+        future.set_result(result)
+
+
+def _fail(future: asyncio.Future[R], exc: BaseException) -> None:
+    if not future.done():
         future.set_exception(exc)
-    else:
-        future.set_result(row)

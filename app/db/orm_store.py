@@ -10,7 +10,9 @@ and the race cannot happen.
 
 Delivery. Claiming marks rows `sending` with a lease and counts the attempt
 in one UPDATE ... RETURNING (FOR UPDATE SKIP LOCKED on PostgreSQL, so
-replicas never claim the same row). Every result is written only if the row
+replicas never claim the same row); rows of a paused channel are left, and
+with flood control the rows past a channel's share are folded into its
+digest instead (db/flood.py). Every result is written only if the row
 is still ours (its lease unchanged), so a worker whose lease expired cannot
 overwrite a newer attempt.
 
@@ -30,14 +32,36 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, Update, and_, bindparam, case, exists, or_, select, union_all, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Update,
+    and_,
+    bindparam,
+    case,
+    exists,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
 from app.db import alert_changes as changes
-from app.db import channel_messages, transaction
-from app.db.store import ALERT_COLUMNS, ClaimedRow, Failed, Ingested, IngestPlan, Sent
+from app.db import channel_messages, flood, transaction
+from app.db.store import (
+    ALERT_COLUMNS,
+    ClaimedRow,
+    Failed,
+    FoldedRow,
+    Ingested,
+    IngestPlan,
+    Quotas,
+    Released,
+    Sent,
+)
 from app.models import ACTIVE_STATUSES, Alert, OutboxRow
 
 SUBMIT_ATTEMPTS = 5
@@ -127,16 +151,24 @@ async def _finish(
 
 
 async def claim(
-    session: AsyncSession, *, now: datetime, limit: int, lease_seconds: float, in_order: Sequence[str] = ()
+    session: AsyncSession,
+    *,
+    now: datetime,
+    limit: int,
+    lease_seconds: float,
+    quotas: Quotas | None = None,
+    in_order: Sequence[str] = (),
 ) -> list[ClaimedRow]:
-    """Claim up to `limit` due rows: one UPDATE ... RETURNING whose subquery
-    picks them (FOR UPDATE SKIP LOCKED on PostgreSQL), then one read of
-    their alerts (and of the references kept for the `in_order` channels'
-    rows; see Store.claim)."""
-    due = or_(
+    """Claim up to `limit` due rows of channels not paused: one UPDATE ...
+    RETURNING whose subquery picks them (FOR UPDATE SKIP LOCKED on
+    PostgreSQL), then one read of their alerts (and of a digest's folded
+    rows, and of the references kept for the `in_order` channels' rows; see
+    Store.claim). With `quotas`, the rows are picked first and apportioned
+    (db/flood.py)."""
+    due: ColumnElement[bool] = or_(
         (OutboxRow.status == "pending") & (OutboxRow.next_attempt_at <= now),
         (OutboxRow.status == "sending") & (OutboxRow.lease_until <= now),
-    )
+    ) & flood.not_paused(now)
     if in_order:
         earlier = aliased(OutboxRow)
         waiting = exists().where(
@@ -149,17 +181,24 @@ async def claim(
             ),
         )
         due = and_(due, or_(OutboxRow.alert_id.is_(None), OutboxRow.channel.not_in(list(in_order)), ~waiting))
-    picked = (
-        select(OutboxRow.id)
-        .where(due)
-        .order_by(OutboxRow.next_attempt_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
+    if quotas is not None:
+        ids = await flood.apportion(session, due=due, limit=limit, quotas=quotas, now=now)
+        if not ids:
+            return []
+        chosen = OutboxRow.id.in_(ids)
+    else:
+        picked = (
+            select(OutboxRow.id)
+            .where(due)
+            .order_by(OutboxRow.next_attempt_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        chosen = OutboxRow.id.in_(picked.scalar_subquery())
     lease_until = now + timedelta(seconds=lease_seconds)
     result = await session.execute(
         update(OutboxRow)
-        .where(OutboxRow.id.in_(picked.scalar_subquery()))
+        .where(chosen)
         .values(status="sending", lease_until=lease_until, attempts=OutboxRow.attempts + 1)
         .returning(
             OutboxRow.id,
@@ -182,20 +221,30 @@ async def claim(
         if alert_ids
         else {}
     )
+    digests = [row["id"] for row in rows if row["reason"] == flood.DIGEST]
+    folded = await flood.folded_of(session, digests) if digests else {}
     kept = await channel_messages.read(
         session,
         ((row["alert_id"], row["channel"]) for row in rows if row["alert_id"] and row["channel"] in in_order),
     )
     return [
         claimed_row(
-            row, lease_until, alerts.get(row["alert_id"]), kept.get((row["alert_id"], row["channel"]))
+            row,
+            lease_until,
+            alerts.get(row["alert_id"]),
+            folded.get(row["id"], ()),
+            kept.get((row["alert_id"], row["channel"])),
         )
         for row in rows
     ]
 
 
 def claimed_row(
-    row: Any, lease_until: datetime, alert: dict[str, Any] | None, reference: dict[str, Any] | None = None
+    row: Any,
+    lease_until: datetime,
+    alert: dict[str, Any] | None,
+    folded: tuple[FoldedRow, ...] = (),
+    reference: dict[str, Any] | None = None,
 ) -> ClaimedRow:
     return ClaimedRow(
         id=row["id"],
@@ -207,6 +256,7 @@ def claimed_row(
         created_at=row["created_at"],
         lease_until=lease_until,
         alert=alert,
+        folded=folded,
         reference=reference,
     )
 
@@ -250,7 +300,12 @@ def _mark_sent(size: int) -> Update:
 
 
 async def record(
-    session: AsyncSession, *, sent: Sequence[Sent], failed: Sequence[Failed], now: datetime
+    session: AsyncSession,
+    *,
+    sent: Sequence[Sent],
+    failed: Sequence[Failed],
+    now: datetime,
+    released: Sequence[Released] = (),
 ) -> dict[uuid.UUID, str | None]:
     statuses: dict[uuid.UUID, str | None] = {}
     if sent:
@@ -267,6 +322,14 @@ async def record(
         )
     for item in failed:
         statuses[item.row.id] = await _record_failure(session, item)
+    for held in released:
+        statuses[held.row.id] = await _release(session, held)
+    # Last, after the outbox rows: a claim locks its rows before the states.
+    pauses: dict[str, datetime] = {}
+    for item in failed:
+        if item.pause_until is not None:
+            pauses[item.row.channel] = max(item.pause_until, pauses.get(item.row.channel, item.pause_until))
+    await flood.pause(session, pauses)
     return statuses
 
 
@@ -334,6 +397,26 @@ async def _record_failure(session: AsyncSession, item: Failed) -> str | None:
     return item.status if result.rowcount == 1 else None  # type: ignore[attr-defined]
 
 
+async def _release(session: AsyncSession, held: Released) -> str | None:
+    """Pending again at `held.until`, the claim's attempt uncounted, if still ours."""
+    result = await session.execute(
+        update(OutboxRow)
+        .where(
+            OutboxRow.id == held.row.id,
+            OutboxRow.status == "sending",
+            OutboxRow.lease_until == held.row.lease_until,
+        )
+        .values(
+            status="pending",
+            lease_until=None,
+            attempts=OutboxRow.attempts - 1,
+            next_attempt_at=held.until,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return "pending" if result.rowcount == 1 else None  # type: ignore[attr-defined]
+
+
 # --- the store ---------------------------------------------------------------------
 
 
@@ -346,22 +429,38 @@ class OrmStore:
         return await transaction.run(self.sessionmaker, lambda session: ingest(session, plan, hold=self.hold))
 
     async def claim(
-        self, *, now: datetime, limit: int, lease_seconds: float, in_order: Sequence[str] = ()
+        self,
+        *,
+        now: datetime,
+        limit: int,
+        lease_seconds: float,
+        quotas: Quotas | None = None,
+        in_order: Sequence[str] = (),
     ) -> list[ClaimedRow]:
         return await transaction.run(
             self.sessionmaker,
             lambda session: claim(
-                session, now=now, limit=limit, lease_seconds=lease_seconds, in_order=in_order
+                session, now=now, limit=limit, lease_seconds=lease_seconds, quotas=quotas, in_order=in_order
             ),
         )
 
+    async def folded(self, digest_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, tuple[FoldedRow, ...]]:
+        """The folded rows of digests another claim took (db/pg_store.py)."""
+        return await transaction.read(self.sessionmaker, lambda session: flood.folded_of(session, digest_ids))
+
     async def record(
-        self, *, sent: Sequence[Sent], failed: Sequence[Failed], now: datetime
+        self,
+        *,
+        sent: Sequence[Sent],
+        failed: Sequence[Failed],
+        now: datetime,
+        released: Sequence[Released] = (),
     ) -> dict[uuid.UUID, str | None]:
-        if not sent and not failed:
+        if not sent and not failed and not released:
             return {}
         return await transaction.run(
-            self.sessionmaker, lambda session: record(session, sent=sent, failed=failed, now=now)
+            self.sessionmaker,
+            lambda session: record(session, sent=sent, failed=failed, now=now, released=released),
         )
 
     async def close(self) -> None:

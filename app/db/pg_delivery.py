@@ -7,10 +7,11 @@ ORM a claim was a transaction of four round trips (BEGIN, the claim, the
 alerts, COMMIT) and a batch of results six; it cost the service about as
 much CPU as the submissions themselves (profiled with py-spy). Here:
 
-- the claim picks the due rows (FOR UPDATE SKIP LOCKED, so replicas never
-  claim the same row; a row of an in-order channel waits for its alert's
-  earlier ones), marks them `sending` under a lease, counts the attempt and
-  reads their alerts and kept references, in one statement;
+- the claim picks the due rows of channels not paused by their provider
+  (FOR UPDATE SKIP LOCKED, so replicas never claim the same row; a row of
+  an in-order channel waits for its alert's earlier ones), marks them
+  `sending` under a lease, counts the attempt and reads their alerts and
+  kept references, in one statement;
 - a batch of sent results marks each row sent if it is still ours (its
   lease unchanged), keeps the references the deliveries returned and adds
   to its alert's `notifications_sent`, in one statement. The alerts are locked in the ingest statement's order (by
@@ -18,7 +19,9 @@ much CPU as the submissions themselves (profiled with py-spy). Here:
   statement can deadlock.
 
 db/orm_store.py writes the same through the ORM (on SQLite, and here for
-failed attempts, which are rare); tests/contract holds both to one contract.
+failed attempts, which are rare, and for claims under flood control, whose
+apportioning takes several statements: db/flood.py); tests/contract holds
+both to one contract.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ CLAIM = f"""
 WITH picked AS (
     SELECT n.id FROM notifications n
     WHERE ((n.status = 'pending' AND n.next_attempt_at <= $1) OR (n.status = 'sending' AND n.lease_until <= $1))
+      AND n.channel NOT IN (SELECT channel FROM channel_states WHERE paused_until > $1)
       AND (n.alert_id IS NULL OR n.channel <> ALL($4::text[]) OR NOT EXISTS (
           SELECT 1 FROM notifications e
           WHERE e.alert_id = n.alert_id AND e.channel = n.channel AND e.status IN ('pending', 'sending')

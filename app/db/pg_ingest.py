@@ -32,8 +32,8 @@ never wait on each other's rows in opposite orders.
 
 Why asyncpg directly, on a pool of its own: this is the hot path of a burst,
 and the statement is fixed. asyncpg prepares it once per connection, the
-pool's connections plan it once (a generic plan), and asyncpg decodes the
-row itself; going through SQLAlchemy's execution and result machinery cost
+pool's connections plan it once (a generic plan; behind a transaction-mode
+pooler neither, db/pooler.py), and asyncpg decodes the row itself; going through SQLAlchemy's execution and result machinery cost
 about a third of the request's CPU (profiled with py-spy).
 """
 
@@ -45,7 +45,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from app.db import pg_pool
+from app.db import pg_pool, pooler
 from app.db.store import ALERT_COLUMNS, LEVELS, Decisions, IngestPlan
 from app.models import ACTIVE_STATUSES
 from app.settings import Settings
@@ -177,20 +177,26 @@ async def create_pool(settings: Settings, *, size: int) -> asyncpg.Pool:
         min_size=0,
         max_size=size,
         timeout=settings.database_connect_timeout_seconds,
-        command_timeout=settings.database_statement_timeout_seconds,
-        server_settings={
-            "statement_timeout": str(int(settings.database_statement_timeout_seconds * 1000)),
-            "application_name": "alert-service-fast-path",
-            # These statements are fixed and their plans do not depend on the
-            # values; with custom plans PostgreSQL planned the ingest
-            # statement anew at each execution, and planning took longer
-            # than executing it (pg_stat_statements: 0.52 ms against 0.49 ms
-            # per statement). A generic plan is made once per connection.
-            "plan_cache_mode": "force_generic_plan",
-            "standard_conforming_strings": "on",  # the statement's constants (statement())
-        },
         init=_set_codecs,
         reset=_keep_session,
+        # Behind a transaction-mode pooler, none of the session settings
+        # below but the last: each statement is parsed and planned anew
+        # (db/pooler.py).
+        **pooler.connect_options(
+            settings.database_pooler,
+            command_timeout=settings.database_statement_timeout_seconds,
+            server_settings={
+                "statement_timeout": str(int(settings.database_statement_timeout_seconds * 1000)),
+                "application_name": "alert-service-fast-path",
+                # These statements are fixed and their plans do not depend on
+                # the values; with custom plans PostgreSQL planned the ingest
+                # statement anew at each execution, and planning took longer
+                # than executing it (pg_stat_statements: 0.52 ms against 0.49
+                # ms per statement). A generic plan is made once per connection.
+                "plan_cache_mode": "force_generic_plan",
+                "standard_conforming_strings": "on",  # the statement's constants (statement())
+            },
+        ),
     )
     assert pool is not None
     return pool

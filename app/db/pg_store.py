@@ -4,8 +4,9 @@ Submissions go through group commit (db/group_commit.py) into the ingest
 statement (db/pg_ingest.py); a claim and a batch of sent results are one
 statement each (db/pg_delivery.py). What those statements leave to the
 general path (a reopen, a silence in force, deduplication off, failed
-attempts, which are rare) goes to the ORM store, on the same database, with
-the same plan: the rules are not replayed differently there.
+attempts, which are rare, claims under flood control) goes to the ORM
+store, on the same database, with the same plan: the rules are not
+replayed differently there.
 """
 
 from __future__ import annotations
@@ -17,10 +18,13 @@ from typing import Any
 
 import asyncpg
 
-from app.db import pg_delivery
-from app.db.group_commit import IngestWriter
+from app.db import pg_delivery, pg_ingest
+from app.db.flood import DIGEST
+from app.db.group_commit import GroupCommit
 from app.db.orm_store import OrmStore, claimed_row
-from app.db.store import ClaimedRow, Failed, Ingested, IngestPlan, Sent
+from app.db.store import ClaimedRow, Failed, Ingested, IngestPlan, Quotas, Released, Sent
+
+MAX_BATCH = 64  # submissions per ingest statement
 
 
 class PgStore:
@@ -34,7 +38,18 @@ class PgStore:
     ) -> None:
         self.pool = pool
         self.general = general
-        self.writer = IngestWriter(pool, in_flight=in_flight, on_batch=on_batch)
+        self.writer: GroupCommit[dict[str, Any] | None] = GroupCommit(
+            self._upsert_many,
+            in_flight=in_flight,
+            max_batch=MAX_BATCH,
+            one_per_identity=True,
+            on_batch=on_batch,
+        )
+
+    async def _upsert_many(self, plans: list[IngestPlan]) -> list[dict[str, Any] | None]:
+        """Each submission's alert row, or None where the ORM store must handle it."""
+        rows = await pg_ingest.upsert_many(self.pool, plans)
+        return [rows.get((plan.team, plan.fingerprint)) for plan in plans]
 
     async def ingest(self, plan: IngestPlan) -> Ingested:
         if plan.deduplicate:
@@ -44,18 +59,41 @@ class PgStore:
         return await self.general.ingest(plan)
 
     async def claim(
-        self, *, now: datetime, limit: int, lease_seconds: float, in_order: Sequence[str] = ()
+        self,
+        *,
+        now: datetime,
+        limit: int,
+        lease_seconds: float,
+        quotas: Quotas | None = None,
+        in_order: Sequence[str] = (),
     ) -> list[ClaimedRow]:
+        if quotas is not None:  # flood control apportions through the general path
+            return await self.general.claim(
+                now=now, limit=limit, lease_seconds=lease_seconds, quotas=quotas, in_order=in_order
+            )
         lease_until, rows = await pg_delivery.claim(
             self.pool, now=now, limit=limit, lease_seconds=lease_seconds, in_order=in_order
         )
+        digests = [row["id"] for row, _ in rows if row["reason"] == DIGEST]
+        folded = await self.general.folded(digests) if digests else {}
         return [
-            claimed_row(row, lease_until, alert, row["reference"] if row["channel"] in in_order else None)
+            claimed_row(
+                row,
+                lease_until,
+                alert,
+                folded.get(row["id"], ()),
+                row["reference"] if row["channel"] in in_order else None,
+            )
             for row, alert in rows
         ]
 
     async def record(
-        self, *, sent: Sequence[Sent], failed: Sequence[Failed], now: datetime
+        self,
+        *,
+        sent: Sequence[Sent],
+        failed: Sequence[Failed],
+        now: datetime,
+        released: Sequence[Released] = (),
     ) -> dict[uuid.UUID, str | None]:
         marked = await pg_delivery.mark_sent(
             self.pool,
@@ -65,8 +103,8 @@ class PgStore:
         statuses: dict[uuid.UUID, str | None] = {
             item.row.id: "sent" if item.row.id in marked else None for item in sent
         }
-        if failed:
-            statuses |= await self.general.record(sent=(), failed=failed, now=now)
+        if failed or released:
+            statuses |= await self.general.record(sent=(), failed=failed, now=now, released=released)
         return statuses
 
     async def close(self) -> None:

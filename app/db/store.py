@@ -18,7 +18,7 @@ main.py builds one of them and nothing else asks which it is.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -152,9 +152,36 @@ class ClaimedRow:
     created_at: datetime
     lease_until: datetime
     alert: dict[str, Any] | None  # ALERT_COLUMNS
+    folded: tuple[FoldedRow, ...] = ()  # a digest's notifications, oldest first
     # What the channel kept from an earlier delivery of this alert
     # (db/channel_messages.py); read for the channels claimed in order.
     reference: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FoldedRow:
+    """A notification folded into a digest (flood control), as the digest's
+    claim reads it."""
+
+    id: uuid.UUID
+    alert_id: uuid.UUID | None
+    reason: str
+    level: int
+    created_at: datetime
+    alert: dict[str, Any] | None  # ALERT_COLUMNS
+
+
+@dataclass(frozen=True, slots=True)
+class Quotas:
+    """Flood control's answer for one claim (services/flood.py): the channels
+    with a limit, how many individual notifications each may start in the
+    window, and the window (a clock minute) whose digests fold the rest. Rows
+    of `exempt` reasons, and retries (attempts > 0), take no share."""
+
+    per_window: Mapping[str, int]
+    window_start: datetime
+    window_end: datetime  # when the window's digests are due
+    exempt: frozenset[str] = frozenset({"test", "digest"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,24 +200,48 @@ class Failed:
     next_attempt_at: datetime
     error: str
     duration_ms: float
+    # The provider asked for a pause (a rate limit): no row of the channel is
+    # claimed before then, by any replica.
+    pause_until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Released:
+    """A claimed row handed back unattempted (its channel was paused
+    meanwhile): pending again at `until`, its attempt not counted."""
+
+    row: ClaimedRow
+    until: datetime
 
 
 class Store(Protocol):
     async def ingest(self, plan: IngestPlan) -> Ingested: ...
 
     async def claim(
-        self, *, now: datetime, limit: int, lease_seconds: float, in_order: Sequence[str] = ()
+        self,
+        *,
+        now: datetime,
+        limit: int,
+        lease_seconds: float,
+        quotas: Quotas | None = None,
+        in_order: Sequence[str] = (),
     ) -> list[ClaimedRow]:
-        """Claim up to `limit` due rows. A row of a channel named in
-        `in_order` waits while an earlier row of its alert on that channel
-        is pending or being sent: such a channel gets one alert's
-        notifications one at a time, in the order they were queued (by
-        creation time, then id), and each finds the reference the one
-        before it kept."""
+        """Claim due rows of channels not paused; with `quotas`, rows past a
+        channel's share are folded into its window's digest instead. A row
+        of a channel named in `in_order` waits while an earlier row of its
+        alert on that channel is pending or being sent: such a channel gets
+        one alert's notifications one at a time, in the order they were
+        queued (by creation time, then id), and each finds the reference the
+        one before it kept."""
         ...
 
     async def record(
-        self, *, sent: Sequence[Sent], failed: Sequence[Failed], now: datetime
+        self,
+        *,
+        sent: Sequence[Sent],
+        failed: Sequence[Failed],
+        now: datetime,
+        released: Sequence[Released] = (),
     ) -> dict[uuid.UUID, str | None]:
         """Per row its new status, or None when its lease was lost (a newer
         attempt owns it)."""

@@ -14,6 +14,7 @@ from typing import Any
 
 from app.notifiers import render
 from app.notifiers.base import DeliveryResult, Notification
+from app.notifiers.templates import ChannelTemplates
 from app.settings import ConsoleChannel
 
 logger = logging.getLogger("app.notifiers.console")
@@ -26,12 +27,14 @@ class ConsoleNotifier:
     def __init__(self, name: str, config: ConsoleChannel | None = None) -> None:
         self.name = name
         self._config = config or ConsoleChannel(type="console")
+        self._templates = ChannelTemplates.of(name, self._config)
 
     def __repr__(self) -> str:
         return f"ConsoleNotifier(name={self.name!r})"
 
     async def send(self, notification: Notification) -> DeliveryResult:
         alert = notification.alert or {}
+        words = render.Wording(notification, self._templates)
         fields: dict[str, Any] = {
             "event": "notification",
             "notification_id": str(notification.id),
@@ -43,8 +46,8 @@ class ConsoleNotifier:
             "severity": alert.get("severity"),
             "alert_type": alert.get("alert_type"),
             "source": alert.get("source"),
-            "title": render.title(notification),
-            "message": render.message(notification),
+            "title": words.title,
+            "message": words.message,
             "alert_url": notification.alert_url,
             "console_url": notification.console_url,
         }

@@ -19,6 +19,7 @@ from typing import Any
 from app.notifiers import render
 from app.notifiers.base import DeliveryResult, Notification
 from app.notifiers.http import HttpNotifier, json_bytes, post_json
+from app.notifiers.templates import DEFAULTS, ChannelTemplates
 from app.settings import DiscordChannel
 
 TITLE_MAX = 256
@@ -45,7 +46,8 @@ def _size(embed: dict[str, Any]) -> int:
     )
 
 
-def build_embed(notification: Notification) -> dict[str, Any]:
+def build_embed(notification: Notification, templates: ChannelTemplates = DEFAULTS) -> dict[str, Any]:
+    words = render.Wording(notification, templates)
     fields = [
         {
             "name": render.cut(label, FIELD_NAME_MAX),
@@ -55,8 +57,8 @@ def build_embed(notification: Notification) -> dict[str, Any]:
         for label, value in render.facts(notification)[:FIELDS_MAX]
     ]
     embed: dict[str, Any] = {
-        "title": render.cut(render.unlink(render.title(notification)), TITLE_MAX),
-        "description": render.cut(render.unlink(render.message(notification)), DESCRIPTION_MAX),
+        "title": render.cut(render.unlink(words.title), TITLE_MAX),
+        "description": render.cut(render.unlink(words.message), DESCRIPTION_MAX),
         "color": colour(notification),
         "fields": fields,
         "timestamp": notification.created_at.isoformat(),
@@ -72,13 +74,13 @@ def build_embed(notification: Notification) -> dict[str, Any]:
     return embed
 
 
-def build_payload(notification: Notification) -> dict[str, Any]:
-    return {"embeds": [build_embed(notification)], "allowed_mentions": {"parse": []}}
+def build_payload(notification: Notification, templates: ChannelTemplates = DEFAULTS) -> dict[str, Any]:
+    return {"embeds": [build_embed(notification, templates)], "allowed_mentions": {"parse": []}}
 
 
 class DiscordNotifier(HttpNotifier[DiscordChannel]):
     async def send(self, notification: Notification) -> DeliveryResult:
-        body = json_bytes(build_payload(notification))
+        body = json_bytes(build_payload(notification, self._templates))
         return await post_json(
             self._client, "POST", self._config.url, body, {}, request_timeout=self._timeout
         )

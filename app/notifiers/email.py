@@ -23,35 +23,57 @@ Some recipients refused but at least one accepted: the mail went out, so this
 is a success (retrying would mail the others twice); the refusals are in
 `extra["refused"]`. The password is passed to aiosmtplib only; messages quote
 the server's reply, which never echoes it.
+
+Acknowledge and resolve links: given an `ActionLinker` (the service's
+services/action_links.py, handed in by the registry so that this adapter
+imports no rule), each message about an active alert carries a signed link
+per move the alert allows, in both parts. Making them may read the signing
+key from the database once; a failure there is a transient delivery error.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ssl
+from collections.abc import Sequence
 from email.message import EmailMessage
 from email.utils import formatdate
+from typing import Protocol
 
 import aiosmtplib
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.notifiers import render
 from app.notifiers.base import DeliveryError, DeliveryResult, Notification
+from app.notifiers.templates import DEFAULTS, ChannelTemplates
 from app.settings import EmailChannel
 
 _DEFAULT_TIMEOUT = 30.0
 
 
-def build_message(notification: Notification, config: EmailChannel) -> EmailMessage:
+class ActionLinker(Protocol):
+    async def links(self, notification: Notification) -> list[tuple[str, str]]:
+        """(label, url) of the links that act on the notification's alert."""
+        ...
+
+
+def build_message(
+    notification: Notification,
+    config: EmailChannel,
+    templates: ChannelTemplates = DEFAULTS,
+    actions: Sequence[tuple[str, str]] = (),
+) -> EmailMessage:
+    words = render.Wording(notification, templates)
     msg = EmailMessage()
-    msg["Subject"] = render.title(notification)
+    msg["Subject"] = words.title
     msg["From"] = config.from_address
     msg["To"] = ", ".join(config.to)
     msg["Date"] = formatdate(localtime=False, usegmt=True)
     # Stable across retries, so a mail client can fold a duplicate delivery.
     domain = config.from_address.rpartition("@")[2] or "localhost"
     msg["Message-ID"] = f"<{notification.id}@{domain}>"
-    msg.set_content(render.text_body(notification))
-    msg.add_alternative(render.html_body(notification), subtype="html")
+    msg.set_content(render.text_body(notification, words, actions))
+    msg.add_alternative(render.html_body(notification, words, actions), subtype="html")
     return msg
 
 
@@ -81,18 +103,23 @@ class EmailNotifier:
         *,
         timeout: float | None = None,
         tls_context: ssl.SSLContext | None = None,
+        actions: ActionLinker | None = None,
     ) -> None:
-        """`tls_context` replaces the default (system CAs plus `tls_ca_file`, hostname check)."""
+        """`tls_context` replaces the default (system CAs plus `tls_ca_file`,
+        hostname check); without `actions` messages carry no action links."""
         self.name = name
         self._config = config
         self._timeout = timeout or config.timeout_seconds or _DEFAULT_TIMEOUT
         self._tls_context = tls_context
+        self._templates = ChannelTemplates.of(name, config, html_part=True)
+        self._actions = actions
 
     def __repr__(self) -> str:
         return f"EmailNotifier(name={self.name!r}, host={self._config.host!r})"
 
     async def send(self, notification: Notification) -> DeliveryResult:
         config = self._config
+        message = build_message(notification, config, self._templates, await self._links(notification))
         client = aiosmtplib.SMTP(
             hostname=config.host,
             port=config.port,
@@ -113,7 +140,7 @@ class EmailNotifier:
             if config.username:
                 await self._login(client)
             refused, reply = await client.send_message(
-                build_message(notification, config),
+                message,
                 sender=config.from_address,
                 recipients=config.to,
             )
@@ -125,6 +152,14 @@ class EmailNotifier:
             client.close()
         refusals = {rcpt: f"{r.code} {r.message}" for rcpt, r in refused.items()}
         return DeliveryResult(detail=reply, extra={"refused": refusals} if refusals else {})
+
+    async def _links(self, notification: Notification) -> list[tuple[str, str]]:
+        if self._actions is None:
+            return []
+        try:
+            return await self._actions.links(notification)
+        except (SQLAlchemyError, OSError) as exc:  # the signing key could not be read
+            raise DeliveryError(f"action links not made: {type(exc).__name__}") from exc
 
     async def _starttls(self, client: aiosmtplib.SMTP) -> None:
         """Upgrade the connection, or fail: a server that does not offer

@@ -7,6 +7,15 @@ Status mapping (the outbox retries anything not permanent):
   A redirect means the URL in the configuration needs fixing.
 - 408, 429 and 5xx: transient; Retry-After (seconds or an HTTP date) is passed on.
 - any other 4xx: permanent; the same request will be refused again.
+
+Rate limits (rate_limit below): besides the Retry-After header, providers say
+how long to wait in their JSON answers: Telegram `{"ok": false,
+"error_code": 429, "parameters": {"retry_after": N}}`, Discord
+`{"retry_after": 0.52, ...}` (seconds, a float). Twilio's 429 carries code
+20429, PagerDuty's, Opsgenie's and Slack's a bare 429 (Slack adds
+Retry-After). Any of these marks the error `rate_limited` and passes the
+longest wait stated on; the outbox then pauses the whole channel
+(services/flood.py), not only the row.
 - transport errors (connect, read, timeouts, protocol): transient.
 
 Messages name the method and status but never the URL: a Slack webhook URL is
@@ -28,9 +37,10 @@ from typing import Any, Generic, Protocol, TypeVar
 import httpx
 
 from app.notifiers.base import DeliveryError, DeliveryResult
+from app.notifiers.templates import ChannelTemplates, Templated
 
 
-class _Timed(Protocol):
+class _Timed(Templated, Protocol):
     @property
     def timeout_seconds(self) -> float | None: ...
 
@@ -40,9 +50,9 @@ ChannelT = TypeVar("ChannelT", bound=_Timed)
 
 class HttpNotifier(Generic[ChannelT]):
     """What every HTTP adapter holds: its channel's name and configuration,
-    the shared client, and its timeout (the channel's own, else the
-    delivery default the registry passes). Its repr names the channel only:
-    URLs carry tokens and headers credentials."""
+    the shared client, its timeout (the channel's own, else the delivery
+    default the registry passes) and its templates. Its repr names the
+    channel only: URLs carry tokens and headers credentials."""
 
     def __init__(
         self, name: str, config: ChannelT, client: httpx.AsyncClient, *, timeout: float | None = None
@@ -51,6 +61,7 @@ class HttpNotifier(Generic[ChannelT]):
         self._config = config
         self._client = client
         self._timeout = timeout if timeout is not None else config.timeout_seconds
+        self._templates = ChannelTemplates.of(name, config)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
@@ -83,6 +94,40 @@ def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> fl
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+# Provider codes, in a JSON answer, that mean "too many requests".
+_RATE_LIMIT_CODES = {429, 20429}
+
+
+def _seconds(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return max(0.0, float(value)) if math.isfinite(value) else None
+
+
+def rate_limit(response: httpx.Response) -> tuple[float | None, bool]:
+    """What a refusal says of the provider's rate limit: the longest wait it
+    states (Retry-After header, Telegram's `parameters.retry_after`,
+    Discord's `retry_after`), and whether it is a rate limit at all (429, or
+    a provider code for one in the body: Telegram `error_code`, Twilio `code`)."""
+    waits = [retry_after_seconds(response.headers.get("Retry-After"))]
+    limited = response.status_code == 429
+    try:
+        body = response.json()
+    except ValueError:  # not JSON (UnicodeDecodeError is one too)
+        body = None
+    if isinstance(body, dict):
+        parameters = body.get("parameters")
+        if isinstance(parameters, dict):
+            waits.append(_seconds(parameters.get("retry_after")))
+        waits.append(_seconds(body.get("retry_after")))
+        limited = limited or any(
+            not isinstance(body.get(key), bool) and body.get(key) in _RATE_LIMIT_CODES
+            for key in ("error_code", "code")
+        )
+    stated = [wait for wait in waits if wait is not None]
+    return (max(stated) if stated else None), limited
 
 
 def _snippet(response: httpx.Response, secrets: Iterable[str] = ()) -> str:
@@ -195,8 +240,10 @@ async def exchange(
     reason = f"{method} got HTTP {status} {response.reason_phrase}".rstrip()
     if 300 <= status < 400:
         raise DeliveryError(f"{reason} (redirects are not followed)", permanent=True)
+    retry_after, limited = rate_limit(response)
     raise DeliveryError(
         reason + _snippet(response, secrets),
-        retry_after=retry_after_seconds(response.headers.get("Retry-After")),
-        permanent=400 <= status < 500 and status not in _TRANSIENT_4XX,
+        retry_after=retry_after,
+        permanent=400 <= status < 500 and status not in _TRANSIENT_4XX and not limited,
+        rate_limited=limited,
     )

@@ -23,6 +23,7 @@ from urllib.parse import quote
 from app.notifiers import render
 from app.notifiers.base import DeliveryResult, Notification
 from app.notifiers.http import HttpNotifier, json_bytes, post_json
+from app.notifiers.templates import DEFAULTS, ChannelTemplates
 from app.settings import OpsgenieChannel
 
 PRIORITIES = {"critical": "P1", "high": "P2", "medium": "P3", "low": "P4", "info": "P5"}
@@ -53,12 +54,15 @@ def _details(notification: Notification) -> dict[str, str]:
     return {k: render.cut(str(v), _DETAIL_MAX) for k, v in details.items() if v not in (None, "")}
 
 
-def build_create(notification: Notification, config: OpsgenieChannel) -> dict[str, Any]:
+def build_create(
+    notification: Notification, config: OpsgenieChannel, templates: ChannelTemplates = DEFAULTS
+) -> dict[str, Any]:
     alert = notification.alert or {}
+    words = render.Wording(notification, templates)
     body: dict[str, Any] = {
-        "message": render.cut(render.title(notification), _MESSAGE_MAX),
+        "message": render.cut(words.title, _MESSAGE_MAX),
         "alias": alias(notification),
-        "description": render.cut(render.text_body(notification), _DESCRIPTION_MAX),
+        "description": render.cut(render.text_body(notification, words), _DESCRIPTION_MAX),
         "priority": PRIORITIES.get(render.severity(notification), "P5"),
         "source": SOURCE,
         "details": _details(notification),
@@ -72,12 +76,12 @@ def build_create(notification: Notification, config: OpsgenieChannel) -> dict[st
     return body
 
 
-def build_close(notification: Notification) -> dict[str, Any]:
-    return {"source": SOURCE, "note": render.cut(render.title(notification), _MESSAGE_MAX)}
+def build_close(notification: Notification, templates: ChannelTemplates = DEFAULTS) -> dict[str, Any]:
+    return {"source": SOURCE, "note": render.cut(render.title(notification, templates), _MESSAGE_MAX)}
 
 
-def build_acknowledge(notification: Notification) -> dict[str, Any]:
-    body = build_close(notification)
+def build_acknowledge(notification: Notification, templates: ChannelTemplates = DEFAULTS) -> dict[str, Any]:
+    body = build_close(notification, templates)
     if by := (notification.alert or {}).get("acknowledged_by"):
         body["user"] = render.cut(str(by), _USER_MAX)
     return body
@@ -89,13 +93,13 @@ class OpsgenieNotifier(HttpNotifier[OpsgenieChannel]):
         alert_url = f"{base}/v2/alerts/{quote(alias(notification), safe='')}"
         if render.is_resolved(notification):
             url = f"{alert_url}/close?identifierType=alias"
-            body = json_bytes(build_close(notification))
+            body = json_bytes(build_close(notification, self._templates))
         elif notification.reason == "acknowledged":
             url = f"{alert_url}/acknowledge?identifierType=alias"
-            body = json_bytes(build_acknowledge(notification))
+            body = json_bytes(build_acknowledge(notification, self._templates))
         else:
             url = f"{base}/v2/alerts"
-            body = json_bytes(build_create(notification, self._config))
+            body = json_bytes(build_create(notification, self._config, self._templates))
         key = self._config.api_key.get_secret_value()
         return await post_json(
             self._client,

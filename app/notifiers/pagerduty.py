@@ -18,6 +18,7 @@ from typing import Any
 from app.notifiers import render
 from app.notifiers.base import DeliveryResult, Notification
 from app.notifiers.http import HttpNotifier, json_bytes, post_json
+from app.notifiers.templates import DEFAULTS, ChannelTemplates
 from app.settings import PagerDutyChannel
 
 SEVERITIES = {"critical": "critical", "high": "error", "medium": "warning", "low": "info", "info": "info"}
@@ -37,7 +38,9 @@ def dedup_key(notification: Notification) -> str:
     return str(alert.get("id") or notification.id)
 
 
-def build_event(notification: Notification, routing_key: str) -> dict[str, Any]:
+def build_event(
+    notification: Notification, routing_key: str, templates: ChannelTemplates = DEFAULTS
+) -> dict[str, Any]:
     event: dict[str, Any] = {
         "routing_key": routing_key,
         "event_action": event_action(notification),
@@ -46,8 +49,9 @@ def build_event(notification: Notification, routing_key: str) -> dict[str, Any]:
     if event["event_action"] != "trigger":
         return event  # acknowledge and resolve need nothing more; PagerDuty ignores a payload there
     alert = notification.alert or {}
-    message = render.message(notification)
-    summary = f"{render.title(notification)}: {message}" if message else render.title(notification)
+    words = render.Wording(notification, templates)
+    message = words.message
+    summary = f"{words.title}: {message}" if message else words.title
     payload: dict[str, Any] = {
         "summary": render.cut(" ".join(summary.split()), _SUMMARY_MAX),
         "source": render.cut(str(alert.get("source") or CLIENT), _SOURCE_MAX),
@@ -76,7 +80,7 @@ def build_event(notification: Notification, routing_key: str) -> dict[str, Any]:
 class PagerDutyNotifier(HttpNotifier[PagerDutyChannel]):
     async def send(self, notification: Notification) -> DeliveryResult:
         key = self._config.routing_key.get_secret_value()
-        body = json_bytes(build_event(notification, key))
+        body = json_bytes(build_event(notification, key, self._templates))
         return await post_json(
             self._client, "POST", self._config.url, body, {}, request_timeout=self._timeout, secrets=[key]
         )

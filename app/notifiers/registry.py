@@ -14,7 +14,7 @@ import httpx
 from app.notifiers.base import Notifier
 from app.notifiers.console import ConsoleNotifier
 from app.notifiers.discord import DiscordNotifier
-from app.notifiers.email import EmailNotifier
+from app.notifiers.email import ActionLinker, EmailNotifier
 from app.notifiers.opsgenie import OpsgenieNotifier
 from app.notifiers.pagerduty import PagerDutyNotifier
 from app.notifiers.slack import SlackNotifier
@@ -40,13 +40,19 @@ from app.settings import (
 
 
 def build_notifier(
-    name: str, config: ChannelConfig, settings: Settings, client: httpx.AsyncClient
+    name: str,
+    config: ChannelConfig,
+    settings: Settings,
+    client: httpx.AsyncClient,
+    *,
+    actions: ActionLinker | None = None,
 ) -> Notifier:
+    """`actions`: what makes email's acknowledge and resolve links (none: no links)."""
     if isinstance(config, ConsoleChannel):
         return ConsoleNotifier(name, config)
     timeout = config.timeout_seconds or settings.delivery_timeout_seconds
     if isinstance(config, EmailChannel):
-        return EmailNotifier(name, config, timeout=timeout)
+        return EmailNotifier(name, config, timeout=timeout, actions=actions)
     if isinstance(config, SlackChannel):
         if config.mode == "app":
             return SlackAppNotifier(name, config, client, timeout=timeout)
@@ -68,7 +74,10 @@ def build_notifier(
     assert_never(config)
 
 
-def build_notifiers(settings: Settings, client: httpx.AsyncClient) -> dict[str, Notifier]:
+def build_notifiers(
+    settings: Settings, client: httpx.AsyncClient, *, actions: ActionLinker | None = None
+) -> dict[str, Notifier]:
     return {
-        name: build_notifier(name, config, settings, client) for name, config in settings.channels.items()
+        name: build_notifier(name, config, settings, client, actions=actions)
+        for name, config in settings.channels.items()
     }

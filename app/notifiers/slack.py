@@ -15,6 +15,7 @@ from typing import Any
 from app.notifiers import render
 from app.notifiers.base import DeliveryResult, Notification
 from app.notifiers.http import HttpNotifier, json_bytes, post_json
+from app.notifiers.templates import DEFAULTS, ChannelTemplates
 from app.settings import SlackChannel
 
 # Block Kit limits; Slack refuses the whole message when one is exceeded.
@@ -33,9 +34,9 @@ def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
-def build_payload(notification: Notification) -> dict[str, Any]:
-    title = render.title(notification)
-    message = render.message(notification)
+def build_payload(notification: Notification, templates: ChannelTemplates = DEFAULTS) -> dict[str, Any]:
+    words = render.Wording(notification, templates)
+    title, message = words.title, words.message
     blocks: list[dict[str, Any]] = [
         {
             "type": "header",
@@ -68,7 +69,7 @@ class SlackNotifier(HttpNotifier[SlackChannel]):
 
     async def send(self, notification: Notification) -> DeliveryResult:
         assert self._config.url is not None  # webhook mode (registry.py)
-        body = json_bytes(build_payload(notification))
+        body = json_bytes(build_payload(notification, self._templates))
         return await post_json(
             self._client, "POST", self._config.url, body, {}, request_timeout=self._timeout
         )

@@ -14,11 +14,14 @@ message shows who.
 
 A message that can no longer be updated (deleted, too old to edit, posted
 by another app) is replaced by a new one, whose reference replaces the old.
-A channel test posts a message and keeps nothing.
+A channel test and a digest (flood control: many alerts, none to follow)
+post a plain message and keep nothing. Titles, messages and replies are the
+channel templates' wording (render.Wording), as in webhook mode.
 
 Slack's Web API answers most errors with HTTP 200 and `{"ok": false,
-"error": ...}`. Rate limits (429, or `ratelimited`) and Slack's own trouble
-are retried, Retry-After honoured; a wrong token, a missing scope or
+"error": ...}`. Rate limits (429, or `ratelimited`) pause the channel (flood
+control) for the Retry-After Slack states; they and Slack's own trouble
+are retried; a wrong token, a missing scope or
 channel, or a message Slack refuses is permanent; an error Slack adds later
 is retried, within max_attempts. The bot token travels in the
 Authorization header only and is scrubbed from every error.
@@ -34,6 +37,7 @@ from app.notifiers import render
 from app.notifiers.base import DeliveryError, DeliveryResult, Notification
 from app.notifiers.http import HttpNotifier, exchange, json_bytes, redact, retry_after_seconds
 from app.notifiers.slack import build_payload, mrkdwn_escape
+from app.notifiers.templates import DEFAULTS, ChannelTemplates
 from app.settings import SlackChannel
 
 ACKNOWLEDGE = "alert_acknowledge"
@@ -62,12 +66,17 @@ PERMANENT = frozenset({
 _GONE = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
 
 
+# Slack's answer when a method's rate limit is hit (also sent as HTTP 429).
+RATE_LIMITED = "ratelimited"
+
+
 class SlackError(DeliveryError):
     def __init__(self, method: str, code: str, *, retry_after: float | None = None) -> None:
         super().__init__(
             f"{method} failed: {code}",
             retry_after=retry_after,
             permanent=code in PERMANENT,
+            rate_limited=code == RATE_LIMITED,
         )
         self.code = code
 
@@ -102,19 +111,21 @@ def _button(action_id: str, text: str, value: str, *, style: str | None = None) 
     return button
 
 
-def build_message(notification: Notification, *, with_buttons: bool) -> dict[str, Any]:
+def build_message(
+    notification: Notification, *, with_buttons: bool, templates: ChannelTemplates = DEFAULTS
+) -> dict[str, Any]:
     """The message as the alert is now: the webhook's layout, plus the
     buttons its status allows (when the channel can verify their clicks)."""
-    payload = build_payload(notification)
+    payload = build_payload(notification, templates)
     actions = buttons(notification) if with_buttons else None
     if actions is not None:
         payload["attachments"][0]["blocks"].append(actions)
     return payload
 
 
-def build_reply(notification: Notification) -> str:
-    message = render.message(notification)
-    text = f"{render.title(notification)}: {message}" if message else render.title(notification)
+def build_reply(notification: Notification, templates: ChannelTemplates = DEFAULTS) -> str:
+    words = render.Wording(notification, templates)
+    text = f"{words.title}: {words.message}" if words.message else words.title
     return render.cut(mrkdwn_escape(text), _REPLY_MAX)
 
 
@@ -123,9 +134,11 @@ class SlackAppNotifier(HttpNotifier[SlackChannel]):
         return f"SlackAppNotifier(name={self.name!r}, channel={self._config.channel!r})"
 
     async def send(self, notification: Notification) -> DeliveryResult:
-        message = build_message(notification, with_buttons=self._config.signing_secret is not None)
+        message = build_message(
+            notification, with_buttons=self._config.signing_secret is not None, templates=self._templates
+        )
         reference = notification.reference
-        if notification.alert is None:  # a channel test: nothing to update later
+        if notification.alert is None:  # a channel test or a digest: nothing to update later
             await self._call("chat.postMessage", {"channel": self._config.channel, **message})
             return DeliveryResult(detail="chat.postMessage ok")
         if not _valid(reference):
@@ -144,7 +157,7 @@ class SlackAppNotifier(HttpNotifier[SlackChannel]):
         reply: dict[str, Any] = {
             "channel": reference["channel"],
             "thread_ts": reference["ts"],
-            "text": build_reply(notification),
+            "text": build_reply(notification, self._templates),
         }
         if notification.reason == "reopened":
             reply["reply_broadcast"] = True
@@ -176,7 +189,10 @@ class SlackAppNotifier(HttpNotifier[SlackChannel]):
             )
         except DeliveryError as exc:
             raise DeliveryError(
-                f"{method}: {exc}", retry_after=exc.retry_after, permanent=exc.permanent
+                f"{method}: {exc}",
+                retry_after=exc.retry_after,
+                permanent=exc.permanent,
+                rate_limited=exc.rate_limited,
             ) from None
         return _answer(method, response, token)
 

@@ -39,6 +39,7 @@ import httpx
 from app.notifiers import render
 from app.notifiers.base import DeliveryError, DeliveryResult, Notification
 from app.notifiers.http import HttpNotifier, send
+from app.notifiers.templates import DEFAULTS, ChannelTemplates
 from app.settings import SmsChannel
 
 SMS_MAX = 160
@@ -46,17 +47,24 @@ _MIN_TEXT = 40  # with a very long link, the text keeps this much and goes over 
 _REMEMBERED = 10_000  # notifications whose progress is kept, the oldest forgotten first
 
 
-def build_text(notification: Notification) -> str:
+def build_text(notification: Notification, templates: ChannelTemplates = DEFAULTS) -> str:
+    """The channel's own title, when it sets one, else a head shorter than the
+    other channels' title; then the message."""
     alert = notification.alert or {}
-    if render.is_test(notification):
+    words = render.Wording(notification, templates)
+    if templates.custom_title is not None:
+        head = words.title
+    elif render.is_test(notification):
         head = f"Test notification from channel {notification.channel}"
+    elif render.is_digest(notification):
+        head = render.title(notification)
     else:
         tag = "RESOLVED" if render.is_resolved(notification) else render.severity(notification).upper()
         head = f"{tag} {alert.get('alert_type') or 'alert'}"
         if alert.get("source"):
             head += f" on {alert['source']}"
-        if message := " ".join(render.message(notification).split()):
-            head += f": {message}"
+    if not render.is_test(notification) and (message := " ".join(words.message.split())):
+        head += f": {message}"
     link = render.link(notification)
     budget = SMS_MAX - (len(link) + 1 if link else 0)
     text = render.cut(" ".join(head.split()), max(budget, _MIN_TEXT), "...")
@@ -90,7 +98,7 @@ class SmsNotifier(HttpNotifier[SmsChannel]):
         progress = self._progress_of(notification.id)
         numbers = list(dict.fromkeys(self._config.to))
         pending = [n for n in numbers if n not in progress.sent and n not in progress.refused]
-        text = build_text(notification)
+        text = build_text(notification, self._templates)
         # One number after the other, in the configured order: Twilio queues
         # each message anyway, and answers a burst on one account with 429.
         retry: dict[str, DeliveryError] = {}
@@ -106,6 +114,7 @@ class SmsNotifier(HttpNotifier[SmsChannel]):
                 "; ".join(f"{number}: {error}" for number, error in retry.items())
                 + f" (sent to {len(progress.sent)} of {len(numbers)}; a retry texts the rest)",
                 retry_after=max(waits, default=None),
+                rate_limited=any(e.rate_limited for e in retry.values()),  # Twilio's 20429
             )
         del self._progress[notification.id]  # settled: every number sent or refused
         if progress.refused:

@@ -20,6 +20,7 @@ from typing import Any
 from app.notifiers import render
 from app.notifiers.base import DeliveryResult, Notification
 from app.notifiers.http import HttpNotifier, json_bytes, post_json
+from app.notifiers.templates import DEFAULTS, ChannelTemplates
 from app.settings import TeamsChannel
 
 CARD_TYPE = "application/vnd.microsoft.card.adaptive"
@@ -43,16 +44,17 @@ def _colour(notification: Notification) -> str:
     return COLOURS.get(render.severity(notification), "Default")
 
 
-def build_card(notification: Notification) -> dict[str, Any]:
+def build_card(notification: Notification, templates: ChannelTemplates = DEFAULTS) -> dict[str, Any]:
+    words = render.Wording(notification, templates)
     title = {
         "type": "TextRun",
-        "text": render.title(notification),
+        "text": words.title,
         "size": "Large",
         "weight": "Bolder",
         "color": _colour(notification),
     }
     body: list[dict[str, Any]] = [{"type": "RichTextBlock", "inlines": [title]}]
-    if message := render.message(notification):
+    if message := words.message:
         text = {"type": "TextRun", "text": render.cut(message, _MESSAGE_MAX)}
         body.append({"type": "RichTextBlock", "inlines": [text]})
     facts = [{"title": label, "value": render.unlink(value)} for label, value in render.facts(notification)]
@@ -69,16 +71,17 @@ def build_card(notification: Notification) -> dict[str, Any]:
     return card
 
 
-def build_payload(notification: Notification) -> dict[str, Any]:
+def build_payload(notification: Notification, templates: ChannelTemplates = DEFAULTS) -> dict[str, Any]:
+    card = build_card(notification, templates)
     return {
         "type": "message",
-        "attachments": [{"contentType": CARD_TYPE, "contentUrl": None, "content": build_card(notification)}],
+        "attachments": [{"contentType": CARD_TYPE, "contentUrl": None, "content": card}],
     }
 
 
 class TeamsNotifier(HttpNotifier[TeamsChannel]):
     async def send(self, notification: Notification) -> DeliveryResult:
-        body = json_bytes(build_payload(notification))
+        body = json_bytes(build_payload(notification, self._templates))
         return await post_json(
             self._client, "POST", self._config.url, body, {}, request_timeout=self._timeout
         )

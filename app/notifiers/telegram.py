@@ -20,6 +20,7 @@ from typing import Any
 from app.notifiers import render
 from app.notifiers.base import DeliveryResult, Notification
 from app.notifiers.http import HttpNotifier, json_bytes, post_json
+from app.notifiers.templates import DEFAULTS, ChannelTemplates
 from app.settings import TelegramChannel
 
 # Visible characters: title (200) + message + facts stay under Telegram's 4096.
@@ -27,9 +28,10 @@ _MESSAGE_MAX = 1500
 _FACT_MAX = 120
 
 
-def build_text(notification: Notification) -> str:
-    lines = [f"<b>{escape(render.title(notification))}</b>"]
-    if message := render.message(notification):
+def build_text(notification: Notification, templates: ChannelTemplates = DEFAULTS) -> str:
+    words = render.Wording(notification, templates)
+    lines = [f"<b>{escape(words.title)}</b>"]
+    if message := words.message:
         lines += ["", escape(render.cut(message, _MESSAGE_MAX))]
     lines.append("")
     lines += [
@@ -41,10 +43,12 @@ def build_text(notification: Notification) -> str:
     return "\n".join(lines)
 
 
-def build_payload(notification: Notification, chat_id: int | str) -> dict[str, Any]:
+def build_payload(
+    notification: Notification, chat_id: int | str, templates: ChannelTemplates = DEFAULTS
+) -> dict[str, Any]:
     return {
         "chat_id": chat_id,
-        "text": build_text(notification),
+        "text": build_text(notification, templates),
         "parse_mode": "HTML",
         "link_preview_options": {"is_disabled": True},
     }
@@ -57,7 +61,7 @@ class TelegramNotifier(HttpNotifier[TelegramChannel]):
     async def send(self, notification: Notification) -> DeliveryResult:
         token = self._config.bot_token.get_secret_value()
         url = f"{self._config.api_url.rstrip('/')}/bot{token}/sendMessage"
-        body = json_bytes(build_payload(notification, self._config.chat_id))
+        body = json_bytes(build_payload(notification, self._config.chat_id, self._templates))
         return await post_json(
             self._client, "POST", url, body, {}, request_timeout=self._timeout, secrets=[token]
         )

@@ -27,13 +27,16 @@ from typing import Any
 
 import httpx
 
+from app.notifiers import render
 from app.notifiers.base import DeliveryResult, Notification
 from app.notifiers.http import HttpNotifier, json_bytes, post_json
+from app.notifiers.templates import DEFAULTS, ChannelTemplates
 from app.settings import WebhookChannel, signing_key
 
 
-def build_payload(notification: Notification) -> dict[str, Any]:
-    return {
+def build_payload(notification: Notification, templates: ChannelTemplates = DEFAULTS) -> dict[str, Any]:
+    """The alert as JSON; `title` and `body` too when the channel sets their templates."""
+    payload = {
         "notification_id": str(notification.id),
         "reason": notification.reason,
         "level": notification.level,
@@ -42,7 +45,15 @@ def build_payload(notification: Notification) -> dict[str, Any]:
         "alert": notification.alert,
         "alert_url": notification.alert_url,
         "console_url": notification.console_url,
+        # A digest (flood control): the notifications it folds, most severe first.
+        **({"digest": render.digest_items(notification)} if render.is_digest(notification) else {}),
     }
+    words = render.Wording(notification, templates)
+    if templates.custom_title is not None:
+        payload["title"] = words.title
+    if templates.custom_body is not None:
+        payload["body"] = words.message
+    return payload
 
 
 def sign(secret: bytes, body: bytes) -> str:
@@ -72,7 +83,7 @@ class WebhookNotifier(HttpNotifier[WebhookChannel]):
         return f"WebhookNotifier(name={self.name!r}, method={self._config.method!r})"
 
     async def send(self, notification: Notification) -> DeliveryResult:
-        body = json_bytes(build_payload(notification))
+        body = json_bytes(build_payload(notification, self._templates))
         headers = httpx.Headers(self._config.headers)
         headers["Idempotency-Key"] = str(notification.id)
         headers["X-Alert-Notification-Id"] = str(notification.id)

@@ -142,6 +142,16 @@ async def submit_many(
     return [outcome for outcome in done if isinstance(outcome, Ingested)]
 
 
+async def submit_together(
+    sessionmaker: async_sessionmaker[AsyncSession], plans: Sequence[IngestPlan], *, settings: Settings
+) -> list[Ingested]:
+    """Single submissions of one team that arrived together (group commit on
+    SQLite, db/sqlite_store.py), as one batch. The batch's clock is the
+    earliest of theirs, so its read finds every alert any of them may reopen."""
+    now = min(plan.now for plan in plans)
+    return await submit_many(sessionmaker, plans, team=plans[0].team, settings=settings, now=now)
+
+
 class _Moved(Exception):
     """What the batch was worked out from changed before its write transaction."""
 

@@ -6,7 +6,13 @@ alerts of one type or source, for every channel that appears.
 
 Two grouped queries, each served by a partial index: the sent rows (count and
 mean latency, from ix_notifications_sent_latency) and the unsent rest, few by
-nature: failed, waiting, held (ix_notifications_unsent). The p95 latency is
+nature: failed, waiting, held, folded (ix_notifications_unsent).
+
+Flood control (services/flood.py) counts so: a digest is one message, in
+`sent`, `failed` or `pending` like any other; each notification folded into
+it is in `folded` (delivered in a digest, whatever became of the digest,
+which has its own row), and in none of the others. `success_rate` is over
+the messages sent to the provider (digests included), not over `folded`. The p95 latency is
 read at its rank from the latency index (db/aggregates.py), only when asked.
 The console's channel page adds each channel's outstanding error
 (last_errors) and the outcome of a test it queued (channel_test).
@@ -18,12 +24,14 @@ import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, FromClause, func, join, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
+from app.db import flood
 from app.db.aggregates import percentiles
 from app.errors import NotFound
 from app.models import Alert, OutboxRow
@@ -38,6 +46,7 @@ class Delivery:
     failed: int = 0
     pending: int = 0  # pending or being sent
     silenced: int = 0
+    folded: int = 0  # delivered in a digest (flood control)
     success_rate: float | None = None  # sent / (sent + failed); None before any result
     mean_latency_ms: float | None = None
     p95_latency_ms: float | None = None  # only computed when asked for
@@ -55,8 +64,16 @@ class ChannelFigures:
     failed: int
     pending: int
     silenced: int
+    folded: int
+    folded_last_hour: int
+    max_per_minute: int | None
+    paused_until: datetime | None
     success_rate: float | None
     mean_latency_ms: float | None
+
+
+# "Recently folded": into the digests of this many last minutes.
+RECENT = timedelta(hours=1)
 
 
 async def delivery_figures(
@@ -114,6 +131,7 @@ async def delivery_figures(
             failed=failed,
             pending=others[(name, "pending")] + others[(name, "sending")],
             silenced=others[(name, "silenced")],
+            folded=others[(name, "folded")],
             success_rate=sent / (sent + failed) if sent + failed else None,
             mean_latency_ms=mean,
             p95_latency_ms=p95_latency,
@@ -121,12 +139,18 @@ async def delivery_figures(
     return figures
 
 
-async def channel_figures(session: AsyncSession, settings: Settings) -> list[ChannelFigures]:
-    """The configured channels, in configuration order, over all time."""
+async def channel_figures(
+    session: AsyncSession, settings: Settings, *, now: datetime
+) -> list[ChannelFigures]:
+    """The configured channels, in configuration order, over all time; with
+    flood control's figures of the last hour and any pause in force at `now`."""
     figures = await delivery_figures(session)
+    recent = await folded_since(session, now - RECENT)
+    states = await flood.states(session)
     result = []
     for name, config in settings.channels.items():
         delivery = figures.get(name, NO_DELIVERY)
+        paused_until = states[name].paused_until if name in states else None
         result.append(
             ChannelFigures(
                 name=name,
@@ -136,11 +160,28 @@ async def channel_figures(session: AsyncSession, settings: Settings) -> list[Cha
                 failed=delivery.failed,
                 pending=delivery.pending,
                 silenced=delivery.silenced,
+                folded=delivery.folded,
+                folded_last_hour=recent.get(name, 0),
+                max_per_minute=config.max_per_minute,
+                paused_until=paused_until if paused_until is not None and paused_until > now else None,
                 success_rate=delivery.success_rate,
                 mean_latency_ms=delivery.mean_latency_ms,
             )
         )
     return result
+
+
+async def folded_since(session: AsyncSession, since: datetime) -> dict[str, int]:
+    """Per channel, the notifications folded into the digests of minutes
+    that began at `since` or later."""
+    digest = aliased(OutboxRow)
+    rows = await session.execute(
+        select(OutboxRow.channel, func.count())
+        .join(digest, digest.id == OutboxRow.digest_id)
+        .where(OutboxRow.status == "folded", digest.window_start >= since)
+        .group_by(OutboxRow.channel)
+    )
+    return {channel: int(n) for channel, n in rows}
 
 
 @dataclass(frozen=True, slots=True)

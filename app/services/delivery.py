@@ -27,6 +27,7 @@ from typing import Any
 from app.db.store import ClaimedRow, Failed
 from app.notifiers.base import DeliveryError, Notification, Notifier
 from app.schemas import AlertRead
+from app.services import flood
 from app.settings import Settings
 
 
@@ -46,12 +47,14 @@ class Attempt:
     retry_after: float | None = None
     permanent: bool = False
     duration_ms: float = 0.0
+    rate_limited: bool = False
     reference: dict[str, Any] | None = None  # for the store to keep (notifiers/base.py)
 
 
 def failure(claimed: ClaimedRow, result: Attempt, *, settings: Settings, now: datetime) -> Failed:
     """A retry after the backoff, or given up after max_attempts (or at once
-    when the failure is permanent)."""
+    when the failure is permanent); and the channel's pause when the provider
+    asked for one (services/flood.py)."""
     give_up = result.permanent or claimed.attempts >= settings.max_attempts
     delay = backoff_seconds(
         claimed.attempts,
@@ -65,6 +68,13 @@ def failure(claimed: ClaimedRow, result: Attempt, *, settings: Settings, now: da
         next_attempt_at=now if give_up else now + timedelta(seconds=delay),
         error=result.error or "unknown error",
         duration_ms=result.duration_ms,
+        pause_until=flood.pause_until(
+            retry_after=result.retry_after,
+            rate_limited=result.rate_limited,
+            backoff=delay,
+            now=now,
+            settings=settings,
+        ),
     )
 
 
@@ -91,6 +101,8 @@ async def attempt(
         else AlertRead.model_validate(claimed.alert).model_dump(mode="json"),
         alert_url=f"{public_url.rstrip('/')}/alerts/{claimed.alert_id}" if claimed.alert_id else None,
         console_url=f"{public_url.rstrip('/')}/ui/alerts/{claimed.alert_id}" if claimed.alert_id else None,
+        folded=flood.folded(claimed, public_url=public_url),
+        folded_total=len(claimed.folded),
         reference=claimed.reference,
     )
     started = time.perf_counter()
@@ -98,7 +110,7 @@ async def attempt(
         async with asyncio.timeout(timeout):
             result = await notifier.send(notification)
     except DeliveryError as exc:
-        return Attempt(False, str(exc), exc.retry_after, exc.permanent, _ms_since(started))
+        return Attempt(False, str(exc), exc.retry_after, exc.permanent, _ms_since(started), exc.rate_limited)
     except TimeoutError:
         return Attempt(False, f"timed out after {timeout:g}s", duration_ms=_ms_since(started))
     return Attempt(True, duration_ms=_ms_since(started), reference=result.reference)

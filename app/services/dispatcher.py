@@ -23,6 +23,12 @@ commit is left the same way.
 
 The claims and the writes are the store's (db/store.py): on PostgreSQL one
 statement each on the asyncpg pool, through the ORM on SQLite.
+
+Flood control and provider pauses (services/flood.py) are the database's,
+so that replicas share them; this loop only passes each claim its quotas,
+wakes when a minute's digests fall due, and keeps the pauses its own
+results announced: a row claimed ahead whose channel was paused meanwhile
+is handed back unattempted (its attempt uncounted) instead of being sent.
 """
 
 from __future__ import annotations
@@ -36,9 +42,10 @@ from collections.abc import Callable
 from datetime import datetime
 
 from app.db.outage import is_database_outage
-from app.db.store import ClaimedRow, Failed, Sent, Store
+from app.db.store import ClaimedRow, Failed, Released, Sent, Store
 from app.metrics import DELIVERY_SECONDS, NOTIFICATIONS
 from app.notifiers.base import Notifier
+from app.services import flood
 from app.services.delivery import Attempt, attempt, channel_timeout, failure
 from app.services.outbox import in_order
 from app.settings import Settings
@@ -79,6 +86,9 @@ class Dispatcher:
         self._in_flight: set[asyncio.Task[None]] = set()
         self._queue: deque[ClaimedRow] = deque()
         self._finished: list[tuple[ClaimedRow, Attempt]] = []
+        self._released: list[Released] = []
+        self._paused: dict[str, datetime] = {}  # channel -> until, from this process's results
+        self._digest_wake: datetime | None = None  # the window end a wake was asked for
         self._writer: asyncio.Task[None] | None = None
         self._more_due = False  # the last claim filled its room: rows may be waiting
         # Channels that get one alert's notifications one at a time (db/store.py).
@@ -93,7 +103,13 @@ class Dispatcher:
         Results not yet recorded count against the room, so a database that
         falls behind slows the claiming instead of piling up results."""
         concurrency = self._settings.delivery_concurrency
-        room = 2 * concurrency - len(self._in_flight) - len(self._queue) - len(self._finished)
+        room = (
+            2 * concurrency
+            - len(self._in_flight)
+            - len(self._queue)
+            - len(self._finished)
+            - len(self._released)
+        )
         started = asyncio.get_running_loop().time()
         claimed: list[ClaimedRow] = []
         if room > 0 and len(self._queue) <= concurrency // 2:
@@ -108,16 +124,28 @@ class Dispatcher:
         return len(claimed)
 
     async def _claim(self, limit: int) -> list[ClaimedRow]:
-        return await self._store.claim(
-            now=self._clock(),
+        now = self._clock()
+        quotas = flood.quotas(self._settings, now)
+        claimed = await self._store.claim(
+            now=now,
             limit=limit,
             lease_seconds=self._settings.delivery_lease_seconds,
+            quotas=quotas,
             in_order=self._in_order,
         )
+        if quotas is not None and self._digest_wake != quotas.window_end:
+            # A digest this claim may have opened falls due when the minute ends.
+            self._digest_wake = quotas.window_end
+            self._expect_retry((quotas.window_end - now).total_seconds())
+        return claimed
 
     def _start_queued(self) -> None:
         while self._queue and len(self._in_flight) < self._settings.delivery_concurrency:
             row = self._queue.popleft()
+            until = self._paused.get(row.channel)
+            if until is not None and until > self._clock():
+                self._hand_back(Released(row, until))
+                continue
             task = asyncio.create_task(self._deliver(row), name=f"deliver-{row.id}")
             self._in_flight.add(task)
             task.add_done_callback(self._done)
@@ -140,16 +168,24 @@ class Dispatcher:
         )
         DELIVERY_SECONDS.labels(claimed.channel).observe(result.duration_ms / 1000.0)
         self._finished.append((claimed, result))
+        self._start_writer()
+
+    def _hand_back(self, released: Released) -> None:
+        self._released.append(released)
+        self._start_writer()
+
+    def _start_writer(self) -> None:
         if self._writer is None:
             self._writer = asyncio.create_task(self._write(), name="delivery-results")
 
     async def _write(self) -> None:
         """Record finished attempts until none are left, a batch at a time."""
         try:
-            while self._finished:
+            while self._finished or self._released:
                 batch, self._finished = self._finished, []
+                released, self._released = self._released, []
                 try:
-                    outcomes = await self._record(batch)
+                    outcomes = await self._record(batch, released)
                 except Exception as exc:  # the rows stay `sending`: sent again after their lease
                     if is_database_outage(exc):
                         log.warning(
@@ -167,9 +203,11 @@ class Dispatcher:
         finally:
             self._writer = None
 
-    async def _record(self, batch: list[tuple[ClaimedRow, Attempt]]) -> list[str | None]:
-        """Record a batch; per result its new status, or None when its lease
-        was lost."""
+    async def _record(
+        self, batch: list[tuple[ClaimedRow, Attempt]], released: list[Released]
+    ) -> list[str | None]:
+        """Record a batch (and the rows handed back); per result its new
+        status, or None when its lease was lost."""
         now = self._clock()
         sent = [Sent(claimed, result.duration_ms, result.reference) for claimed, result in batch if result.ok]
         failed: list[Failed] = [
@@ -177,10 +215,25 @@ class Dispatcher:
             for claimed, result in batch
             if not result.ok
         ]
-        statuses = await self._store.record(sent=sent, failed=failed, now=now)
+        for item in failed:
+            if item.pause_until is not None and item.pause_until > now:
+                channel = item.row.channel
+                self._paused[channel] = max(item.pause_until, self._paused.get(channel, item.pause_until))
+        self._paused = {channel: until for channel, until in self._paused.items() if until > now}
+        statuses = await self._store.record(sent=sent, failed=failed, now=now, released=released)
         retries = [item.next_attempt_at for item in failed if statuses.get(item.row.id) == "pending"]
+        # A pause's end is a retry too: its channel's rows are due again then.
+        wakes = {item.pause_until for item in failed if item.pause_until is not None}
+        wakes |= {item.until for item in released}
         if retries:
-            self._expect_retry((min(retries) - now).total_seconds())
+            wakes.add(min(retries))
+        for when in sorted(wakes):
+            self._expect_retry((when - now).total_seconds())
+        for held in released:
+            log.info(
+                "delivery held: channel paused",
+                extra={"notification_id": str(held.row.id), "channel": held.row.channel},
+            )
         return [statuses.get(claimed.id) for claimed, _ in batch]
 
     def _expect_retry(self, seconds: float) -> None:
@@ -197,7 +250,9 @@ class Dispatcher:
     async def drain(self) -> None:
         """Wait for every attempt in flight and for its result to be recorded
         (tests, and a graceful stop)."""
-        while self._in_flight or self._writer is not None:
+        while self._in_flight or self._writer is not None or self._released:
+            if self._released and self._writer is None:
+                self._start_writer()
             waiting = [*self._in_flight, *([self._writer] if self._writer else [])]
             await asyncio.gather(*waiting, return_exceptions=True)
 

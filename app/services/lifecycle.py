@@ -12,6 +12,7 @@ new alert does.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 
 from sqlalchemy import select
@@ -82,8 +83,11 @@ async def change_status(
     settings: Settings,
     now: datetime,
     team: str | None = None,
+    origin: Mapping[str, str] | None = None,
 ) -> Alert:
-    """`team`: the one team the caller may act on, None for any."""
+    """`team`: the one team the caller may act on, None for any. `origin`:
+    where the move came from, kept in its history event's data (an email
+    link: {"via": "email_link", "channel": ...})."""
     alert = await _get_for_update(session, alert_id, team)
     previous = alert.status
     check_move(previous, status)
@@ -92,7 +96,14 @@ async def change_status(
     escalation.schedule(alert, settings.escalation, now=now)
     session.add(
         history.event(
-            alert.id, kind="status", at=now, actor=by, from_status=previous, to_status=status, note=note
+            alert.id,
+            kind="status",
+            at=now,
+            actor=by,
+            from_status=previous,
+            to_status=status,
+            note=note,
+            **(origin or {}),
         )
     )
     if status == "resolved":

@@ -36,6 +36,7 @@ REASONS = (
     "resolved",
     "unsilenced",
     "test",
+    "digest",
 )
 
 
@@ -100,8 +101,9 @@ async def queue(
     return rows
 
 
-# A notice in one of these states told (or is telling) its channel about the alert.
-TOLD = ("pending", "sending", "sent", "failed")
+# A notice in one of these states told (or is telling) its channel about the
+# alert; a folded one, in its channel's digest.
+TOLD = ("pending", "sending", "sent", "failed", "folded")
 
 
 def told(row: OutboxRow) -> bool:

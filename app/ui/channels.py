@@ -44,11 +44,16 @@ def _test_id(value: str | None) -> uuid.UUID | None:
 
 @router.get("/channels", response_class=HTMLResponse)
 async def channel_page(
-    request: Request, caller: ConsoleCaller, session: SessionDep, settings: SettingsDep, test: str = ""
+    request: Request,
+    caller: ConsoleCaller,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+    test: str = "",
 ) -> HTMLResponse:
     test_id = _test_id(test)
     async with session.begin():
-        figures = await channel_figures(session, settings)
+        figures = await channel_figures(session, settings, now=now)
         errors = await last_errors(session, list(settings.channels))
         sent_test = await channel_test(session, test_id) if test_id else None
     context = {

@@ -17,6 +17,8 @@ from app.models import Alert, AlertEvent, OutboxRow
 from tests.conftest import Service
 from tests.helpers import alert_body, create_alert, move
 
+pytestmark = pytest.mark.pgbouncer  # also through PgBouncer (tests/conftest.py)
+
 
 def alert(n: int, **overrides: Any) -> dict[str, Any]:
     return alert_body(**({"source": f"db-{n}", "message": f"/var is {n}% full"} | overrides))

@@ -221,3 +221,14 @@ def test_follow_shows_a_late_commit_stamped_before_the_newest_shown_once() -> No
     assert mark.since() == b.first_seen_at - timedelta(seconds=30)
     assert mark.take([b, late, a]) == [late]  # committed after b, stamped before it
     assert mark.take([b, late, a]) == []
+
+
+def test_serve_refuses_a_template_that_does_not_compile_naming_channel_and_field(tmp_path: Path) -> None:
+    config = tmp_path / "alerts.toml"
+    config.write_text(
+        '[channels.ops-chat]\ntype = "console"\ntitle_template = "{{ alert.id }"\n', encoding="utf-8"
+    )
+    env = client_env("x", ALERTS_CONFIG_FILE=str(config))
+    done = run_cli("serve", "--port", str(free_port()), env=env, timeout=30)
+    assert done.returncode == 1
+    assert "channels.ops-chat.console.title_template: unexpected '}' (line 1)" in done.stderr

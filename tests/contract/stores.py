@@ -159,7 +159,7 @@ class Driver:
             ),
             "outbox": sorted(
                 (
-                    self.name(r.alert_id) if r.alert_id else None,
+                    self.name(r.alert_id) if r.alert_id else "",  # "": a test, a digest
                     r.channel,
                     r.reason,
                     r.level,

@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from app.db.store import ClaimedRow, Failed, Sent
-from app.models import ChannelMessage
+from app.db.store import ClaimedRow, Failed, Quotas, Released, Sent
+from app.models import ChannelMessage, ChannelState, OutboxRow
 from tests.contract.stores import KINDS, WEBHOOK, Driver, driver
 
 
@@ -163,6 +163,68 @@ async def test_every_store_claims_in_order_and_keeps_references(postgresql_url: 
             answers = await in_order_scenario(d)
             snapshot = await d.snapshot()
         records[kind] = (answers, [row[:5] for row in snapshot["outbox"]])
+    reference = records[KINDS[0]]
+    for kind, record in records.items():
+        assert record == reference, f"{kind} differs from {KINDS[0]}"
+
+
+async def flood_scenario(d: Driver) -> list[Any]:
+    """Flood control and pauses: the share, the fold into one digest, the
+    digest's claim with its rows, a pause that holds the channel, a row
+    handed back uncounted."""
+    for i in range(5):
+        await d.submit(channels=["hooks"], source=f"db-{i}", severity=["low", "critical"][i % 2])
+    start = d.now.replace(second=0, microsecond=0)
+    quotas = Quotas(per_window={"hooks": 2}, window_start=start, window_end=start + timedelta(minutes=1))
+    first = await d.store.claim(now=d.now, limit=10, lease_seconds=30, quotas=quotas)
+    assert sorted(r.channel for r in first) == ["hooks", "hooks"]
+    again = await d.store.claim(now=d.now, limit=10, lease_seconds=30, quotas=quotas)
+    assert again == []  # the folded rows are not due; the digest is not yet
+    await d.store.record(sent=[Sent(r, 1.0) for r in first], failed=[], now=d.now)
+    # The minute ends: the digest, with the three folded rows, by any store's claim.
+    d.at(1)
+    [digest] = await d.store.claim(now=d.now, limit=10, lease_seconds=30)
+    assert digest.reason == "digest" and digest.alert is None
+    folded = sorted((d.name(row.alert_id), row.reason) for row in digest.folded if row.alert_id)
+    assert len(folded) == 3 and all(row.alert for row in digest.folded)
+    # A rate limit on the digest pauses the channel for 30 s.
+    pause_end = d.now + timedelta(seconds=30)
+    await d.store.record(
+        sent=[],
+        failed=[Failed(digest, "pending", pause_end, "429", 1.0, pause_until=pause_end)],
+        now=d.now,
+    )
+    await d.submit(channels=["hooks", "console"], source="late")
+    during = await d.store.claim(now=d.now + timedelta(seconds=29), limit=10, lease_seconds=30)
+    assert [r.channel for r in during] == ["console"]
+    after = await d.store.claim(now=pause_end, limit=10, lease_seconds=30)
+    assert sorted(r.reason for r in after) == ["digest", "new"]
+    # A row handed back unattempted: pending again, its attempt uncounted.
+    late = next(r for r in after if r.reason == "new")
+    handed = await d.store.record(
+        sent=[], failed=[], now=pause_end, released=[Released(late, pause_end + timedelta(seconds=5))]
+    )
+    assert handed == {late.id: "pending"}
+    snapshot = await d.snapshot()
+    return [folded, sorted(r[:5] for r in snapshot["outbox"])]
+
+
+async def test_every_store_floods_alike(postgresql_url: str, sqlite_url: str) -> None:
+    urls = {"sqlite": sqlite_url, "postgresql": postgresql_url}
+    records = {}
+    for kind in KINDS:
+        async with driver(kind, urls[kind[1]], channels={"hooks": WEBHOOK}) as d:
+            records[kind] = await flood_scenario(d)
+            async with d.sessionmaker() as session:
+                [state] = list(await session.scalars(select(ChannelState)))
+                assert state.window_sent == 2 and state.paused_until is not None
+                [late] = list(
+                    await session.scalars(
+                        select(OutboxRow).where(OutboxRow.channel == "hooks", OutboxRow.reason == "new",
+                                                OutboxRow.status == "pending")
+                    )
+                )  # fmt: skip
+                assert late.attempts == 0
     reference = records[KINDS[0]]
     for kind, record in records.items():
         assert record == reference, f"{kind} differs from {KINDS[0]}"

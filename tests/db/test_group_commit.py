@@ -1,5 +1,6 @@
-"""Group commit on PostgreSQL: simultaneous submissions share statements, and
-every submission that was answered is in the database as answered."""
+"""Group commit, on both databases: simultaneous submissions share writes
+(one statement on PostgreSQL, one transaction on SQLite), and every
+submission that was answered is in the database as answered."""
 
 from __future__ import annotations
 
@@ -11,18 +12,16 @@ import asyncpg
 import pytest
 from sqlalchemy import func, select
 
-from app.db import group_commit, pg_ingest
+from app.db import pg_ingest, pg_store
 from app.models import Alert, AlertEvent
 from app.schemas import AlertCreate
+from app.services import batch
 from app.services.decisions import decisions, plan
 from tests.api.test_metrics import scrape, value
-from tests.conftest import ServiceFactory
+from tests.conftest import THROUGH_PGBOUNCER, ServiceFactory
 from tests.helpers import alert_body
 
-
-@pytest.fixture
-def database_url(postgresql_url: str) -> str:
-    return postgresql_url  # the group-commit writer exists on PostgreSQL only
+pytestmark = pytest.mark.pgbouncer  # also through PgBouncer (tests/conftest.py)
 
 
 async def _stored(svc: Any) -> dict[str, tuple[int, int]]:
@@ -75,18 +74,23 @@ async def test_a_failed_batch_is_written_again_one_by_one(
     service_factory: ServiceFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A deadlock with another writer cannot be caused on demand: the first
-    # statement of several submissions fails as one would.
-    real = pg_ingest.upsert_many
+    # write of several submissions fails as one would.
     failed: list[int] = []
 
-    async def deadlock_once(pool: Any, batch: Any) -> Any:
-        if len(batch) > 1 and not failed:
-            failed.append(len(batch))
-            raise asyncpg.DeadlockDetectedError("deadlock detected")
-        return await real(pool, batch)
+    def failing_once(real: Any) -> Any:
+        async def write(where: Any, plans: Any, **options: Any) -> Any:
+            if len(plans) > 1 and not failed:
+                failed.append(len(plans))
+                raise asyncpg.DeadlockDetectedError("deadlock detected")
+            return await real(where, plans, **options)
 
-    monkeypatch.setattr(group_commit.pg_ingest, "upsert_many", deadlock_once)
+        return write
+
     async with service_factory() as svc:
+        if svc.settings.is_sqlite:
+            monkeypatch.setattr(batch, "submit_many", failing_once(batch.submit_many))
+        else:
+            monkeypatch.setattr(pg_store.pg_ingest, "upsert_many", failing_once(pg_ingest.upsert_many))
         responses = await asyncio.gather(
             *(svc.client.post("/alerts", json=alert_body(source=f"h{n}")) for n in range(20))
         )
@@ -107,21 +111,30 @@ async def test_a_burst_of_one_alert_longer_than_the_queue_scan_is_all_counted(
         assert sorted(n for n, _ in stored.values()) == [1, 1, 1, 1, 1, 300]
 
 
+@pytest.mark.parametrize("database_url", ["postgresql", THROUGH_PGBOUNCER], indirect=True)
 async def test_the_statements_are_planned_once_per_connection(service_factory: ServiceFactory) -> None:
     """Generic plans: with custom ones PostgreSQL planned the ingest statement
-    at every execution, and planning cost more than running it."""
+    at every execution, and planning cost more than running it. Behind
+    PgBouncer no statement may stay prepared on a server connection
+    (db/pooler.py): it is parsed and planned with each execution."""
     async with service_factory() as svc:
         pool: asyncpg.Pool = svc.app.state.store.pool
-        async with pool.acquire() as connection:
-            assert await connection.fetchval("SHOW plan_cache_mode") == "force_generic_plan"
+        # One transaction: one server connection, behind PgBouncer too.
+        async with pool.acquire() as connection, connection.transaction():
+            mode = await connection.fetchval("SHOW plan_cache_mode")
             for n in range(7):  # past the five runs after which PostgreSQL weighs custom plans
                 data = AlertCreate(alert_type="plan", severity="low", message="m", source=f"plan-{n % 2}")
                 pending = plan(data, team="default", settings=svc.settings, now=svc.clock.now)
                 await connection.fetch(
                     pg_ingest.statement(pending.decisions), *pg_ingest.arguments([pending])
                 )
-            [plans] = await connection.fetch(
+            prepared = await connection.fetch(
                 "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement = $1",
                 pg_ingest.statement(decisions(svc.settings)),
             )
-        assert plans["custom_plans"] == 0 and plans["generic_plans"] >= 1, dict(plans)
+    if svc.settings.database_pooler == "pgbouncer":
+        assert prepared == [] and mode == "auto"
+        return
+    assert mode == "force_generic_plan"
+    [plans] = prepared
+    assert plans["custom_plans"] == 0 and plans["generic_plans"] >= 1, dict(plans)

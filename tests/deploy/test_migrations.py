@@ -65,11 +65,12 @@ def empty_config(tmp_path: Path) -> Path:
     return config
 
 
-def start_upgrade(url: str, how: str, config: Path) -> subprocess.Popen[str]:
+def start_upgrade(url: str, how: str, config: Path, *, pooler: str = "none") -> subprocess.Popen[str]:
     """`alerts migrate`, or plain `alembic upgrade head` with the URL in the
     environment: both go through migrations/env.py."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALERTS_")}
     env["ALERTS_CONFIG_FILE"] = str(config)  # never a local alerts.toml
+    env["ALERTS_DATABASE_POOLER"] = pooler
     if how == "cli":
         argv = [sys.executable, "-m", "app.cli", "migrate", "--database-url", url]
     else:
@@ -93,7 +94,10 @@ async def schema_state(url: str) -> tuple[set[str], list[str], int]:
             for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
         }
         versions = [r["version_num"] for r in await conn.fetch("SELECT version_num FROM alembic_version")]
-        advisory = await conn.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
+        advisory = await conn.fetchval(  # this database's: pg_locks shows every database's
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        )
         return tables, versions, advisory
     finally:
         await conn.close()
@@ -112,6 +116,22 @@ def test_concurrent_upgrades_of_an_empty_database_both_succeed(
 ) -> None:
     processes = [
         start_upgrade(fresh_database, how, empty_config) for how in ("cli", "alembic", "cli", "alembic")
+    ]
+    for process in processes:
+        finish(process)
+    assert_at_head(fresh_database)
+
+
+def test_concurrent_upgrades_through_pgbouncer_both_succeed(
+    fresh_database: str, empty_config: Path, postgresql_pgbouncer_url: str
+) -> None:
+    """The migration lock lives in the upgrade's transaction, so a
+    transaction-mode pooler, which may run each transaction on another server
+    connection, neither loses it nor leaves it held."""
+    name = make_url(fresh_database).database
+    url = make_url(postgresql_pgbouncer_url).set(database=name).render_as_string(hide_password=False)
+    processes = [
+        start_upgrade(url, how, empty_config, pooler="pgbouncer") for how in ("cli", "alembic", "cli")
     ]
     for process in processes:
         finish(process)

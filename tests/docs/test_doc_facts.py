@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
 from app.schemas import AlertCreate
-from app.settings import SEVERITIES, SEVERITY_ALIASES, Settings
+from app.settings import SEVERITIES, SEVERITY_ALIASES, ChannelConfig, Settings
 from tests.docs.blocks import DOCS, ROOT, doc_files
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -90,3 +91,13 @@ def test_every_doc_page_is_in_the_index() -> None:
     for page in DOCS.glob("*.md"):
         if page.name != "README.md":
             assert f"]({page.name})" in index, page.name
+
+
+def test_every_channel_key_is_documented_for_its_type() -> None:
+    text = (DOCS / "configuration.md").read_text(encoding="utf-8")
+    documented = {_names(row[0])[0]: set(_names(row[1])) for row in _table_after(text, "| type | keys |")}
+    union = get_args(ChannelConfig)[0]  # Annotated[A | B | ..., Field(discriminator=...)]
+    for config in get_args(union):
+        [kind] = get_args(config.model_fields["type"].annotation)
+        missing = set(config.model_fields) - {"type"} - documented.get(kind, set())
+        assert not missing, f"{kind}: undocumented {sorted(missing)}"

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from pydantic import SecretStr
 
+from app.db.engine import create_engine, create_sessionmaker
 from app.notifiers import render
 from app.notifiers.base import DeliveryError
 from app.notifiers.email import EmailNotifier
-from app.settings import EmailChannel
+from app.services.action_links import ActionLinks
+from app.settings import EmailChannel, load_settings
 from tests.peers import free_port
 
 if TYPE_CHECKING:
@@ -319,3 +323,31 @@ async def test_the_notifier_itself_refuses_auth_in_clear(
     assert "plaintext" in str(info.value)
     assert server.recorder.logins == []
     assert server.recorder.delivered == []
+
+
+async def test_action_links_go_in_both_parts_of_an_active_alerts_mail(
+    smtp_server: StartSmtp, make_notification: MakeNotification, tmp_path: Path
+) -> None:
+    server = smtp_server()
+    settings = load_settings(
+        action_secret="mail-actions-secret-0123456789abcdef",
+        public_url="https://alerts.example.com",
+        channels={"mail": channel(server.port).model_dump(mode="json", exclude_none=True)},
+    )
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}")  # action_secret: never read
+    try:
+        links = ActionLinks(settings, create_sessionmaker(engine), clock=lambda: datetime.now(UTC))
+        notifier = EmailNotifier("mail", channel(server.port), actions=links)
+        await notifier.send(make_notification(channel="mail", status="reopened"))
+        await notifier.send(make_notification(channel="mail", reason="resolved", status="resolved"))
+    finally:
+        await engine.dispose()
+    active, notice = server.recorder.delivered
+    for part in ("plain", "html"):
+        body = active.message.get_body((part,))
+        assert body is not None
+        content = body.get_content()
+        assert content.count("https://alerts.example.com/actions/") == 2, part
+        assert "Acknowledge" in content and "Resolve" in content
+        quiet = notice.message.get_body((part,))
+        assert quiet is not None and "/actions/" not in quiet.get_content()

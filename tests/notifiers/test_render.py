@@ -82,3 +82,18 @@ def test_html_body_escapes_user_text(make_notification: MakeNotification) -> Non
     assert "<script>" not in body
     assert "Disk &lt;b&gt;97%&lt;/b&gt; full &amp; rising" in body
     assert '<a href="http://alerts.example/ui/alerts/' in body
+
+
+def test_bodies_carry_action_links_after_the_alerts_own(make_notification: MakeNotification) -> None:
+    n = make_notification()
+    actions = [
+        ("Acknowledge", "https://alerts.example/actions/a.b"),
+        ("Resolve", "https://x/actions/c?d=1&e=2"),
+    ]
+    text = render.text_body(n, actions=actions)
+    assert text.index("Open the alert:") < text.index("Acknowledge: https://alerts.example/actions/a.b\n")
+    assert "Resolve: https://x/actions/c?d=1&e=2\n" in text
+    html = render.html_body(n, actions=actions)
+    assert '<a href="https://alerts.example/actions/a.b">Acknowledge</a>' in html
+    assert '<a href="https://x/actions/c?d=1&amp;e=2">Resolve</a>' in html  # attribute-escaped
+    assert "/actions/" not in render.text_body(n) + render.html_body(n)

@@ -13,6 +13,8 @@ from app.services import batch
 from tests.conftest import Service
 from tests.helpers import alert_body, create_alert
 
+pytestmark = pytest.mark.pgbouncer  # also through PgBouncer (tests/conftest.py)
+
 SILENCE = {
     "matchers": [{"name": "source", "value": "db-2"}],
     "duration_minutes": 30,

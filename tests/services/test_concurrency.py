@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from tests.conftest import Service
 from tests.helpers import alert_body
+
+pytestmark = pytest.mark.pgbouncer  # also through PgBouncer (tests/conftest.py)
 
 
 async def test_fifty_simultaneous_identical_submissions_make_one_alert(service: Service) -> None:

@@ -28,6 +28,8 @@ from tests.conftest import Service, StartSmtp, make_settings
 from tests.helpers import create_alert, wait_for
 from tests.peers import HttpReceiver
 
+pytestmark = pytest.mark.pgbouncer  # also through PgBouncer (tests/conftest.py)
+
 
 async def notifications_of(svc: Service, alert_id: str) -> list[dict[str, Any]]:
     detail = (await svc.client.get(f"/alerts/{alert_id}")).json()
@@ -314,7 +316,7 @@ async def test_one_alert_reaches_all_four_channels(
         slack.close()
 
 
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("database_url", ["postgresql", "postgresql-pgbouncer"], indirect=True)
 @pytest.mark.parametrize("one_statement", [True, False], ids=["one-statement", "orm"])
 async def test_two_workers_on_postgres_deliver_every_row_exactly_once(
     clean_database: str, http_receiver: HttpReceiver, one_statement: bool
@@ -341,7 +343,7 @@ async def test_two_workers_on_postgres_deliver_every_row_exactly_once(
                 assert response.status_code == 201
     # Two independent workers, each with its own engine (and pool for the
     # one-statement claims and results), racing over the rows.
-    engines = [create_engine(clean_database), create_engine(clean_database)]
+    engines = [create_engine(clean_database, pooler=settings.database_pooler) for _ in range(2)]
     stores: list[Store] = []
     for engine in engines:
         general = OrmStore(create_sessionmaker(engine), hold=held_by)

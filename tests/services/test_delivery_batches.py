@@ -20,6 +20,8 @@ from tests.conftest import Service
 from tests.helpers import create_alert, wait_for
 from tests.peers import HttpReceiver
 
+pytestmark = pytest.mark.pgbouncer  # also through PgBouncer (tests/conftest.py)
+
 
 def webhook(url: str) -> dict[str, Any]:
     return {"type": "webhook", "url": url}
@@ -53,10 +55,10 @@ async def test_a_burst_is_recorded_in_batches_and_failures_are_still_retried(
             store = svc.app.state.store
             real = store.record
 
-            async def spy(*, sent: Any, failed: Any, now: Any) -> dict[uuid.UUID, str | None]:
+            async def spy(*, sent: Any, **rest: Any) -> dict[uuid.UUID, str | None]:
                 if sent:
                     batch_sizes.append(len(sent))
-                return await real(sent=sent, failed=failed, now=now)
+                return await real(sent=sent, **rest)
 
             monkeypatch.setattr(store, "record", spy)
             alerts = [await create_alert(svc.client, source=f"host-{i}") for i in range(40)]
@@ -141,10 +143,10 @@ async def test_a_batch_that_fails_to_commit_is_sent_again_after_the_lease(
         store = svc.app.state.store
         real = store.record
 
-        async def flaky(*, sent: Any, failed: Any, now: Any) -> dict[uuid.UUID, str | None]:
+        async def flaky(**kwargs: Any) -> dict[uuid.UUID, str | None]:
             if failures:
                 raise failures.pop()
-            return await real(sent=sent, failed=failed, now=now)
+            return await real(**kwargs)
 
         monkeypatch.setattr(store, "record", flaky)
         alert = await create_alert(svc.client)

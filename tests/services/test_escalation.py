@@ -18,6 +18,8 @@ from tests.conftest import FakeClock, Service, make_settings
 from tests.helpers import alert_body, create_alert, wait_for
 from tests.peers import HttpReceiver
 
+pytestmark = pytest.mark.pgbouncer  # also through PgBouncer (tests/conftest.py)
+
 START = FakeClock().now  # every test's fake clock starts here
 
 
@@ -187,13 +189,13 @@ async def test_escalation_disabled_runs_no_ticker(service_factory, http_receiver
         assert (await svc.client.get(f"/alerts/{alert['id']}")).json()["escalation_level"] == 1
 
 
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("database_url", ["postgresql", "postgresql-pgbouncer"], indirect=True)
 async def test_two_tickers_on_postgres_escalate_each_step_once(service_factory) -> None:  # type: ignore[no-untyped-def]
     async with service_factory(enable_escalation=False) as svc:
         for i in range(200):
             await create_alert(svc.client, severity="high", source=f"host-{i}")
         settings = make_settings(svc.settings.database_url)
-    engines = [create_engine(settings.database_url) for _ in range(2)]
+    engines = [create_engine(settings.database_url, pooler=settings.database_pooler) for _ in range(2)]
     now = START + _minutes(31)
 
     async def ticker(engine) -> int:  # type: ignore[no-untyped-def]

@@ -148,6 +148,7 @@ async def test_stats_on_an_empty_database(service: Service) -> None:
         "failed": 0,
         "pending": 0,
         "silenced": 0,
+        "folded": 0,
         "success_rate": None,
         "mean_latency_ms": None,
         "p95_latency_ms": None,

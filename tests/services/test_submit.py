@@ -5,8 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 
+import pytest
+
 from tests.conftest import Service
 from tests.helpers import create_alert, post_alert
+
+pytestmark = pytest.mark.pgbouncer  # also through PgBouncer (tests/conftest.py)
 
 
 async def test_new_alert_is_created_with_location_and_fingerprint(service: Service) -> None:
