@@ -114,8 +114,12 @@ async def in_order_scenario(d: Driver) -> list[Any]:
         ("chat", "new", None),
         ("hooks", "new", None),
     ]
-    # The acknowledgement waits while the new notice is being sent...
+    # The acknowledgement waits while the new notice is being sent, under
+    # flood control too (its claims take the general path)...
     assert await d.store.claim(now=d.now, limit=10, lease_seconds=30, in_order=in_order) == []
+    start = d.now.replace(second=0, microsecond=0)
+    quotas = Quotas(per_window={"chat": 5}, window_start=start, window_end=start + timedelta(minutes=1))
+    assert await d.store.claim(now=d.now, limit=10, lease_seconds=30, quotas=quotas, in_order=in_order) == []
     by_channel = {r.channel: r for r in first}
     d.at(2)
     statuses = await d.store.record(
@@ -125,7 +129,7 @@ async def in_order_scenario(d: Driver) -> list[Any]:
     )
     assert set(statuses.values()) == {"sent"}
     # ...and goes once it is sent, with the reference it kept.
-    [ack] = await d.store.claim(now=d.now, limit=10, lease_seconds=30, in_order=in_order)
+    [ack] = await d.store.claim(now=d.now, limit=10, lease_seconds=30, quotas=quotas, in_order=in_order)
     assert (ack.channel, ack.reason, ack.reference) == ("chat", "acknowledged", MESSAGE)
     # A newer reference replaces it; a lost lease keeps nothing.
     d.at(3)

@@ -154,3 +154,54 @@ async def test_an_acknowledgement_right_after_the_alert_waits_for_its_message(
         assert slack_api.calls == ["chat.postMessage", "chat.update"]
         assert slack_api.only_message().facts()["Acknowledged by"] == "bob"
     assert slack_api.problems == []
+
+
+async def statuses_are(svc: Service, alert_id: str, expected: list[tuple[str, str]]) -> bool:
+    rows = (await svc.client.get(f"/alerts/{alert_id}")).json()["notifications"]
+    return sorted((row["reason"], row["status"]) for row in rows) == expected
+
+
+async def test_a_digest_is_a_message_of_its_own_and_keeps_nothing(
+    service_factory: Any, slack_api: SlackApi
+) -> None:
+    # Flood control on an app channel: past the share, alerts are folded into
+    # a digest, posted as a plain message; the folded alerts' own messages
+    # come with their next notification, and the first alert's stays its own.
+    channels = {"chat": app_channel(slack_api, max_per_minute=1)}
+    async with service_factory(channels=channels, default_channels=["chat"]) as svc:
+        svc.clock.advance(seconds=20)  # 09:00:20
+        first = await create_alert(svc.client, source="db-1", severity="high")
+        await wait_for(lambda: delivered(svc, first["id"], 1))
+        later = [await create_alert(svc.client, source=f"db-{i}", severity="critical") for i in (2, 3)]
+        for alert in later:
+            await wait_for(lambda alert=alert: statuses_are(svc, alert["id"], [("new", "folded")]))
+
+        svc.clock.advance(seconds=40)  # 09:01:00: the digest is due
+        svc.app.state.wake_delivery()
+
+        async def posted(count: int) -> bool:
+            return len(slack_api.messages) == count
+
+        await wait_for(lambda: posted(2))
+        own, digest = slack_api.messages.values()
+        assert digest.header() == "[CRITICAL] and 2 more: digest of channel chat"
+        assert digest.buttons() == {}
+        assert "db-2" in str(digest.attachments) and "db-3" in str(digest.attachments)
+        assert own.facts()["Source"] == "db-1"
+
+        # The first alert's message is still the one its notifications update.
+        await svc.client.patch(f"/alerts/{first['id']}/acknowledge", json={"by": "bob"})
+        await wait_for(lambda: delivered(svc, first["id"], 2))
+        assert slack_api.calls == ["chat.postMessage", "chat.postMessage", "chat.update"]
+        assert own.facts()["Acknowledged by"] == "bob"
+
+        # A folded alert had no message: its next notification posts one.
+        svc.clock.advance(minutes=1)  # a fresh share
+        await svc.client.patch(f"/alerts/{later[0]['id']}/acknowledge", json={"by": "carol"})
+        await wait_for(
+            lambda: statuses_are(svc, later[0]["id"], [("acknowledged", "sent"), ("new", "folded")])
+        )
+        assert slack_api.calls[-1] == "chat.postMessage"
+        assert len(slack_api.messages) == 3
+        assert list(slack_api.messages.values())[-1].facts()["Acknowledged by"] == "carol"
+    assert slack_api.problems == []

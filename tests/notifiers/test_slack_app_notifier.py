@@ -4,6 +4,7 @@ stand-in for Slack's Web API that checks requests as Slack documents them."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -11,10 +12,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from app.notifiers import render
-from app.notifiers.base import DeliveryError
+from app.notifiers.base import DeliveryError, Notification
 from app.notifiers.slack_app import ACKNOWLEDGE, RESOLVE, SlackAppNotifier
 from app.settings import SlackChannel
 from tests.notifiers.conftest import ALERT_ID
+from tests.notifiers.test_digest_render import AT, folded
 from tests.slack_api import CHANNEL_ID, CHANNEL_NAME, TOKEN, SlackApi
 
 if TYPE_CHECKING:
@@ -176,6 +178,52 @@ async def test_a_channel_test_posts_and_keeps_nothing(
     assert slack_api.only_message().buttons() == {}
 
 
+async def test_a_digest_posts_a_plain_message_and_keeps_nothing(
+    slack_api: SlackApi, http_client: httpx.AsyncClient
+) -> None:
+    # Many alerts in one message: none for a later notification to update.
+    items = [folded(1, "high"), folded(2, "critical")]
+    note = Notification(
+        id=uuid.uuid4(),
+        channel="chat",
+        reason="digest",
+        level=1,
+        created_at=AT,
+        alert=None,
+        folded=(items[1], items[0]),  # most severe first, as the claim hands them
+        folded_total=5,
+    )
+    result = await app_notifier(slack_api, http_client).send(note)
+
+    assert slack_api.problems == []
+    assert slack_api.calls == ["chat.postMessage"]
+    assert result.reference is None
+    message = slack_api.only_message()
+    assert message.header() == "[CRITICAL] and 5 more: digest of channel chat"
+    assert message.buttons() == {}
+    assert "db-2" in json.dumps(message.attachments)
+
+
+async def test_the_channel_templates_word_the_message_and_its_replies(
+    slack_api: SlackApi, http_client: httpx.AsyncClient, make_notification: MakeNotification
+) -> None:
+    notifier = app_notifier(
+        slack_api,
+        http_client,
+        title_template="{{ alert.alert_type }} at {{ alert.source }} ({{ notification.reason }})",
+        body_template="Look at {{ alert.source }} <now>",
+    )
+    first = await notifier.send(make_notification(reason="new", level=1))
+    await notifier.send(replace(make_notification(reason="escalation", level=2), reference=first.reference))
+
+    assert slack_api.problems == []
+    message = slack_api.only_message()
+    assert message.header() == "disk_full at db-1 (escalation)"
+    assert "Look at db-1 &lt;now&gt;" in json.dumps(message.attachments)
+    [reply] = slack_api.replies
+    assert reply.text == "disk_full at db-1 (escalation): Look at db-1 &lt;now&gt;"
+
+
 @pytest.mark.parametrize(
     ("error", "status", "permanent"),
     [
@@ -214,12 +262,18 @@ async def test_a_rate_limit_is_retried_after_the_time_slack_asks(
     slack_api.fail_next("ratelimited", status=429, retry_after="30")
     with pytest.raises(DeliveryError) as caught:
         await app_notifier(slack_api, http_client).send(make_notification(reason="new"))
-    assert (caught.value.permanent, caught.value.retry_after) == (False, 30)
+    # A rate limit: the whole channel pauses (flood control), not only this row.
+    assert (caught.value.permanent, caught.value.retry_after, caught.value.rate_limited) == (False, 30, True)
     # Also when Slack says it in the body only.
     slack_api.fail_next("ratelimited", retry_after="4")
     with pytest.raises(DeliveryError) as caught:
         await app_notifier(slack_api, http_client).send(make_notification(reason="new"))
-    assert (caught.value.permanent, caught.value.retry_after) == (False, 4)
+    assert (caught.value.permanent, caught.value.retry_after, caught.value.rate_limited) == (False, 4, True)
+    # Slack's own trouble is no rate limit.
+    slack_api.fail_next("internal_error")
+    with pytest.raises(DeliveryError) as caught:
+        await app_notifier(slack_api, http_client).send(make_notification(reason="new"))
+    assert caught.value.rate_limited is False
 
 
 async def test_a_wrong_token_is_refused_by_slack_and_never_shown(
