@@ -29,6 +29,7 @@ from app.api import (
     metrics,
     schedules,
     silences,
+    slack_actions,
     stats,
     users,
 )
@@ -244,6 +245,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(schedules.router)
     app.include_router(calendar.router)
     app.include_router(integrations.router)
+    app.include_router(slack_actions.router)
     app.include_router(health.router)
     docs.install(app, private=private_docs)
     install_console(app)

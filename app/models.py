@@ -470,3 +470,33 @@ class ScheduleOverride(Base):
         Index("ix_schedule_overrides_schedule_id_ends_at", "schedule_id", "ends_at"),
         Index("ix_schedule_overrides_user_id", "user_id"),
     )
+
+
+class ChannelMessage(Base):
+    """What a channel posted about an alert and asked to keep, to edit it
+    later: a Slack app's message (its channel id and ts). One per alert and
+    channel, replaced when a delivery posts anew; written with the delivery's
+    result and read with the next claim (db/channel_messages.py)."""
+
+    __tablename__ = "channel_messages"
+
+    alert_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("alerts.id", ondelete="CASCADE"), primary_key=True
+    )
+    channel: Mapped[str] = mapped_column(String(100), primary_key=True)
+    # The provider's reference, as the adapter returned it.
+    reference: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    updated_at: Mapped[datetime]
+
+
+class SeenRequest(Base):
+    """A signed request already taken (a Slack button's), kept while its
+    timestamp would still be accepted, so that a replay is refused by every
+    replica (services/slack_actions.py)."""
+
+    __tablename__ = "seen_requests"
+
+    signature: Mapped[str] = mapped_column(String(128), primary_key=True)
+    seen_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_seen_requests_seen_at", "seen_at"),)

@@ -241,6 +241,11 @@ class ChannelRead(BaseModel):
 
     name: str
     type: str
+    mode: str | None = Field(
+        default=None,
+        description="how a slack channel posts: `webhook` (incoming webhook) or `app` (bot token, "
+        "one message per alert, kept up to date); null for the other types",
+    )
     sent: int
     failed: int
     pending: int

@@ -172,10 +172,79 @@ class EmailChannel(_Channel):
 
 
 class SlackChannel(_Channel):
+    """Slack, in one of two modes, exactly one configured:
+
+    - webhook: `url`, an incoming webhook; one message per notification;
+    - app: `bot_token` and `channel`; the first notification of an alert is
+      posted with chat.postMessage and later ones update that message
+      (notifiers/slack_app.py), with Acknowledge and Resolve buttons when
+      `signing_secret` is set (POST /integrations/slack/actions).
+
+    The checks sit on fields, declared in the order they need each other,
+    so that an error names the field at fault and never shows the token.
+    """
+
+    # The input may be a secret; merged with _Channel's configuration.
+    model_config = ConfigDict(hide_input_in_errors=True)
+
     type: Literal["slack"]
-    url: str = Field(pattern=r"^https?://")
+    bot_token: SecretStr | None = None
+    channel: str | None = Field(
+        default=None, pattern=r"^#?[A-Za-z0-9][A-Za-z0-9._-]{0,79}$", validate_default=True
+    )
+    url: str | None = Field(default=None, pattern=r"^https?://", validate_default=True)
+    api_url: str = Field(default="https://slack.com/api", pattern=r"^https?://")
+    signing_secret: SecretStr | None = Field(default=None, min_length=1, validate_default=True)
     timeout_seconds: PositiveFloat | None = None
     send_resolved: bool = True
+
+    @field_validator("bot_token")
+    @classmethod
+    def _token_shape(cls, token: SecretStr | None) -> SecretStr | None:
+        # It goes into a header: nothing but a token's characters.
+        if token is not None and not re.fullmatch(r"xox[a-z]-[A-Za-z0-9-]+", token.get_secret_value()):
+            raise PydanticCustomError("bot_token", "a bot token looks like xoxb-<digits and letters>")
+        return token
+
+    @field_validator("channel")
+    @classmethod
+    def _channel_with_token(cls, channel: str | None, info: ValidationInfo) -> str | None:
+        has_token = info.data.get("bot_token") is not None
+        if "bot_token" in info.data and has_token != (channel is not None):
+            missing = "channel" if has_token else "bot_token"
+            raise PydanticCustomError(
+                "slack_app",
+                "app mode needs bot_token and channel together: {missing} is missing",
+                {"missing": missing},
+            )
+        return channel
+
+    @field_validator("url")
+    @classmethod
+    def _one_mode(cls, url: str | None, info: ValidationInfo) -> str | None:
+        app = info.data.get("bot_token") is not None or info.data.get("channel") is not None
+        if url is not None and app:
+            raise PydanticCustomError(
+                "slack_mode", "url (incoming webhook) and bot_token + channel (app) are two modes: set one"
+            )
+        if url is None and not app and "bot_token" in info.data and "channel" in info.data:
+            raise PydanticCustomError(
+                "slack_mode", "set url (an incoming webhook), or bot_token and channel (an app)"
+            )
+        return url
+
+    @field_validator("signing_secret")
+    @classmethod
+    def _secret_for_app(cls, secret: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if secret is not None and info.data.get("url") is not None:
+            raise PydanticCustomError(
+                "slack_mode", "signing_secret verifies an app's buttons: a webhook (url) has none"
+            )
+        return secret
+
+    @property
+    def mode(self) -> Literal["webhook", "app"]:
+        return "app" if self.bot_token is not None else "webhook"
 
 
 # A Standard Webhooks secret: "whsec_" and the key in base64.

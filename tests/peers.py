@@ -13,7 +13,7 @@ import email.policy
 import socket
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -63,9 +63,11 @@ class _QuietServer(ThreadingHTTPServer):
 
 
 class HttpReceiver:
-    """Records every request; answers each with the current `Reply`."""
+    """Records every request; answers each with the current `Reply`, or with
+    what `responder` makes of it (a peer with state, such as Slack's API)."""
 
-    def __init__(self) -> None:
+    def __init__(self, responder: Callable[[Received], Reply] | None = None) -> None:
+        self.responder = responder
         self.requests: list[Received] = []
         self.request_times: list[float] = []  # time.monotonic() at arrival
         self.reply = Reply()
@@ -109,17 +111,16 @@ class HttpReceiver:
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
+                received = Received(
+                    method=self.command,
+                    path=self.path,
+                    headers={k.lower(): v for k, v in self.headers.items()},
+                    body=body,
+                )
                 with receiver._lock:
                     receiver.request_times.append(time.monotonic())
-                    receiver.requests.append(
-                        Received(
-                            method=self.command,
-                            path=self.path,
-                            headers={k.lower(): v for k, v in self.headers.items()},
-                            body=body,
-                        )
-                    )
-                reply = receiver._next_reply()
+                    receiver.requests.append(received)
+                reply = receiver.responder(received) if receiver.responder else receiver._next_reply()
                 if reply.delay and receiver._closing.wait(reply.delay):
                     return
                 self.send_response(reply.status)

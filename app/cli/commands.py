@@ -244,7 +244,7 @@ def channels(client: AlertClient, args: argparse.Namespace) -> str:
     rows = [
         (
             c.name,
-            c.type,
+            f"{c.type} ({c.mode})" if c.mode else c.type,
             c.sent,
             c.failed,
             c.pending,

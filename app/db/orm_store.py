@@ -32,12 +32,25 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, Update, bindparam, case, or_, select, union_all, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Update,
+    and_,
+    bindparam,
+    case,
+    exists,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
 
 from app.db import alert_changes as changes
-from app.db import flood, transaction
+from app.db import channel_messages, flood, transaction
 from app.db.store import (
     ALERT_COLUMNS,
     ClaimedRow,
@@ -144,16 +157,30 @@ async def claim(
     limit: int,
     lease_seconds: float,
     quotas: Quotas | None = None,
+    in_order: Sequence[str] = (),
 ) -> list[ClaimedRow]:
     """Claim up to `limit` due rows of channels not paused: one UPDATE ...
     RETURNING whose subquery picks them (FOR UPDATE SKIP LOCKED on
     PostgreSQL), then one read of their alerts (and of a digest's folded
-    rows). With `quotas`, the rows are picked first and apportioned
+    rows, and of the references kept for the `in_order` channels' rows; see
+    Store.claim). With `quotas`, the rows are picked first and apportioned
     (db/flood.py)."""
-    due = or_(
+    due: ColumnElement[bool] = or_(
         (OutboxRow.status == "pending") & (OutboxRow.next_attempt_at <= now),
         (OutboxRow.status == "sending") & (OutboxRow.lease_until <= now),
     ) & flood.not_paused(now)
+    if in_order:
+        earlier = aliased(OutboxRow)
+        waiting = exists().where(
+            earlier.alert_id == OutboxRow.alert_id,
+            earlier.channel == OutboxRow.channel,
+            earlier.status.in_(("pending", "sending")),
+            or_(
+                earlier.created_at < OutboxRow.created_at,
+                and_(earlier.created_at == OutboxRow.created_at, earlier.id < OutboxRow.id),
+            ),
+        )
+        due = and_(due, or_(OutboxRow.alert_id.is_(None), OutboxRow.channel.not_in(list(in_order)), ~waiting))
     if quotas is not None:
         ids = await flood.apportion(session, due=due, limit=limit, quotas=quotas, now=now)
         if not ids:
@@ -196,13 +223,28 @@ async def claim(
     )
     digests = [row["id"] for row in rows if row["reason"] == flood.DIGEST]
     folded = await flood.folded_of(session, digests) if digests else {}
+    kept = await channel_messages.read(
+        session,
+        ((row["alert_id"], row["channel"]) for row in rows if row["alert_id"] and row["channel"] in in_order),
+    )
     return [
-        claimed_row(row, lease_until, alerts.get(row["alert_id"]), folded.get(row["id"], ())) for row in rows
+        claimed_row(
+            row,
+            lease_until,
+            alerts.get(row["alert_id"]),
+            folded.get(row["id"], ()),
+            kept.get((row["alert_id"], row["channel"])),
+        )
+        for row in rows
     ]
 
 
 def claimed_row(
-    row: Any, lease_until: datetime, alert: dict[str, Any] | None, folded: tuple[FoldedRow, ...] = ()
+    row: Any,
+    lease_until: datetime,
+    alert: dict[str, Any] | None,
+    folded: tuple[FoldedRow, ...] = (),
+    reference: dict[str, Any] | None = None,
 ) -> ClaimedRow:
     return ClaimedRow(
         id=row["id"],
@@ -215,6 +257,7 @@ def claimed_row(
         lease_until=lease_until,
         alert=alert,
         folded=folded,
+        reference=reference,
     )
 
 
@@ -268,6 +311,15 @@ async def record(
     if sent:
         marked = await mark_sent(session, sent=sent, now=now)
         statuses |= {item.row.id: "sent" if item.row.id in marked else None for item in sent}
+        await channel_messages.keep(
+            session,
+            [
+                (item.row.alert_id, item.row.channel, item.reference)
+                for item in sent
+                if item.row.id in marked and item.row.alert_id is not None and item.reference is not None
+            ],
+            now=now,
+        )
     for item in failed:
         statuses[item.row.id] = await _record_failure(session, item)
     for held in released:
@@ -377,11 +429,19 @@ class OrmStore:
         return await transaction.run(self.sessionmaker, lambda session: ingest(session, plan, hold=self.hold))
 
     async def claim(
-        self, *, now: datetime, limit: int, lease_seconds: float, quotas: Quotas | None = None
+        self,
+        *,
+        now: datetime,
+        limit: int,
+        lease_seconds: float,
+        quotas: Quotas | None = None,
+        in_order: Sequence[str] = (),
     ) -> list[ClaimedRow]:
         return await transaction.run(
             self.sessionmaker,
-            lambda session: claim(session, now=now, limit=limit, lease_seconds=lease_seconds, quotas=quotas),
+            lambda session: claim(
+                session, now=now, limit=limit, lease_seconds=lease_seconds, quotas=quotas, in_order=in_order
+            ),
         )
 
     async def folded(self, digest_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, tuple[FoldedRow, ...]]:

@@ -59,16 +59,33 @@ class PgStore:
         return await self.general.ingest(plan)
 
     async def claim(
-        self, *, now: datetime, limit: int, lease_seconds: float, quotas: Quotas | None = None
+        self,
+        *,
+        now: datetime,
+        limit: int,
+        lease_seconds: float,
+        quotas: Quotas | None = None,
+        in_order: Sequence[str] = (),
     ) -> list[ClaimedRow]:
         if quotas is not None:  # flood control apportions through the general path
-            return await self.general.claim(now=now, limit=limit, lease_seconds=lease_seconds, quotas=quotas)
+            return await self.general.claim(
+                now=now, limit=limit, lease_seconds=lease_seconds, quotas=quotas, in_order=in_order
+            )
         lease_until, rows = await pg_delivery.claim(
-            self.pool, now=now, limit=limit, lease_seconds=lease_seconds
+            self.pool, now=now, limit=limit, lease_seconds=lease_seconds, in_order=in_order
         )
         digests = [row["id"] for row, _ in rows if row["reason"] == DIGEST]
         folded = await self.general.folded(digests) if digests else {}
-        return [claimed_row(row, lease_until, alert, folded.get(row["id"], ())) for row, alert in rows]
+        return [
+            claimed_row(
+                row,
+                lease_until,
+                alert,
+                folded.get(row["id"], ()),
+                row["reference"] if row["channel"] in in_order else None,
+            )
+            for row, alert in rows
+        ]
 
     async def record(
         self,
@@ -79,7 +96,9 @@ class PgStore:
         released: Sequence[Released] = (),
     ) -> dict[uuid.UUID, str | None]:
         marked = await pg_delivery.mark_sent(
-            self.pool, [(item.row.id, item.row.lease_until, item.duration_ms) for item in sent], now=now
+            self.pool,
+            [(item.row.id, item.row.lease_until, item.duration_ms, item.reference) for item in sent],
+            now=now,
         )
         statuses: dict[uuid.UUID, str | None] = {
             item.row.id: "sent" if item.row.id in marked else None for item in sent

@@ -63,9 +63,17 @@ class SqliteStore:
         return await self.writer.write(plan)
 
     async def claim(
-        self, *, now: datetime, limit: int, lease_seconds: float, quotas: Quotas | None = None
+        self,
+        *,
+        now: datetime,
+        limit: int,
+        lease_seconds: float,
+        quotas: Quotas | None = None,
+        in_order: Sequence[str] = (),
     ) -> list[ClaimedRow]:
-        return await self.general.claim(now=now, limit=limit, lease_seconds=lease_seconds, quotas=quotas)
+        return await self.general.claim(
+            now=now, limit=limit, lease_seconds=lease_seconds, quotas=quotas, in_order=in_order
+        )
 
     async def record(
         self,

@@ -153,6 +153,9 @@ class ClaimedRow:
     lease_until: datetime
     alert: dict[str, Any] | None  # ALERT_COLUMNS
     folded: tuple[FoldedRow, ...] = ()  # a digest's notifications, oldest first
+    # What the channel kept from an earlier delivery of this alert
+    # (db/channel_messages.py); read for the channels claimed in order.
+    reference: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +188,7 @@ class Quotas:
 class Sent:
     row: ClaimedRow
     duration_ms: float
+    reference: dict[str, Any] | None = None  # to keep for the row's alert and channel
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,10 +218,21 @@ class Store(Protocol):
     async def ingest(self, plan: IngestPlan) -> Ingested: ...
 
     async def claim(
-        self, *, now: datetime, limit: int, lease_seconds: float, quotas: Quotas | None = None
+        self,
+        *,
+        now: datetime,
+        limit: int,
+        lease_seconds: float,
+        quotas: Quotas | None = None,
+        in_order: Sequence[str] = (),
     ) -> list[ClaimedRow]:
         """Claim due rows of channels not paused; with `quotas`, rows past a
-        channel's share are folded into its window's digest instead."""
+        channel's share are folded into its window's digest instead. A row
+        of a channel named in `in_order` waits while an earlier row of its
+        alert on that channel is pending or being sent: such a channel gets
+        one alert's notifications one at a time, in the order they were
+        queued (by creation time, then id), and each finds the reference the
+        one before it kept."""
         ...
 
     async def record(

@@ -3,6 +3,8 @@
 An adapter turns a Notification into one delivery attempt. Success returns a
 DeliveryResult; any failure raises DeliveryError, which the delivery service
 records on the outbox row and retries (or gives up on, when `permanent`).
+An adapter that edits what it posted (a Slack app's message) returns a
+`reference` with its result and finds it on the alert's next notification.
 Timeouts are applied by the caller, around `send`, per channel.
 """
 
@@ -31,7 +33,8 @@ class Folded:
 class Notification:
     id: uuid.UUID
     channel: str
-    reason: str  # new, repeated, window, severity, reopened, escalation, repeat, resolved, test, digest
+    # new, repeated, window, severity, reopened, escalation, repeat, acknowledged, resolved, test, digest
+    reason: str
     level: int  # escalation level the notification is sent at (1-4)
     created_at: datetime
     alert: dict[str, Any] | None  # AlertRead as JSON-ready dict; None for a channel test or a digest
@@ -41,12 +44,19 @@ class Notification:
     # `folded_total` counts them all.
     folded: tuple[Folded, ...] = ()
     folded_total: int = 0
+    # What an earlier delivery of this alert to this channel asked to keep
+    # (DeliveryResult.reference): a Slack app's message, to update it.
+    reference: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class DeliveryResult:
     detail: str = ""  # e.g. SMTP reply or HTTP status, for the outbox row
     extra: dict[str, Any] = field(default_factory=dict)
+    # The provider's reference to a message this delivery posted, kept per
+    # alert and channel (db/channel_messages.py) and handed to the alert's
+    # next notification on this channel; None keeps the one kept before.
+    reference: dict[str, Any] | None = None
 
 
 class DeliveryError(Exception):

@@ -183,6 +183,35 @@ async def send(
     secrets: Iterable[str] = (),
 ) -> DeliveryResult:
     """Send `body` as `content_type`; the status mapping is the module's."""
+    response = await exchange(
+        client,
+        method,
+        url,
+        body,
+        content_type,
+        headers,
+        auth=auth,
+        request_timeout=request_timeout,
+        secrets=secrets,
+    )
+    return DeliveryResult(detail=f"HTTP {response.status_code}", extra={"status": response.status_code})
+
+
+async def exchange(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    body: bytes,
+    content_type: str,
+    headers: Mapping[str, str],
+    *,
+    auth: httpx.Auth | None = None,
+    request_timeout: float | None = None,
+    secrets: Iterable[str] = (),
+) -> httpx.Response:
+    """One request: the 2xx response, for an adapter that reads the answer
+    (Slack's Web API answers errors with 200); any other status raises
+    DeliveryError by the module's mapping."""
     secrets = [s for s in secrets if s]
     merged = httpx.Headers(headers)
     merged["Content-Type"] = content_type
@@ -206,7 +235,7 @@ async def send(
 
     status = response.status_code
     if 200 <= status < 300:
-        return DeliveryResult(detail=f"HTTP {status}", extra={"status": status})
+        return response
 
     reason = f"{method} got HTTP {status} {response.reason_phrase}".rstrip()
     if 300 <= status < 400:

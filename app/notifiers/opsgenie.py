@@ -2,10 +2,11 @@
 
 A notification creates the Opsgenie alert (`POST /v2/alerts`); while one
 with that alias is open, Opsgenie folds a repeat into it (its count goes up),
-so escalations and repeats do not open new alerts. A resolved notice closes
-it (`POST /v2/alerts/{alias}/close?identifierType=alias`). The service sends
-no notification on acknowledge, so nothing is acknowledged here. A channel
-test creates a P5 alert aliased by the notification id.
+so escalations and repeats do not open new alerts. An acknowledged notice
+acknowledges it (`POST /v2/alerts/{alias}/acknowledge?identifierType=alias`,
+as the person who acknowledged), a resolved notice closes it
+(`.../close?identifierType=alias`). A channel test creates a P5 alert
+aliased by the notification id.
 
 Opsgenie answers 202 and processes the request later; 422 (a refused
 field) and 401/403 (a wrong key) are permanent, 429 and 5xx retried
@@ -32,6 +33,7 @@ _MESSAGE_MAX = 130
 _DESCRIPTION_MAX = 15_000
 _ENTITY_MAX = 512
 _DETAIL_MAX = 1_000  # per value; the whole map may hold 8,000 characters
+_USER_MAX = 100
 
 
 def alias(notification: Notification) -> str:
@@ -78,12 +80,23 @@ def build_close(notification: Notification, templates: ChannelTemplates = DEFAUL
     return {"source": SOURCE, "note": render.cut(render.title(notification, templates), _MESSAGE_MAX)}
 
 
+def build_acknowledge(notification: Notification, templates: ChannelTemplates = DEFAULTS) -> dict[str, Any]:
+    body = build_close(notification, templates)
+    if by := (notification.alert or {}).get("acknowledged_by"):
+        body["user"] = render.cut(str(by), _USER_MAX)
+    return body
+
+
 class OpsgenieNotifier(HttpNotifier[OpsgenieChannel]):
     async def send(self, notification: Notification) -> DeliveryResult:
         base = self._config.api_url.rstrip("/")
+        alert_url = f"{base}/v2/alerts/{quote(alias(notification), safe='')}"
         if render.is_resolved(notification):
-            url = f"{base}/v2/alerts/{quote(alias(notification), safe='')}/close?identifierType=alias"
+            url = f"{alert_url}/close?identifierType=alias"
             body = json_bytes(build_close(notification, self._templates))
+        elif notification.reason == "acknowledged":
+            url = f"{alert_url}/acknowledge?identifierType=alias"
+            body = json_bytes(build_acknowledge(notification, self._templates))
         else:
             url = f"{base}/v2/alerts"
             body = json_bytes(build_create(notification, self._config, self._templates))

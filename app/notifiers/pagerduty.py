@@ -1,11 +1,10 @@
 """PagerDuty channel: one Events API v2 event per notification.
 
 The alert id is the `dedup_key`, so every notification about one alert lands
-on one PagerDuty incident: a resolved notice resolves it, anything else
-triggers (or adds to) it. The service sends no notification on acknowledge
-(acknowledging stops escalation, nobody is told), so no `acknowledge` event
-is ever sent. A channel test has no alert: it triggers an `info` event keyed
-by the notification id, which is closed by hand.
+on one PagerDuty incident, which follows the alert's state: an acknowledged
+notice acknowledges it, a resolved notice resolves it, anything else
+triggers (or adds to) it. A channel test has no alert: it triggers an
+`info` event keyed by the notification id, which is closed by hand.
 
 PagerDuty answers 202 {"status": "success"}; 400 (an invalid event) is
 permanent, 429 and 5xx are retried, as for every HTTP channel (http.py). The
@@ -29,7 +28,9 @@ CLIENT = "alert-service"
 
 
 def event_action(notification: Notification) -> str:
-    return "resolve" if render.is_resolved(notification) else "trigger"
+    if render.is_resolved(notification):
+        return "resolve"
+    return "acknowledge" if notification.reason == "acknowledged" else "trigger"
 
 
 def dedup_key(notification: Notification) -> str:
@@ -46,7 +47,7 @@ def build_event(
         "dedup_key": dedup_key(notification),
     }
     if event["event_action"] != "trigger":
-        return event  # resolve needs nothing more, and PagerDuty ignores a payload there
+        return event  # acknowledge and resolve need nothing more; PagerDuty ignores a payload there
     alert = notification.alert or {}
     words = render.Wording(notification, templates)
     message = words.message

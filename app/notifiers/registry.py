@@ -18,6 +18,7 @@ from app.notifiers.email import ActionLinker, EmailNotifier
 from app.notifiers.opsgenie import OpsgenieNotifier
 from app.notifiers.pagerduty import PagerDutyNotifier
 from app.notifiers.slack import SlackNotifier
+from app.notifiers.slack_app import SlackAppNotifier
 from app.notifiers.sms import SmsNotifier
 from app.notifiers.teams import TeamsNotifier
 from app.notifiers.telegram import TelegramNotifier
@@ -53,6 +54,8 @@ def build_notifier(
     if isinstance(config, EmailChannel):
         return EmailNotifier(name, config, timeout=timeout, actions=actions)
     if isinstance(config, SlackChannel):
+        if config.mode == "app":
+            return SlackAppNotifier(name, config, client, timeout=timeout)
         return SlackNotifier(name, config, client, timeout=timeout)
     if isinstance(config, WebhookChannel):
         return WebhookNotifier(name, config, client, timeout=timeout)

@@ -1,4 +1,5 @@
-"""Slack channel: an incoming-webhook message in Block Kit.
+"""Slack channel in webhook mode: an incoming-webhook message in Block Kit.
+The message layout is shared with app mode (notifiers/slack_app.py).
 
 The blocks live inside one `attachments` entry because only attachments carry
 a colour bar, which is how a channel full of alerts is scanned at a glance.
@@ -24,7 +25,7 @@ _SECTION_MAX = 3000
 _FIELDS_MAX = 10
 
 
-def _mrkdwn_escape(text: str) -> str:
+def mrkdwn_escape(text: str) -> str:
     # Slack's only required escapes; stops user text from forging links or mentions.
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
@@ -46,25 +47,28 @@ def build_payload(notification: Notification, templates: ChannelTemplates = DEFA
             "fields": [
                 {
                     "type": "mrkdwn",
-                    "text": _cut(f"*{label}*\n{_mrkdwn_escape(value)}", _FIELD_MAX),
+                    "text": _cut(f"*{label}*\n{mrkdwn_escape(value)}", _FIELD_MAX),
                 }
                 for label, value in render.facts(notification)[:_FIELDS_MAX]
             ],
         },
     ]
     if message:
-        text = _cut(_mrkdwn_escape(message), _SECTION_MAX)
+        text = _cut(mrkdwn_escape(message), _SECTION_MAX)
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text}})
     if url := render.link(notification):
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"<{url}|Open the alert>"}})
     return {
-        "text": _cut(_mrkdwn_escape(f"{title}: {message}" if message else title), _SECTION_MAX),
+        "text": _cut(mrkdwn_escape(f"{title}: {message}" if message else title), _SECTION_MAX),
         "attachments": [{"color": render.colour(notification), "blocks": blocks}],
     }
 
 
 class SlackNotifier(HttpNotifier[SlackChannel]):
+    """Webhook mode; app mode is notifiers/slack_app.py."""
+
     async def send(self, notification: Notification) -> DeliveryResult:
+        assert self._config.url is not None  # webhook mode (registry.py)
         body = json_bytes(build_payload(notification, self._templates))
         return await post_json(
             self._client, "POST", self._config.url, body, {}, request_timeout=self._timeout

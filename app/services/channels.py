@@ -35,7 +35,7 @@ from app.db import flood
 from app.db.aggregates import percentiles
 from app.errors import NotFound
 from app.models import Alert, OutboxRow
-from app.settings import Settings
+from app.settings import Settings, SlackChannel
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +59,7 @@ NO_DELIVERY = Delivery()
 class ChannelFigures:
     name: str
     type: str
+    mode: str | None  # slack: webhook or app
     sent: int
     failed: int
     pending: int
@@ -154,6 +155,7 @@ async def channel_figures(
             ChannelFigures(
                 name=name,
                 type=config.type,
+                mode=config.mode if isinstance(config, SlackChannel) else None,
                 sent=delivery.sent,
                 failed=delivery.failed,
                 pending=delivery.pending,

@@ -22,6 +22,7 @@ import random
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from app.db.store import ClaimedRow, Failed
 from app.notifiers.base import DeliveryError, Notification, Notifier
@@ -47,6 +48,7 @@ class Attempt:
     permanent: bool = False
     duration_ms: float = 0.0
     rate_limited: bool = False
+    reference: dict[str, Any] | None = None  # for the store to keep (notifiers/base.py)
 
 
 def failure(claimed: ClaimedRow, result: Attempt, *, settings: Settings, now: datetime) -> Failed:
@@ -101,16 +103,17 @@ async def attempt(
         console_url=f"{public_url.rstrip('/')}/ui/alerts/{claimed.alert_id}" if claimed.alert_id else None,
         folded=flood.folded(claimed, public_url=public_url),
         folded_total=len(claimed.folded),
+        reference=claimed.reference,
     )
     started = time.perf_counter()
     try:
         async with asyncio.timeout(timeout):
-            await notifier.send(notification)
+            result = await notifier.send(notification)
     except DeliveryError as exc:
         return Attempt(False, str(exc), exc.retry_after, exc.permanent, _ms_since(started), exc.rate_limited)
     except TimeoutError:
         return Attempt(False, f"timed out after {timeout:g}s", duration_ms=_ms_since(started))
-    return Attempt(True, duration_ms=_ms_since(started))
+    return Attempt(True, duration_ms=_ms_since(started), reference=result.reference)
 
 
 def _ms_since(started: float) -> float:

@@ -47,6 +47,7 @@ from app.metrics import DELIVERY_SECONDS, NOTIFICATIONS
 from app.notifiers.base import Notifier
 from app.services import flood
 from app.services.delivery import Attempt, attempt, channel_timeout, failure
+from app.services.outbox import in_order
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,8 @@ class Dispatcher:
         self._digest_wake: datetime | None = None  # the window end a wake was asked for
         self._writer: asyncio.Task[None] | None = None
         self._more_due = False  # the last claim filled its room: rows may be waiting
+        # Channels that get one alert's notifications one at a time (db/store.py).
+        self._in_order = in_order(settings)
 
     @property
     def in_flight(self) -> int:
@@ -124,7 +127,11 @@ class Dispatcher:
         now = self._clock()
         quotas = flood.quotas(self._settings, now)
         claimed = await self._store.claim(
-            now=now, limit=limit, lease_seconds=self._settings.delivery_lease_seconds, quotas=quotas
+            now=now,
+            limit=limit,
+            lease_seconds=self._settings.delivery_lease_seconds,
+            quotas=quotas,
+            in_order=self._in_order,
         )
         if quotas is not None and self._digest_wake != quotas.window_end:
             # A digest this claim may have opened falls due when the minute ends.
@@ -191,6 +198,8 @@ class Dispatcher:
                     continue
                 for (claimed, result), outcome in zip(batch, outcomes, strict=True):
                     _report(claimed, result, outcome)
+                if any(claimed.channel in self._in_order and claimed.alert_id for claimed, _ in batch):
+                    self._on_slot_free()  # the next row of that alert on that channel may be waiting
         finally:
             self._writer = None
 
@@ -200,7 +209,7 @@ class Dispatcher:
         """Record a batch (and the rows handed back); per result its new
         status, or None when its lease was lost."""
         now = self._clock()
-        sent = [Sent(claimed, result.duration_ms) for claimed, result in batch if result.ok]
+        sent = [Sent(claimed, result.duration_ms, result.reference) for claimed, result in batch if result.ok]
         failed: list[Failed] = [
             failure(claimed, result, settings=self._settings, now=now)
             for claimed, result in batch

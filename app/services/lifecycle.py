@@ -1,5 +1,13 @@
 """The alert state machine: which moves are allowed, what each one records,
-and the moves themselves (acknowledge, resolve, any allowed status)."""
+and the moves themselves (acknowledge, resolve, any allowed status).
+
+Every move made by a person, an integration or a Slack button comes here.
+A move that acknowledges (to `acknowledged`, or to `in_progress` from an
+unacknowledged alert) queues an `acknowledged` notice for the channels told
+about the alert that mirror its state (services/outbox.py `follows_state`);
+resolving queues `resolved` for every channel told; reopening notifies as a
+new alert does.
+"""
 
 from __future__ import annotations
 
@@ -83,6 +91,7 @@ async def change_status(
     alert = await _get_for_update(session, alert_id, team)
     previous = alert.status
     check_move(previous, status)
+    acknowledges = alert.acknowledged_at is None and status in ("acknowledged", "in_progress")
     apply_move(alert, target=status, by=by, note=note, now=now)
     escalation.schedule(alert, settings.escalation, now=now)
     session.add(
@@ -104,6 +113,13 @@ async def change_status(
         )
     elif status == "reopened":
         await outbox.queue(session, alert=alert, reason=status, settings=settings, now=now)
+    elif acknowledges:
+        # The channels that mirror the alert's state (PagerDuty, Opsgenie, a
+        # Slack app) acknowledge it too; the others are not told.
+        told = await outbox.channels_told(session, alert_id=alert.id)
+        await outbox.queue(
+            session, alert=alert, reason="acknowledged", settings=settings, now=now, extra_channels=told
+        )
     await session.flush()
     return alert
 

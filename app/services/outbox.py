@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import outbox
 from app.models import Alert, OutboxRow
 from app.services import silence_match
-from app.settings import Settings
+from app.settings import ChannelConfig, OpsgenieChannel, PagerDutyChannel, Settings, SlackChannel
 
 REASONS = (
     "new",
@@ -32,6 +32,7 @@ REASONS = (
     "reopened",
     "escalation",
     "repeat",
+    "acknowledged",
     "resolved",
     "unsilenced",
     "test",
@@ -39,9 +40,32 @@ REASONS = (
 )
 
 
+def follows_state(config: ChannelConfig) -> bool:
+    """Whether a channel mirrors the alert's state (an incident, a message it
+    updates), and so is told when the alert is acknowledged. Its
+    notifications of one alert are also delivered one at a time, in order
+    (db/store.py `claim`): an acknowledgement must not overtake the trigger."""
+    if isinstance(config, SlackChannel):
+        return config.mode == "app"
+    return isinstance(config, PagerDutyChannel | OpsgenieChannel)
+
+
+def in_order(settings: Settings) -> tuple[str, ...]:
+    """The channels whose notifications of one alert go out one at a time."""
+    return tuple(name for name, config in settings.channels.items() if follows_state(config))
+
+
 def route(alert: Alert, settings: Settings, *, reason: str, extra: Iterable[str] = ()) -> list[str]:
     """The channels a notification goes to: the alert's own (or the defaults),
-    plus any extra ones (an escalation level's), each once, in order."""
+    plus any extra ones (an escalation level's), each once, in order. An
+    acknowledged notice goes only to the `extra` channels (those told about
+    the alert) that follow its state; other channels are not told (for them
+    acknowledging only stops escalation)."""
+    if reason == "acknowledged":
+        return [
+            name for name in dict.fromkeys(extra)
+            if name in settings.channels and follows_state(settings.channels[name])
+        ]  # fmt: skip
     names = dict.fromkeys([*(alert.channels or settings.default_channels), *extra])
     chosen = [name for name in names if name in settings.channels]
     if reason == "resolved":

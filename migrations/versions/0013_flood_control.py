@@ -7,7 +7,7 @@ what every replica must see of a channel: a pause its provider asked for,
 and the count of individual notifications started in the current minute.
 
 Revision ID: 0013_flood_control
-Revises: 0011_heartbeats
+Revises: 0012_channel_messages
 Create Date: 2026-12-02 09:00:00.000000
 """
 
@@ -21,7 +21,7 @@ from alembic import op
 import app.db.types
 
 revision: str = "0013_flood_control"
-down_revision: str | None = "0011_heartbeats"
+down_revision: str | None = "0012_channel_messages"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

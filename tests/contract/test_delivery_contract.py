@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 
 from app.db.store import ClaimedRow, Failed, Quotas, Released, Sent
-from app.models import ChannelState, OutboxRow
+from app.models import ChannelMessage, ChannelState, OutboxRow
 from tests.contract.stores import KINDS, WEBHOOK, Driver, driver
 
 
@@ -89,6 +89,84 @@ async def test_every_store_delivers_alike(postgresql_url: str, sqlite_url: str) 
             snapshot = await d.snapshot()
         outbox = [row[:5] for row in snapshot["outbox"]]
         records[kind] = (answers, outbox)
+    reference = records[KINDS[0]]
+    for kind, record in records.items():
+        assert record == reference, f"{kind} differs from {KINDS[0]}"
+
+
+SLACK_APP = {
+    "type": "slack",
+    "bot_token": "xoxb-1-2-abc",
+    "channel": "#alerts",
+    "api_url": "http://127.0.0.1:9",
+}
+MESSAGE = {"channel": "C0ALERTS01", "ts": "1767600000.000100"}
+
+
+async def in_order_scenario(d: Driver) -> list[Any]:
+    """A channel claimed in order: an alert's later notice waits for the
+    earlier one, then finds the reference that one kept."""
+    in_order = ("chat",)
+    alert = await d.submit(channels=["chat", "hooks"])
+    await d.at(1).move(alert["alert"], "acknowledged")  # queues `acknowledged` for chat only
+    first = await d.store.claim(now=d.now, limit=10, lease_seconds=30, in_order=in_order)
+    assert sorted((r.channel, r.reason, r.reference) for r in first) == [
+        ("chat", "new", None),
+        ("hooks", "new", None),
+    ]
+    # The acknowledgement waits while the new notice is being sent, under
+    # flood control too (its claims take the general path)...
+    assert await d.store.claim(now=d.now, limit=10, lease_seconds=30, in_order=in_order) == []
+    start = d.now.replace(second=0, microsecond=0)
+    quotas = Quotas(per_window={"chat": 5}, window_start=start, window_end=start + timedelta(minutes=1))
+    assert await d.store.claim(now=d.now, limit=10, lease_seconds=30, quotas=quotas, in_order=in_order) == []
+    by_channel = {r.channel: r for r in first}
+    d.at(2)
+    statuses = await d.store.record(
+        sent=[Sent(by_channel["chat"], 5.0, MESSAGE), Sent(by_channel["hooks"], 4.0)],
+        failed=[],
+        now=d.now,
+    )
+    assert set(statuses.values()) == {"sent"}
+    # ...and goes once it is sent, with the reference it kept.
+    [ack] = await d.store.claim(now=d.now, limit=10, lease_seconds=30, quotas=quotas, in_order=in_order)
+    assert (ack.channel, ack.reason, ack.reference) == ("chat", "acknowledged", MESSAGE)
+    # A newer reference replaces it; a lost lease keeps nothing.
+    d.at(3)
+    newer = {"channel": "C0ALERTS01", "ts": "1767600000.000200"}
+    await d.store.record(sent=[Sent(ack, 6.0, newer)], failed=[], now=d.now)
+    await d.move(alert["alert"], "resolved")
+    [resolved] = [
+        r
+        for r in await d.store.claim(now=d.now, limit=10, lease_seconds=1, in_order=in_order)
+        if r.channel == "chat"
+    ]
+    assert resolved.reference == newer
+    d.at(4)
+    retaken = [
+        r
+        for r in await d.store.claim(now=d.now, limit=10, lease_seconds=30, in_order=in_order)
+        if r.channel == "chat"
+    ]
+    lost = await d.store.record(
+        sent=[Sent(resolved, 1.0, {"channel": "C0", "ts": "lost"})], failed=[], now=d.now
+    )
+    assert lost == {resolved.id: None}
+    assert [r.reference for r in retaken] == [newer]
+    async with d.sessionmaker() as session:
+        kept = list(await session.execute(select(ChannelMessage.channel, ChannelMessage.reference)))
+    assert [tuple(row) for row in kept] == [("chat", newer)]
+    return [claimed(d, first), claimed(d, [ack]), [r.reference for r in retaken]]
+
+
+async def test_every_store_claims_in_order_and_keeps_references(postgresql_url: str, sqlite_url: str) -> None:
+    urls = {"sqlite": sqlite_url, "postgresql": postgresql_url}
+    records = {}
+    for kind in KINDS:
+        async with driver(kind, urls[kind[1]], channels={"hooks": WEBHOOK, "chat": SLACK_APP}) as d:
+            answers = await in_order_scenario(d)
+            snapshot = await d.snapshot()
+        records[kind] = (answers, [row[:5] for row in snapshot["outbox"]])
     reference = records[KINDS[0]]
     for kind, record in records.items():
         assert record == reference, f"{kind} differs from {KINDS[0]}"

@@ -86,6 +86,25 @@ async def test_resolved_closes_by_alias(
     }
 
 
+async def test_acknowledged_acknowledges_by_alias_as_the_person(
+    http_receiver: HttpReceiver, http_client: httpx.AsyncClient, make_notification: MakeNotification
+) -> None:
+    http_receiver.answer(202, body=ACCEPTED)
+    await opsgenie(http_receiver, http_client).send(
+        make_notification(reason="acknowledged", level=1, status="acknowledged", acknowledged_by="bob")
+    )
+
+    [req] = http_receiver.requests
+    assert (req.method, req.path) == ("POST", f"/v2/alerts/{ALERT_ID}/acknowledge?identifierType=alias")
+    assert req.headers["authorization"] == f"GenieKey {API_KEY}"
+    assert req.headers["content-type"] == "application/json"
+    assert json.loads(req.body) == {
+        "source": "alert-service",
+        "user": "bob",
+        "note": "[CRITICAL] disk_full on db-1 (level 1, acknowledged)",
+    }
+
+
 @pytest.mark.parametrize(
     ("severity", "priority"),
     [("critical", "P1"), ("high", "P2"), ("medium", "P3"), ("low", "P4"), ("info", "P5")],

@@ -91,6 +91,24 @@ async def test_resolve_event_names_the_same_dedup_key(
     check(PagerDutyEvent.model_validate_json(req.body))
 
 
+async def test_acknowledged_sends_an_acknowledge_event_on_the_same_dedup_key(
+    http_receiver: HttpReceiver, http_client: httpx.AsyncClient, make_notification: MakeNotification
+) -> None:
+    http_receiver.answer(202, body=ACCEPTED)
+    await pagerduty(http_receiver, http_client).send(
+        make_notification(reason="acknowledged", status="acknowledged", acknowledged_by="bob")
+    )
+
+    [req] = http_receiver.requests
+    assert (req.method, req.path) == ("POST", "/v2/enqueue")
+    assert json.loads(req.body) == {
+        "routing_key": ROUTING_KEY,
+        "event_action": "acknowledge",
+        "dedup_key": ALERT_ID,
+    }
+    check(PagerDutyEvent.model_validate_json(req.body))
+
+
 @pytest.mark.parametrize(
     ("severity", "expected"),
     [("critical", "critical"), ("high", "error"), ("medium", "warning"), ("low", "info"), ("info", "info")],

@@ -1,5 +1,6 @@
 """PagerDuty and Opsgenie through the whole service: one alert, one incident,
-triggered by the new alert and resolved by its resolution."""
+triggered by the new alert, acknowledged by its acknowledgement and
+resolved by its resolution."""
 
 from __future__ import annotations
 
@@ -34,20 +35,36 @@ async def test_an_alert_triggers_and_resolves_one_incident(
                 return len(rows) == count and all(status == "sent" for *_, status in rows)
 
             await wait_for(lambda: sent(2))
-            response = await svc.client.patch(f"/alerts/{alert['id']}/resolve", json={"resolved_by": "alice"})
+            response = await svc.client.patch(f"/alerts/{alert['id']}/acknowledge", json={"by": "bob"})
             assert response.status_code == 200
             await wait_for(lambda: sent(4))
+            # Exactly one acknowledgement per channel: starting work adds none.
+            response = await svc.client.patch(
+                f"/alerts/{alert['id']}/status", json={"status": "in_progress", "by": "bob"}
+            )
+            assert response.status_code == 200
+            response = await svc.client.patch(f"/alerts/{alert['id']}/resolve", json={"resolved_by": "alice"})
+            assert response.status_code == 200
+            await wait_for(lambda: sent(6))
+            assert await statuses(svc, alert["id"]) == sorted(
+                (channel, reason, "sent")
+                for channel in ("genie", "pager")
+                for reason in ("new", "acknowledged", "resolved")
+            )
 
-        trigger, resolve = (json.loads(r.body) for r in http_receiver.requests)
+        trigger, acknowledge, resolve = (json.loads(r.body) for r in http_receiver.requests)
+        assert acknowledge == {"routing_key": "rk-1", "event_action": "acknowledge", "dedup_key": alert["id"]}
         assert (trigger["event_action"], trigger["dedup_key"]) == ("trigger", alert["id"])
         assert trigger["payload"]["severity"] == "error"
         console = f"{svc.settings.public_url.rstrip('/')}/ui/alerts/{alert['id']}"
         assert trigger["payload"]["custom_details"]["console_url"] == console
         assert resolve == {"routing_key": "rk-1", "event_action": "resolve", "dedup_key": alert["id"]}
 
-        create, close = genie.requests
+        create, acked, close = genie.requests
         assert (create.path, json.loads(create.body)["alias"]) == ("/v2/alerts", alert["id"])
         assert json.loads(create.body)["priority"] == "P2"
+        assert acked.path == f"/v2/alerts/{alert['id']}/acknowledge?identifierType=alias"
+        assert json.loads(acked.body)["user"] == "bob"
         assert close.path == f"/v2/alerts/{alert['id']}/close?identifierType=alias"
     finally:
         genie.close()

@@ -147,3 +147,15 @@ async def test_csrf_scope_and_unknown_channel(service_factory) -> None:  # type:
         assert answer.status_code == 422 and "test" in answer.text
         answer = await client.post("/ui/channels/console/test", data={"csrf": csrf})
         assert answer.status_code == 303
+
+
+async def test_the_page_shows_a_slack_channels_mode_and_no_secret(service_factory) -> None:  # type: ignore[no-untyped-def]
+    channels = {
+        "chat-app": {"type": "slack", "bot_token": "xoxb-1-2-PageSecret", "channel": "#alerts"},
+        "chat-hook": {"type": "slack", "url": "https://hooks.slack.com/services/T/B/HookSecret"},
+    }
+    async with service_factory(channels=channels) as svc:
+        page = (await svc.client.get("/ui/channels")).text
+    assert "slack (app)" in row_of(page, "chat-app")
+    assert "slack (webhook)" in row_of(page, "chat-hook")
+    assert "PageSecret" not in page and "HookSecret" not in page
