@@ -126,8 +126,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         general = OrmStore(sessionmaker, hold=held_by)
         app.state.store = store = (
             SqliteStore(
-                general,
-                functools.partial(batch.submit_together, sessionmaker, settings=settings),
+                sessionmaker,
+                hold=held_by,
+                write_together=functools.partial(batch.submit_together, sessionmaker, settings=settings),
                 on_batch=INGEST_BATCH.observe,
             )
             if settings.is_sqlite

@@ -12,18 +12,18 @@ are the same, only sooner. One write runs at a time; deliveries and every
 other writer take their turn between them (db/engine.py queues this
 process's writers).
 
-Claims and results of deliveries are the ORM store's.
+Claims and results of deliveries are the ORM store's, unchanged.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable, Hashable, Sequence
-from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.group_commit import GroupCommit
-from app.db.orm_store import OrmStore
-from app.db.store import ClaimedRow, Failed, Ingested, IngestPlan, Quotas, Released, Sent
+from app.db.orm_store import Hold, OrmStore
+from app.db.store import Ingested, IngestPlan
 
 MAX_BATCH = 200  # submissions per write transaction
 
@@ -35,15 +35,18 @@ def _team_and_rules(plan: IngestPlan) -> Hashable:
     return (plan.team, id(plan.decisions))
 
 
-class SqliteStore:
+class SqliteStore(OrmStore):
+    """The ORM store, but for how submissions reach it."""
+
     def __init__(
         self,
-        general: OrmStore,
-        write_together: WriteTogether,
+        sessionmaker: async_sessionmaker[AsyncSession],
         *,
+        hold: Hold,
+        write_together: WriteTogether,
         on_batch: Callable[[int], None] = lambda size: None,
     ) -> None:
-        self.general = general
+        super().__init__(sessionmaker, hold=hold)
         self._write_together = write_together
         self.writer: GroupCommit[Ingested] = GroupCommit(
             self._write,
@@ -56,34 +59,11 @@ class SqliteStore:
 
     async def _write(self, plans: list[IngestPlan]) -> Sequence[Ingested]:
         if len(plans) == 1:  # alone: one transaction, no read before it
-            return [await self.general.ingest(plans[0])]
+            return [await super().ingest(plans[0])]
         return await self._write_together(plans)
 
     async def ingest(self, plan: IngestPlan) -> Ingested:
         return await self.writer.write(plan)
-
-    async def claim(
-        self,
-        *,
-        now: datetime,
-        limit: int,
-        lease_seconds: float,
-        quotas: Quotas | None = None,
-        in_order: Sequence[str] = (),
-    ) -> list[ClaimedRow]:
-        return await self.general.claim(
-            now=now, limit=limit, lease_seconds=lease_seconds, quotas=quotas, in_order=in_order
-        )
-
-    async def record(
-        self,
-        *,
-        sent: Sequence[Sent],
-        failed: Sequence[Failed],
-        now: datetime,
-        released: Sequence[Released] = (),
-    ) -> dict[uuid.UUID, str | None]:
-        return await self.general.record(sent=sent, failed=failed, now=now, released=released)
 
     async def close(self) -> None:
         await self.writer.close()
