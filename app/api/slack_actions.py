@@ -2,7 +2,9 @@
 a Slack app's messages (notifiers/slack_app.py).
 
 The request is Slack's, signed with the app's signing secret: no API key.
-It is verified first (app/integrations/slack.py), its signature recorded so
+It is verified first (app/integrations/slack.py), then let in as the
+channel that signed it (`slack:<channel>`: its rate limit, its access line,
+as a key is), its signature recorded so
 that a replay is refused (409), then the click moves the alert through the
 API's own `move` (its transaction, retry, metrics and log line), as the
 Slack user. Slack wants an answer within three seconds, and shows none of
@@ -19,7 +21,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from app.api.alerts import move
-from app.api.auth import Caller
+from app.api.auth import Caller, admit
 from app.api.deps import NowDep, SessionmakerDep, SettingsDep
 from app.api.errors import ERROR_RESPONSES
 from app.db import transaction
@@ -90,6 +92,9 @@ async def slack_action(
     signature, signed_by = slack.verify(
         request.headers, body, slack_actions.signing_secrets(settings), now=now
     )
+    # The signature stands in for a key: charged and logged as the channel
+    # that signed, as every other route charges and logs its key.
+    admit(request, Caller(name=f"slack:{signed_by[0]}", scopes=SLACK.scopes, team=SLACK.team))
     await transaction.run(
         sessionmaker, lambda session: slack_actions.take(session, signature=signature, now=now)
     )

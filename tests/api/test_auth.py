@@ -270,11 +270,15 @@ SCOPE_OF: dict[tuple[str, str], tuple[str, Call, int]] = {
 # The calendar feed's credential is the signed token of its link, which
 # calendar apps put in the URL (tests/oncall/test_calendar.py).
 CALENDAR_FEED = ("GET", "/schedules/{schedule_id}/calendar.ics")
+# Slack's buttons are signed by the Slack app, not keyed; the signing
+# channel is charged and logged (tests/api/test_slack_actions.py).
+SLACK_ACTIONS = ("POST", "/integrations/slack/actions")
 OPEN_ROUTES = {
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("POST", "/integrations/pagerduty/v2/enqueue"),
     CALENDAR_FEED,
+    SLACK_ACTIONS,
 }
 
 
@@ -536,7 +540,7 @@ def test_every_route_but_the_probes_passes_the_gate() -> None:
     routes = _routes(create_app(load_settings()))
     # The calendar feed is let in by its link's token, then charged and
     # logged under the link's name (tests/oncall/test_calendar.py).
-    assert routes - set(GATED) == {("GET", "/healthz"), ("GET", "/readyz"), CALENDAR_FEED}
+    assert routes - set(GATED) == {("GET", "/healthz"), ("GET", "/readyz"), CALENDAR_FEED, SLACK_ACTIONS}
 
 
 @pytest.mark.parametrize("route", list(GATED), ids=lambda r: f"{r[0]} {r[1]}")

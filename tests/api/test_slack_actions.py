@@ -4,6 +4,7 @@ signed as Slack signs them (with Slack's own SDK), on both databases."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -15,6 +16,7 @@ import pytest
 from slack_sdk.signature import SignatureVerifier
 
 from app.api.auth import hash_key
+from app.api.ratelimit import RateLimiter
 from tests.conftest import Service
 from tests.helpers import create_alert, wait_for
 from tests.slack_api import CHANNEL_ID, CHANNEL_NAME, TOKEN, SlackApi
@@ -226,3 +228,23 @@ async def test_an_unknown_alert_or_action_is_told_to_the_user(
         assert (answer.status_code, answer.json()["response_type"]) == (200, "ephemeral")
         bad = b"payload=not-json"
         assert (await post(svc, bad, signed(svc, bad))).status_code == 400
+
+
+async def test_a_signed_request_is_charged_and_logged_as_its_channel(
+    service_factory: Any, slack_api: SlackApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The signature stands in for a key: the same rate limit and access line."""
+    async with slack_service(service_factory, slack_api) as svc:
+        alert = await posted(svc, slack_api)
+        svc.app.state.rate_limiter = RateLimiter(per_minute=1, burst=1)  # one request a minute per caller
+        caplog.set_level(logging.INFO, logger="app.access")
+        first = click(alert["id"])
+        assert (await post(svc, first, signed(svc, first))).status_code == 200
+        lines = [
+            r for r in caplog.records if r.name == "app.access" and r.__dict__["key_name"] == "slack:chat"
+        ]
+        assert [r.__dict__["path"] for r in lines] == [ACTIONS]
+        second = click(alert["id"], action="alert_resolve")
+        refused = await post(svc, second, signed(svc, second))
+        assert refused.status_code == 429, refused.text
+        assert "Retry-After" in refused.headers
