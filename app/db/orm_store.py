@@ -378,43 +378,45 @@ async def _count_sent(session: AsyncSession, per_alert: Counter[uuid.UUID]) -> N
 
 
 async def _record_failure(session: AsyncSession, item: Failed) -> str | None:
-    result = await session.execute(
-        update(OutboxRow)
-        .where(
-            OutboxRow.id == item.row.id,
-            OutboxRow.status == "sending",
-            OutboxRow.lease_until == item.row.lease_until,
-        )
-        .values(
-            status=item.status,
-            last_error=item.error[:MAX_ERROR_CHARS],
-            lease_until=None,
-            duration_ms=item.duration_ms,
-            next_attempt_at=item.next_attempt_at,
-        )
-        .execution_options(synchronize_session=False)
+    ours = await _update_if_ours(
+        session,
+        item.row,
+        status=item.status,
+        last_error=item.error[:MAX_ERROR_CHARS],
+        lease_until=None,
+        duration_ms=item.duration_ms,
+        next_attempt_at=item.next_attempt_at,
     )
-    return item.status if result.rowcount == 1 else None  # type: ignore[attr-defined]
+    return item.status if ours else None
 
 
 async def _release(session: AsyncSession, held: Released) -> str | None:
     """Pending again at `held.until`, the claim's attempt uncounted, if still ours."""
+    ours = await _update_if_ours(
+        session,
+        held.row,
+        status="pending",
+        lease_until=None,
+        attempts=OutboxRow.attempts - 1,
+        next_attempt_at=held.until,
+    )
+    return "pending" if ours else None
+
+
+async def _update_if_ours(session: AsyncSession, row: ClaimedRow, **values: Any) -> bool:
+    """Change a claimed row only while its lease is the one we claimed it
+    with (no newer attempt owns it); whether it was."""
     result = await session.execute(
         update(OutboxRow)
         .where(
-            OutboxRow.id == held.row.id,
+            OutboxRow.id == row.id,
             OutboxRow.status == "sending",
-            OutboxRow.lease_until == held.row.lease_until,
+            OutboxRow.lease_until == row.lease_until,
         )
-        .values(
-            status="pending",
-            lease_until=None,
-            attempts=OutboxRow.attempts - 1,
-            next_attempt_at=held.until,
-        )
+        .values(**values)
         .execution_options(synchronize_session=False)
     )
-    return "pending" if result.rowcount == 1 else None  # type: ignore[attr-defined]
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 # --- the store ---------------------------------------------------------------------
