@@ -17,16 +17,11 @@ from typing import Any
 
 import pytest
 
-from app.db import pg_ingest
-from app.db.engine import create_engine, create_sessionmaker
-from app.db.orm_store import OrmStore
-from app.db.pg_store import PgStore
-from app.db.store import Store
 from app.services.dispatcher import Dispatcher
-from app.services.silence_match import held_by
 from tests.conftest import Service, StartSmtp, make_settings
 from tests.helpers import create_alert, wait_for
 from tests.peers import HttpReceiver
+from tests.replicas import replica_dispatchers
 
 pytestmark = pytest.mark.pgbouncer  # also through PgBouncer (tests/conftest.py)
 
@@ -343,40 +338,19 @@ async def test_two_workers_on_postgres_deliver_every_row_exactly_once(
                 assert response.status_code == 201
     # Two independent workers, each with its own engine (and pool for the
     # one-statement claims and results), racing over the rows.
-    engines = [create_engine(clean_database, pooler=settings.database_pooler) for _ in range(2)]
-    stores: list[Store] = []
-    for engine in engines:
-        general = OrmStore(create_sessionmaker(engine), hold=held_by)
-        stores.append(
-            PgStore(await pg_ingest.create_pool(settings, size=2), general, in_flight=1)
-            if one_statement
-            else general
-        )
-    try:
-        from app.main import http_client
-        from app.notifiers.registry import build_notifiers
+    async with replica_dispatchers(
+        clean_database, settings, one_statement=one_statement, clock=_utc_now
+    ) as workers:
 
-        async with http_client() as client:
-            notifiers = build_notifiers(settings, client)
-            workers = [
-                Dispatcher(store=store, notifiers=notifiers, settings=settings, clock=_utc_now)
-                for store in stores
-            ]
+        async def run(worker: Dispatcher) -> int:
+            total = 0
+            for _ in range(200):
+                total += await worker.run_once()
+                await asyncio.sleep(0.005)
+            await worker.drain()
+            return total
 
-            async def run(worker: Dispatcher) -> int:
-                total = 0
-                for _ in range(200):
-                    total += await worker.run_once()
-                    await asyncio.sleep(0.005)
-                await worker.drain()
-                return total
-
-            counts = await asyncio.gather(*(run(w) for w in workers))
-    finally:
-        for store in stores:
-            await store.close()
-        for engine in engines:
-            await engine.dispose()
+        counts = await asyncio.gather(*(run(w) for w in workers))
     ids = [r.headers["idempotency-key"] for r in http_receiver.requests]
     assert len(ids) == 100 and len(set(ids)) == 100
     assert sum(counts) == 100 and all(c > 0 for c in counts), counts

@@ -12,17 +12,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from app.db import pg_ingest
-from app.db.engine import create_engine, create_sessionmaker
-from app.db.orm_store import OrmStore
-from app.db.pg_store import PgStore
-from app.db.store import Store
 from app.models import OutboxRow
 from app.services.dispatcher import Dispatcher
-from app.services.silence_match import held_by
 from tests.conftest import FakeClock, Service
 from tests.helpers import create_alert, wait_for
 from tests.peers import HttpReceiver
+from tests.replicas import replica_dispatchers
 
 SEVERITIES = ["low", "high", "medium", "critical", "info", "high", "low", "critical", "medium", "low"]
 
@@ -197,43 +192,22 @@ async def test_two_replicas_make_one_digest(
             for i, severity in enumerate(SEVERITIES)
         ]
         settings = svc.settings
-        engines = [create_engine(database_url), create_engine(database_url)]
-        stores: list[Store] = []
-        for engine in engines:
-            general = OrmStore(create_sessionmaker(engine), hold=held_by)
-            stores.append(
-                PgStore(await pg_ingest.create_pool(settings, size=2), general, in_flight=1)
-                if one_statement
-                else general
-            )
-        try:
-            from app.main import http_client
-            from app.notifiers.registry import build_notifiers
+        async with replica_dispatchers(
+            database_url, settings, one_statement=one_statement, clock=clock
+        ) as workers:
 
-            async with http_client() as client:
-                notifiers = build_notifiers(settings, client)
-                workers = [
-                    Dispatcher(store=store, notifiers=notifiers, settings=settings, clock=clock)
-                    for store in stores
-                ]
+            async def run(worker: Dispatcher) -> None:
+                for _ in range(20):
+                    await worker.run_once()
+                    await asyncio.sleep(0.01)
+                await worker.drain()
 
-                async def run(worker: Dispatcher) -> None:
-                    for _ in range(20):
-                        await worker.run_once()
-                        await asyncio.sleep(0.01)
-                    await worker.drain()
-
-                await asyncio.gather(*(run(w) for w in workers))
-                rows = await rows_of(svc)
-                assert by_status(rows) == {"sent": 3, "folded": 7, "pending": 1}
-                assert len(http_receiver.requests) == 3
-                clock.advance(seconds=30)  # 09:01:00
-                await asyncio.gather(*(run(w) for w in workers))
-        finally:
-            for store in stores:
-                await store.close()
-            for engine in engines:
-                await engine.dispose()
+            await asyncio.gather(*(run(w) for w in workers))
+            rows = await rows_of(svc)
+            assert by_status(rows) == {"sent": 3, "folded": 7, "pending": 1}
+            assert len(http_receiver.requests) == 3
+            clock.advance(seconds=30)  # 09:01:00
+            await asyncio.gather(*(run(w) for w in workers))
         rows = await rows_of(svc)
         assert [row.reason for row in rows].count("digest") == 1
         assert by_status(rows) == {"sent": 4, "folded": 7}
