@@ -160,11 +160,16 @@ class _WriterQueue:
     def enter(self, info: dict[Any, Any]) -> None:
         if info.get(self.MARK):
             return
+        await_only(self._acquire())
+        info[self.MARK] = True
+
+    async def _acquire(self) -> None:
+        # asyncio.timeout, not wait_for: no task made per write transaction.
         try:
-            await_only(asyncio.wait_for(self._lock.acquire(), SQLITE_BUSY_TIMEOUT_SECONDS))
+            async with asyncio.timeout(SQLITE_BUSY_TIMEOUT_SECONDS):
+                await self._lock.acquire()
         except TimeoutError:
             raise sqlite3.OperationalError("database is locked") from None
-        info[self.MARK] = True
 
     def leave(self, record: ConnectionPoolEntry) -> None:
         if record.info.pop(self.MARK, False):
