@@ -103,6 +103,13 @@ class Alert(Base):
     escalated_at: Mapped[datetime | None]
     # When the escalation ticker must next look at this alert; NULL = never.
     next_escalation_at: Mapped[datetime | None]
+    # The team's escalation policy its route chose when it was created
+    # (services/oncall/routing.py); NULL: the configured [escalation] policy.
+    escalation_policy_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("escalation_policies.id", ondelete="SET NULL")
+    )
+    # Steps of that policy done since triggered_at, repeats of the last included.
+    escalation_step: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (
         CheckConstraint(_in("status", STATUSES), name="status"),
@@ -150,6 +157,13 @@ class Alert(Base):
             "next_escalation_at",
             postgresql_where=text("next_escalation_at IS NOT NULL"),
             sqlite_where=text("next_escalation_at IS NOT NULL"),
+        ),
+        # Deleting a policy sets its alerts' reference to NULL through this index.
+        Index(
+            "ix_alerts_escalation_policy_id",
+            "escalation_policy_id",
+            postgresql_where=text("escalation_policy_id IS NOT NULL"),
+            sqlite_where=text("escalation_policy_id IS NOT NULL"),
         ),
         # GET /alerts?label=k=v: containment on PostgreSQL (migration 0005).
         Index(
@@ -236,6 +250,11 @@ class OutboxRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None]
     duration_ms: Mapped[float | None]
+    # A person's notification (an escalation step that named a schedule or a
+    # user): the user, and the address of their contact method, which
+    # replaces the channel's own recipients.
+    user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("users.id", ondelete="SET NULL"))
+    recipient: Mapped[str | None] = mapped_column(String(500))
     # The silence holding a `silenced` row until it ends (see services/silences.py).
     silence_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("silences.id", ondelete="SET NULL"))
     # Flood control (services/flood.py): a `folded` row points at the digest
@@ -267,6 +286,12 @@ class OutboxRow(Base):
             sqlite_where=text("status = 'sent'"),
         ),
         Index("ix_notifications_silence_id", "silence_id"),
+        Index(
+            "ix_notifications_user_id",
+            "user_id",
+            postgresql_where=text("user_id IS NOT NULL"),
+            sqlite_where=text("user_id IS NOT NULL"),
+        ),
         # Unsent rows are few; /stats counts them per channel and status here.
         Index(
             "ix_notifications_unsent",
@@ -469,6 +494,57 @@ class ScheduleOverride(Base):
         CheckConstraint("ends_at > starts_at", name="window"),
         Index("ix_schedule_overrides_schedule_id_ends_at", "schedule_id", "ends_at"),
         Index("ix_schedule_overrides_user_id", "user_id"),
+    )
+
+
+class EscalationPolicy(Base):
+    """A team's escalation policy: steps, each `after_minutes` since the alert
+    triggered, notifying its targets (channel names, `schedule:<name>`,
+    `user:<name>`); the last step repeats `repeat_last_step` times, every
+    `repeat_every_minutes`."""
+
+    __tablename__ = "escalation_policies"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    team: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    # [{"after_minutes": float, "notify": [target, ...]}], in order.
+    steps: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
+    repeat_last_step: Mapped[int] = mapped_column(Integer, default=0)
+    repeat_every_minutes: Mapped[float | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (Index("uq_escalation_policies_team_name", "team", "name", unique=True),)
+
+
+class Route(Base):
+    """One of a team's routes, tried in `position` order: when its matchers
+    (the silences' syntax) all match a new alert, it chooses the alert's
+    escalation policy and channels; the first match wins unless it says
+    `continue_matching`."""
+
+    __tablename__ = "routes"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    team: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    position: Mapped[int] = mapped_column(Integer)
+    # [{"name", "value", "is_regex"}]; none: the route matches every alert.
+    matchers: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
+    escalation_policy_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("escalation_policies.id", ondelete="RESTRICT")
+    )
+    channels: Mapped[list[str]] = mapped_column(JSONType)
+    continue_matching: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (
+        Index("uq_routes_team_name", "team", "name", unique=True),
+        Index("ix_routes_team_position", "team", "position"),
+        Index("ix_routes_escalation_policy_id", "escalation_policy_id"),
     )
 
 
