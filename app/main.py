@@ -27,6 +27,7 @@ from app.api import (
     heartbeats,
     integrations,
     metrics,
+    oncall_documents,
     schedules,
     silences,
     slack_actions,
@@ -244,6 +245,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(heartbeats.router)
     app.include_router(users.router)
     app.include_router(schedules.router)
+    app.include_router(oncall_documents.router)
     app.include_router(calendar.router)
     app.include_router(integrations.router)
     app.include_router(slack_actions.router)

@@ -57,6 +57,8 @@ TABLES = (
     "silences",
     "seen_requests",
     "channel_states",
+    "routes",
+    "escalation_policies",
     "schedule_overrides",
     "schedules",
     "user_teams",

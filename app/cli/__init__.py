@@ -8,6 +8,8 @@
     alerts resolve <id> --notes "rotated logs"
     alerts heartbeat nightly-backup --timeout-seconds 90000
     alerts oncall --at 2026-03-28T12:00:00+01:00
+    alerts oncall export --team payments > payments.toml
+    alerts oncall import payments.toml --dry-run
     alerts stats --json
 
 The service URL and API key come from ALERTS_URL and ALERTS_API_KEY (or
@@ -166,12 +168,22 @@ def build_parser() -> argparse.ArgumentParser:
     beats.add_argument("--state", action="append", choices=("up", "late"), help="repeatable")
     beats.add_argument("--team", help="one team's heartbeats (keys of every team)")
 
-    oncall = command("oncall", "who is on call, per schedule: now, or at --at")
-    oncall.add_argument(
-        "schedule", nargs="?", metavar="SCHEDULE", help="one schedule, by name (default: every one)"
+    oncall = sub.add_parser(
+        "oncall",
+        help="who is on call, per schedule: now, or at --at; export or import a team's configuration",
+        description="alerts oncall [SCHEDULE] [--at T]: who is on call, per schedule. "
+        "alerts oncall export [--team T] > FILE: the team's on-call configuration as TOML. "
+        "alerts oncall import FILE [--dry-run]: replace the document's team's configuration with it.",
+        parents=[common],
     )
+    oncall.add_argument(
+        "schedule", nargs="?", metavar="SCHEDULE | export | import",
+        help="one schedule, by name (default: every one); or export, or import FILE",
+    )  # fmt: skip
+    oncall.add_argument("file", nargs="?", metavar="FILE", help="import: the TOML document; - for stdin")
     oncall.add_argument("--at", help="ISO 8601 (UTC without a zone); default: now")
-    oncall.add_argument("--team", help="one team's schedules (keys of every team)")
+    oncall.add_argument("--team", help="one team's schedules, or the team to export (keys of every team)")
+    oncall.add_argument("--dry-run", action="store_true", help="import: only print what would change")
 
     stats = command("stats", "statistics (GET /stats)")
     stats.add_argument("--since")

@@ -301,6 +301,13 @@ def list_heartbeats(client: AlertClient, args: argparse.Namespace) -> str:
 
 
 def oncall(client: AlertClient, args: argparse.Namespace) -> str:
+    action = ONCALL_ACTIONS.get(args.schedule)
+    if action is not None:
+        if args.at is not None:
+            raise UsageError(f"--at is for who is on call, not for {args.schedule}")
+        return action(client, args)
+    if args.file is not None or args.dry_run:
+        raise UsageError("FILE and --dry-run are for `alerts oncall import`")
     at = _when(args.at, "--at")
     found = client.list_schedules(team=args.team)
     if args.schedule is not None:
@@ -314,6 +321,48 @@ def oncall(client: AlertClient, args: argparse.Namespace) -> str:
     ]
     text = table(("schedule", "team", "on call", "full name"), rows) if rows else "no schedules"
     return emit(args, [a.model_dump(mode="json") for a in answers], text)
+
+
+def export_oncall(client: AlertClient, args: argparse.Namespace) -> str:
+    if args.file is not None or args.dry_run:
+        raise UsageError("`alerts oncall export` prints the document: redirect it to a file")
+    # The document ends with a newline, and print() adds one.
+    return client.export_oncall(team=args.team).removesuffix("\n")
+
+
+def import_oncall(client: AlertClient, args: argparse.Namespace) -> str:
+    if args.file is None:
+        raise UsageError("`alerts oncall import` needs FILE, the TOML document (- for stdin)")
+    if args.team is not None:
+        raise UsageError("the document names its team: `alerts oncall import` takes no --team")
+    document = sys.stdin.read() if args.file == "-" else _read(args.file)
+    done = client.import_oncall(document, dry_run=args.dry_run)
+    kinds = {
+        "users": done.users,
+        "schedules": done.schedules,
+        "escalation_policies": done.escalation_policies,
+        "routes": done.routes,
+    }
+    rows = [
+        (kind, change, ", ".join(names))
+        for kind, changes in kinds.items()
+        for change, names in changes.model_dump().items()
+        if names
+    ]
+    rows += [("overrides", change, count) for change, count in done.overrides.model_dump().items() if count]
+    verb = "would change" if done.dry_run else "changed"
+    text = (
+        f"team {done.team}: {verb}\n{table(('kind', 'change', 'names'), rows)}"
+        if done.changed
+        else f"team {done.team}: nothing to change"
+    )
+    return emit(args, done, text)
+
+
+ONCALL_ACTIONS: dict[str | None, Callable[[AlertClient, argparse.Namespace], str]] = {
+    "export": export_oncall,
+    "import": import_oncall,
+}
 
 
 def _heartbeat_rows(found: list[Any]) -> str:

@@ -28,6 +28,7 @@ from app.client.models import (
     EscalationTick,
     Heartbeat,
     OnCall,
+    OncallImport,
     Schedule,
     Silence,
     Statistics,
@@ -80,7 +81,12 @@ class AsyncAlertClient:
             attempt += 1
             try:
                 response = await self._http.request(
-                    call.method, call.path, json=call.json, params=call.params
+                    call.method,
+                    call.path,
+                    json=call.json,
+                    params=call.params,
+                    content=call.content,
+                    headers=call.headers,
                 )
             except httpx.TransportError as exc:
                 if attempt > self.retry.retries or not transport.retryable_error(
@@ -94,7 +100,7 @@ class AsyncAlertClient:
                 continue
             if response.is_error:
                 raise transport.error_for(response)
-            return call.parse(response.json())
+            return call.parse(response.text if call.text else response.json())
 
     # --- alerts ---------------------------------------------------------------
 
@@ -266,6 +272,15 @@ class AsyncAlertClient:
     async def oncall(self, schedule_id: uuid.UUID | str, *, at: datetime | None = None) -> OnCall:
         """Who is on call on the schedule at `at` (default: now); `user` None: nobody."""
         return await self._run(calls.oncall(schedule_id, at=at))
+
+    async def export_oncall(self, *, team: str | None = None) -> str:
+        """The team's on-call configuration as a TOML document (a key of one team: its own)."""
+        return await self._run(calls.export_oncall(team=team))
+
+    async def import_oncall(self, document: str | bytes, *, dry_run: bool = False) -> OncallImport:
+        """Replace the document's team's on-call configuration with it; with
+        `dry_run`, only answer what would change."""
+        return await self._run(calls.import_oncall(document, dry_run=dry_run))
 
     async def ready(self) -> bool:
         """True when the service answers and its database is reachable."""

@@ -21,6 +21,7 @@ from app.client.models import (
     EscalationTick,
     Heartbeat,
     OnCall,
+    OncallImport,
     Schedule,
     Silence,
     Statistics,
@@ -37,6 +38,11 @@ class Call(Generic[T]):
     parse: Callable[[Any], T]
     json: Any = None
     params: dict[str, Any] = field(default_factory=dict)
+    # A body that is not JSON (a TOML document), with its headers; `text`:
+    # the answer is read as text, not JSON.
+    content: bytes | None = None
+    headers: dict[str, str] | None = None
+    text: bool = False
 
     @property
     def idempotent(self) -> bool:
@@ -176,6 +182,29 @@ def list_schedules(*, team: str | None) -> Call[list[Schedule]]:
 
 def oncall(schedule_id: uuid.UUID | str, *, at: datetime | None) -> Call[OnCall]:
     return Call("GET", f"/schedules/{schedule_id}/oncall", _model(OnCall), params=_params(at=at))
+
+
+def export_oncall(*, team: str | None) -> Call[str]:
+    return Call(
+        "GET",
+        "/oncall/export",
+        str,
+        params=_params(team=team),
+        headers={"Accept": "application/toml"},
+        text=True,
+    )
+
+
+def import_oncall(document: str | bytes, *, dry_run: bool) -> Call[OncallImport]:
+    content = document.encode("utf-8") if isinstance(document, str) else document
+    return Call(
+        "POST",
+        "/oncall/import",
+        _model(OncallImport),
+        params=_params(dry_run="true" if dry_run else None),
+        content=content,
+        headers={"Content-Type": "application/toml"},
+    )
 
 
 def _segment(name: str) -> str:

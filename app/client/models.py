@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.heartbeat_schemas import HeartbeatRead
+from app.oncall_document import OncallImportRead
 from app.oncall_schemas import OnCallRead, ScheduleRead
 from app.schemas import (
     AlertDetail,
@@ -28,6 +29,7 @@ Silence = SilenceRead
 Heartbeat = HeartbeatRead
 Schedule = ScheduleRead
 OnCall = OnCallRead
+OncallImport = OncallImportRead
 
 
 class Statistics(StatsRead):
@@ -60,6 +62,7 @@ __all__ = [
     "EscalationTick",
     "Heartbeat",
     "OnCall",
+    "OncallImport",
     "Schedule",
     "Silence",
     "Statistics",

@@ -29,6 +29,7 @@ from app.client.models import (
     EscalationTick,
     Heartbeat,
     OnCall,
+    OncallImport,
     Schedule,
     Silence,
     Statistics,
@@ -80,7 +81,14 @@ class AlertClient:
         while True:
             attempt += 1
             try:
-                response = self._http.request(call.method, call.path, json=call.json, params=call.params)
+                response = self._http.request(
+                    call.method,
+                    call.path,
+                    json=call.json,
+                    params=call.params,
+                    content=call.content,
+                    headers=call.headers,
+                )
             except httpx.TransportError as exc:
                 if attempt > self.retry.retries or not transport.retryable_error(
                     exc, idempotent=call.idempotent
@@ -93,7 +101,7 @@ class AlertClient:
                 continue
             if response.is_error:
                 raise transport.error_for(response)
-            return call.parse(response.json())
+            return call.parse(response.text if call.text else response.json())
 
     # --- alerts ---------------------------------------------------------------
 
@@ -263,6 +271,15 @@ class AlertClient:
     def oncall(self, schedule_id: uuid.UUID | str, *, at: datetime | None = None) -> OnCall:
         """Who is on call on the schedule at `at` (default: now); `user` None: nobody."""
         return self._run(calls.oncall(schedule_id, at=at))
+
+    def export_oncall(self, *, team: str | None = None) -> str:
+        """The team's on-call configuration as a TOML document (a key of one team: its own)."""
+        return self._run(calls.export_oncall(team=team))
+
+    def import_oncall(self, document: str | bytes, *, dry_run: bool = False) -> OncallImport:
+        """Replace the document's team's on-call configuration with it; with
+        `dry_run`, only answer what would change."""
+        return self._run(calls.import_oncall(document, dry_run=dry_run))
 
     def ready(self) -> bool:
         """True when the service answers and its database is reachable."""
