@@ -23,6 +23,7 @@ from app.db import transaction
 from app.oncall_document import OncallDocument, OncallImportRead
 from app.oncall_toml import CONTENT_TYPE, dumps, loads
 from app.services.oncall import export, imports
+from app.settings import TEAM_PATTERN
 
 router = APIRouter(
     prefix="/oncall",
@@ -48,7 +49,8 @@ async def export_document(
     session: SessionDep,
     now: NowDep,
     team: Annotated[
-        str | None, Query(max_length=64, description="The team to export (a key of one team: its own)")
+        str | None,
+        Query(pattern=TEAM_PATTERN, description="The team to export (a key of one team: its own)"),
     ] = None,
 ) -> Response:
     chosen = team_to_read(caller, team) or caller.home_team

@@ -180,6 +180,12 @@ async def _calendar_link(client: httpx.AsyncClient, headers: dict[str, str]) -> 
     return await client.get(f"/schedules/{schedule_id}/calendar-link", headers=headers)
 
 
+async def _import_dry_run(client: httpx.AsyncClient, headers: dict[str, str]) -> httpx.Response:
+    return await client.post(
+        "/oncall/import", params={"dry_run": "true"}, content=b'team = "default"\n', headers=headers
+    )
+
+
 async def _sns(client: httpx.AsyncClient, headers: dict[str, str]) -> httpx.Response:
     # A signed UnsubscribeConfirmation: authentic, and it changes nothing.
     signer = test_sns.shared_signer()
@@ -264,6 +270,8 @@ SCOPE_OF: dict[tuple[str, str], tuple[str, Call, int]] = {
         200,
     ),
     ("GET", "/schedules/{schedule_id}/calendar-link"): ("read", _calendar_link, 200),
+    ("GET", "/oncall/export"): ("read", _plain("GET", "/oncall/export"), 200),
+    ("POST", "/oncall/import"): ("oncall:manage", _import_dry_run, 200),
 }
 # The PagerDuty endpoint takes its credential in the body, as PagerDuty does
 # (routing_key; see tests/integrations/test_pagerduty.py), not in a header.

@@ -21,8 +21,11 @@ from sqlalchemy import select
 
 from app.api.auth import hash_key
 from app.models import EscalationPolicy, Route, ScheduleOverride
+from app.oncall_document import OncallDocument
+from app.oncall_toml import dumps
 from tests.api.test_errors import assert_error_shape
 from tests.conftest import Service, ServiceFactory, truncate
+from tests.docs.blocks import all_blocks
 
 KEYS = {
     "a-manager": (["oncall:manage", "read"], "a"),
@@ -519,3 +522,9 @@ async def test_a_member_another_team_still_needs_stays_there_or_stops_the_import
     assert bob["teams"] == ["b"]
     b_schedule = ok(await svc.client.get("/schedules", params={"team": "b"}, headers=key("all-manager")))
     assert b_schedule[0]["layers"][0]["participants"] == [made["bob"]["id"]]
+
+
+def test_the_documented_example_is_written_as_an_export_writes_it() -> None:
+    [block] = [b for b in all_blocks() if b.path.name == "oncall.md" and "<<'EOF'" in b.text]
+    document = block.text.split("<<'EOF'\n", 1)[1].split("\nEOF\n", 1)[0] + "\n"
+    assert dumps(OncallDocument.model_validate(tomllib.loads(document))) == document
