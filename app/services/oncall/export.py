@@ -78,7 +78,10 @@ async def export_team(session: AsyncSession, *, team: str, now: datetime) -> Onc
     overrides = await open_overrides(session, schedule_ids=[s.id for s in schedules], now=now)
     policies = await team_policies(session, team=team)
     policy_names = {policy.id: policy.name for policy in policies}
-    return OncallDocument(
+    # Built without validating again: what is stored is exported as it is,
+    # even a row another writer allows and the document would refuse (the
+    # import then names it), rather than failing the export.
+    return OncallDocument.model_construct(
         team=team,
         users=[user_of(user) for user in members],
         schedules=[schedule_of(s, overrides[s.id], names) for s in schedules],
@@ -88,24 +91,26 @@ async def export_team(session: AsyncSession, *, team: str, now: datetime) -> Onc
 
 
 def user_of(user: User) -> DocumentUser:
-    return DocumentUser(
+    return DocumentUser.model_construct(
         name=user.name,
         full_name=user.full_name,
         time_zone=user.time_zone,
-        contact_methods=[ContactMethod.model_validate(c) for c in user.contact_methods],
+        contact_methods=[ContactMethod.model_construct(**c) for c in user.contact_methods],
     )
 
 
 def schedule_of(
     schedule: OncallSchedule, overrides: Sequence[ScheduleOverride], names: dict[uuid.UUID, str]
 ) -> DocumentSchedule:
-    return DocumentSchedule(
+    return DocumentSchedule.model_construct(
         name=schedule.name,
         description=schedule.description,
         time_zone=schedule.time_zone,
         layers=[_layer(LayerRead.model_validate(layer), names) for layer in schedule.layers],
         overrides=[
-            DocumentOverride(user=names[o.user_id], start=o.starts_at, end=o.ends_at, note=o.note)
+            DocumentOverride.model_construct(
+                user=names[o.user_id], start=o.starts_at, end=o.ends_at, note=o.note
+            )
             for o in overrides
             if o.user_id in names  # a member, as overriding users are
         ],
@@ -113,7 +118,7 @@ def schedule_of(
 
 
 def _layer(layer: LayerRead, names: dict[uuid.UUID, str]) -> DocumentLayer:
-    return DocumentLayer(
+    return DocumentLayer.model_construct(
         name=layer.name,
         # Participants are members; one who is not (rows changed by hand) is left out.
         participants=[names[p] for p in layer.participants if p in names],
@@ -126,27 +131,29 @@ def _layer(layer: LayerRead, names: dict[uuid.UUID, str]) -> DocumentLayer:
 
 
 def policy_of(policy: EscalationPolicy) -> DocumentPolicy:
-    return DocumentPolicy(
+    return DocumentPolicy.model_construct(
         name=policy.name,
         description=policy.description,
         repeat_last_step=policy.repeat_last_step,
         repeat_every_minutes=policy.repeat_every_minutes,
-        steps=[DocumentStep(after_minutes=s["after_minutes"], notify=s["notify"]) for s in policy.steps],
+        steps=[
+            DocumentStep.model_construct(after_minutes=s["after_minutes"], notify=list(s["notify"]))
+            for s in policy.steps
+        ],
     )
 
 
 def route_of(route: Route, policy_names: dict[uuid.UUID, str]) -> DocumentRoute:
-    return DocumentRoute.model_validate(
-        {
-            "name": route.name,
-            "matchers": [
-                SilenceMatcher(name=m["name"], value=m["value"], is_regex=m.get("is_regex", False))
-                for m in route.matchers
-            ],
-            "escalation_policy": policy_names.get(route.escalation_policy_id)
-            if route.escalation_policy_id is not None
-            else None,
-            "channels": list(route.channels),
-            "continue": route.continue_matching,
-        }
+    policy = None if route.escalation_policy_id is None else policy_names.get(route.escalation_policy_id)
+    return DocumentRoute.model_construct(
+        name=route.name,
+        matchers=[
+            SilenceMatcher.model_construct(
+                name=m["name"], value=m["value"], is_regex=m.get("is_regex", False)
+            )
+            for m in route.matchers
+        ],
+        escalation_policy=policy,
+        channels=list(route.channels),
+        continue_matching=route.continue_matching,
     )
