@@ -209,6 +209,7 @@ async def escalate_due(
             if step is not None:
                 steps.append(step)
         await session.flush()
+        await paging.write()
         if len(alerts) < batch_size:
             return steps
 

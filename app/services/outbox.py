@@ -112,7 +112,7 @@ class PersonRow:
     recipient: str
 
 
-async def queue_step(
+async def step_rows(
     session: AsyncSession,
     *,
     alert: Alert,
@@ -124,7 +124,9 @@ async def queue_step(
     now: datetime,
 ) -> list[OutboxRow]:
     """The rows of one step of a stored escalation policy: one per channel it
-    names and one per person's contact method, held by a silence as any."""
+    names and one per person's contact method, held by a silence as any.
+    Not added to the session: the ticker writes a batch's rows in one
+    statement (services/oncall/paging.py)."""
     if not settings.enabled:
         return []
     names = [name for name in dict.fromkeys(channels) if name in settings.channels]
@@ -147,7 +149,6 @@ async def queue_step(
             user_id=person.user_id,
             recipient=person.recipient,
         )
-    session.add_all(rows)
     return rows
 
 

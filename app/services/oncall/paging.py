@@ -33,14 +33,31 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import history
-from app.models import Alert, User
+from app.db import batch_store, bulk, history
+from app.models import Alert, AlertEvent, OutboxRow
 from app.models import EscalationPolicy as PolicyRow
 from app.services import outbox
 from app.services.oncall.contacts import ContactChannels
-from app.services.oncall.policy_steps import Due, Policy, Target, due_steps, level_of, next_due
-from app.services.oncall.reach import CHUNK, NO_SUCH_SCHEDULE, Reach
+from app.services.oncall.policy_steps import (
+    Due,
+    Policy,
+    StoredPolicy,
+    Target,
+    due_steps,
+    level_of,
+    next_due,
+)
+from app.services.oncall.reach import CHUNK, NO_SUCH_SCHEDULE, Person, Reach
 from app.settings import Settings
+
+POLICY_COLUMNS = (
+    PolicyRow.id,
+    PolicyRow.team,
+    PolicyRow.name,
+    PolicyRow.steps,
+    PolicyRow.repeat_last_step,
+    PolicyRow.repeat_every_minutes,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +84,10 @@ class Paging:
         self._policies: dict[uuid.UUID, Policy | None] = {}
         self._reach = Reach(session, at=now)
         self._contacts = ContactChannels.of(settings)
+        # Written by `write`, a statement each per batch: through the unit of
+        # work, 1,000 steps' events and rows cost more than the rest of the tick.
+        self._events: list[AlertEvent] = []
+        self._rows: list[OutboxRow] = []
 
     async def prepare(self, alerts: Sequence[Alert]) -> None:
         """Read the policies of these alerts and what their due steps name."""
@@ -75,10 +96,9 @@ class Paging:
         )
         for first in range(0, len(wanted), CHUNK):
             chunk = wanted[first : first + CHUNK]
-            rows = {
-                row.id: row
-                for row in await self._session.scalars(select(PolicyRow).where(PolicyRow.id.in_(chunk)))
-            }
+            # Columns, not ORM objects: a tick may read a thousand policies.
+            found = await self._session.execute(select(*POLICY_COLUMNS).where(PolicyRow.id.in_(chunk)))
+            rows: dict[uuid.UUID, StoredPolicy] = {row.id: row for row in found}
             for policy_id in chunk:
                 row = rows.get(policy_id)
                 self._policies[policy_id] = None if row is None else Policy.of(row)
@@ -132,7 +152,7 @@ class Paging:
         step = policy.steps[due.index]
         notes: list[str] = []
         channels: list[str] = []
-        people: dict[uuid.UUID, User] = {}
+        people: dict[uuid.UUID, Person] = {}
         for text in step.targets:
             target = Target.parse(text)
             if target.kind == "channel":
@@ -146,7 +166,7 @@ class Paging:
                     notes.append(f"{text}: team {policy.team!r} has no such schedule")
                 elif found is None:
                     notes.append(f"{text}: nobody is on call")
-                elif isinstance(found, User):
+                elif isinstance(found, Person):
                     people.setdefault(found.id, found)
             else:
                 user = self._reach.member(policy.team, target.name)
@@ -159,7 +179,7 @@ class Paging:
         level = level_of(due.index)
         alert.escalation_level = level
         alert.max_escalation_level = max(alert.max_escalation_level, level)
-        self._session.add(
+        self._events.append(
             history.event(
                 alert.id,
                 kind=due.kind,
@@ -176,7 +196,7 @@ class Paging:
                 channels=channels,
             )
         )
-        queued = await outbox.queue_step(
+        queued = await outbox.step_rows(
             self._session,
             alert=alert,
             reason=due.kind,
@@ -186,10 +206,33 @@ class Paging:
             settings=self._settings,
             now=self._now,
         )
+        self._rows += queued
         return Paged(due.kind, previous, level, len(queued))
 
+    async def write(self) -> None:
+        """Insert the events and outbox rows of the steps done since the last
+        call, one executemany each (db/bulk.py)."""
+        events, rows, self._events, self._rows = self._events, self._rows, [], []
+        dialect = self._session.get_bind().dialect
+        numbered_by_the_database = tuple(c.key for c in batch_store.EVENTS.c if c.key != "id")
+        to_events = bulk.inserting(dialect, batch_store.EVENTS, numbered_by_the_database)
+        to_rows = bulk.inserting(
+            dialect, batch_store.NOTIFICATIONS, tuple(batch_store.NOTIFICATIONS.c.keys())
+        )
+        await bulk.execute(
+            self._session,
+            [
+                bulk.Encoded(
+                    to_events, to_events.encode(batch_store.values(e, batch_store.EVENTS) for e in events)
+                ),
+                bulk.Encoded(
+                    to_rows, to_rows.encode(batch_store.values(r, batch_store.NOTIFICATIONS) for r in rows)
+                ),
+            ],
+        )
+
     def _contact_rows(
-        self, people: Iterable[User], notes: list[str]
+        self, people: Iterable[Person], notes: list[str]
     ) -> tuple[list[outbox.PersonRow], list[dict[str, Any]]]:
         """A row per person and contact method that a channel delivers; the
         people reached, with how; a note for each method that cannot be."""

@@ -13,9 +13,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
-
-from app.models import EscalationPolicy
+from typing import Any, Literal, Protocol
 
 TargetKind = Literal["schedule", "user", "channel"]
 
@@ -40,6 +38,23 @@ class PolicyStep:
     targets: tuple[str, ...]  # as written in the policy
 
 
+class StoredPolicy(Protocol):
+    """An escalation_policies row: the ORM object, or its columns as read."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def team(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def steps(self) -> list[dict[str, Any]]: ...
+    @property
+    def repeat_last_step(self) -> int: ...
+    @property
+    def repeat_every_minutes(self) -> float | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Policy:
     id: uuid.UUID
@@ -50,7 +65,7 @@ class Policy:
     repeat_every: timedelta | None
 
     @classmethod
-    def of(cls, row: EscalationPolicy) -> Policy:
+    def of(cls, row: StoredPolicy) -> Policy:
         return cls(
             id=row.id,
             team=row.team,

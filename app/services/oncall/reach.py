@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,6 +28,15 @@ CHUNK = 500  # names or ids per statement: within every driver's bound parameter
 Key = tuple[str, str]  # (team, name)
 
 
+@dataclass(frozen=True, slots=True)
+class Person:
+    """A user as a step needs them: read as columns, not ORM objects."""
+
+    id: uuid.UUID
+    name: str
+    contact_methods: list[dict[str, Any]]
+
+
 class NoSuchSchedule:
     """The answer for a schedule name its team does not have."""
 
@@ -37,8 +48,8 @@ class Reach:
     def __init__(self, session: AsyncSession, *, at: datetime) -> None:
         self._session = session
         self._at = at
-        self._schedules: dict[Key, User | NoSuchSchedule | None] = {}
-        self._users: dict[Key, User | None] = {}  # (team, user name) -> the member, or None
+        self._schedules: dict[Key, Person | NoSuchSchedule | None] = {}
+        self._users: dict[Key, Person | None] = {}  # (team, user name) -> the member, or None
 
     async def load(self, *, schedules: Iterable[Key] = (), users: Iterable[Key] = ()) -> None:
         """Read what is not known yet: the schedules' people on call, the
@@ -59,11 +70,11 @@ class Reach:
             user = by_name.get(name)
             self._users[(team, name)] = user if user is not None and team in teams.get(user.id, ()) else None
 
-    def on_call(self, team: str, schedule: str) -> User | NoSuchSchedule | None:
+    def on_call(self, team: str, schedule: str) -> Person | NoSuchSchedule | None:
         """The user on call (loaded first), None for nobody, or NO_SUCH_SCHEDULE."""
         return self._schedules[(team, schedule)]
 
-    def member(self, team: str, name: str) -> User | None:
+    def member(self, team: str, name: str) -> Person | None:
         """The user of that name if a member of `team` (loaded first)."""
         return self._users[(team, name)]
 
@@ -104,20 +115,21 @@ class Reach:
                 found.setdefault(override.schedule_id, []).append(override)
         return found
 
-    async def _people(self, ids: set[uuid.UUID], names: set[str]) -> list[User]:
-        people: list[User] = []
+    async def _people(self, ids: set[uuid.UUID], names: set[str]) -> list[Person]:
+        people: list[Person] = []
+        columns = select(User.id, User.name, User.contact_methods)
         id_list, name_list = sorted(ids), sorted(names)
         for first in range(0, len(id_list), CHUNK):
-            people += await self._session.scalars(
-                select(User).where(User.id.in_(id_list[first : first + CHUNK]))
-            )
+            found = await self._session.execute(columns.where(User.id.in_(id_list[first : first + CHUNK])))
+            people += [Person(*row) for row in found]
         for first in range(0, len(name_list), CHUNK):
-            people += await self._session.scalars(
-                select(User).where(User.name.in_(name_list[first : first + CHUNK]))
+            found = await self._session.execute(
+                columns.where(User.name.in_(name_list[first : first + CHUNK]))
             )
+            people += [Person(*row) for row in found]
         return people
 
-    async def _teams(self, people: list[User], teams: set[str]) -> dict[uuid.UUID, set[str]]:
+    async def _teams(self, people: list[Person], teams: set[str]) -> dict[uuid.UUID, set[str]]:
         found: dict[uuid.UUID, set[str]] = {}
         ids = sorted({user.id for user in people})
         for first in range(0, len(ids), CHUNK):
