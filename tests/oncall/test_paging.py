@@ -354,3 +354,31 @@ async def test_the_history_is_readable_through_the_api(paging: Paging) -> None:
     [step] = [e for e in detail["history"] if e["kind"] == "escalation"]
     assert step["data"]["notified"][0]["user"] == "alice"
     assert json.dumps(step["data"])  # plain JSON
+
+
+async def test_a_page_held_by_a_silence_goes_to_the_person_when_it_ends(paging: Paging) -> None:
+    p = paging
+    alert_id = await paged_alert(p, TWO_STEPS)
+    silence = await p.svc.client.post(
+        "/silences",
+        json={
+            "matchers": [{"name": "alert_type", "value": "disk_full"}],
+            "duration_minutes": 60,
+            "created_by": "alice",
+            "comment": "maintenance",
+        },
+    )
+    assert silence.status_code == 201, silence.text
+    assert await tick_at(p.svc, 0) == [("escalation", 1, 1)]
+    async with p.svc.app.state.sessionmaker() as session:
+        held = set(await session.scalars(select(OutboxRow.status).where(OutboxRow.recipient.is_not(None))))
+    assert held == {"silenced"}
+    assert (await p.svc.client.delete(f"/silences/{silence.json()['id']}")).status_code == 200
+    p.svc.app.state.wake_silences()
+
+    async def released() -> bool:
+        return ("unsilenced", "texts", ALICE) in await person_rows(p.svc, alert_id)
+
+    await wait_for(released)
+    await delivered(p, mails=1, texts=1)
+    assert mailed(p.smtp) == [["alice@example.com"]] and texted(p.twilio) == [ALICE]

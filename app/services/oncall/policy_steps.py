@@ -72,9 +72,11 @@ class Policy:
             name=row.name,
             steps=tuple(_step(step) for step in row.steps),
             repeat_last_step=row.repeat_last_step or 0,
-            repeat_every=None
-            if row.repeat_every_minutes is None
-            else timedelta(minutes=row.repeat_every_minutes),
+            # Not positive (refused by the API): no repeats, rather than a tick
+            # that finds the same alert due again and again.
+            repeat_every=timedelta(minutes=row.repeat_every_minutes)
+            if row.repeat_every_minutes is not None and row.repeat_every_minutes > 0
+            else None,
         )
 
 
