@@ -54,6 +54,7 @@ from app.runtime import tune_gc
 from app.services import batch
 from app.services.action_links import ActionLinks
 from app.services.dispatcher import INGEST_WAKE_DELAY, Dispatcher
+from app.services.escalation import WAKE_DELAY as ESCALATION_WAKE_DELAY
 from app.services.silence_match import held_by
 from app.services.sns import Certificates as SnsCertificates
 from app.settings import Settings, load_settings
@@ -174,6 +175,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             on_steps=count_steps,
         )
         ticker = PeriodicWorker("escalation", jobs.escalate, interval=settings.escalation_interval_seconds)
+        # A new alert whose first step is due at once (services/escalation.py `due_at_once`).
+        app.state.wake_escalation_soon = lambda: ticker.wake_soon(ESCALATION_WAKE_DELAY)
         if settings.enable_escalation:
             ticker.start()
         janitor = PeriodicWorker(

@@ -186,11 +186,13 @@ class Alert(Base):
     )
 
     def reopen(self, *, now: datetime) -> None:
-        """Back to active with a fresh escalation clock (level 1, no repeat
-        counted from before); the history keeps the past."""
+        """Back to active with a fresh escalation clock (level 1, no step of
+        its policy done, no repeat counted from before); the history keeps
+        the past."""
         self.status = "reopened"
         self.triggered_at = now
         self.escalation_level = 1
+        self.escalation_step = 0
         self.escalated_at = None
         self.acknowledged_at = self.acknowledged_by = self.acknowledge_minutes = None
         self.resolved_at = self.resolved_by = self.resolution_notes = None

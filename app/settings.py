@@ -422,6 +422,25 @@ class EscalationPolicy(_Strict):
     rules: list[EscalationRule] = Field(default_factory=default_policy)
 
 
+# A person's contact method type -> the channel type that delivers it
+# (services/oncall/contacts.py). `phone` has none yet: not deliverable.
+CONTACT_CHANNEL_TYPES: dict[str, str] = {
+    "email": "email",
+    "sms": "sms",
+    "slack": "slack",
+    "telegram": "telegram",
+    "webhook": "webhook",
+}
+CONTACT_TYPES: tuple[str, ...] = (*CONTACT_CHANNEL_TYPES, "phone")
+
+
+def delivers_contacts(config: ChannelConfig) -> bool:
+    """Whether a channel can deliver to a person's address: Slack only as an
+    app (a direct message to a member id); a webhook-mode Slack posts where
+    its URL says."""
+    return not isinstance(config, SlackChannel) or config.mode == "app"
+
+
 DEFAULT_TEAM = "default"
 ALL_TEAMS = "*"
 TEAM_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
@@ -548,6 +567,11 @@ class Settings(BaseSettings):
         description="Declared notification channels; `console` is always there.",
     )
     escalation: EscalationPolicy = Field(default_factory=EscalationPolicy)
+    oncall_contact_channels: dict[str, str] = Field(
+        default_factory=dict,
+        description="A contact method type (email, sms, slack, telegram, webhook) -> the channel "
+        "that delivers it to people; an unmapped type uses the only channel of its type.",
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -595,6 +619,25 @@ class Settings(BaseSettings):
             for name in rule.channels:
                 if name not in self.channels:
                     raise ValueError(f"escalation.rules[{i}].channels names undeclared channel {name!r}")
+        return self
+
+    @model_validator(mode="after")
+    def _contact_channels_fit(self) -> Settings:
+        for kind, name in self.oncall_contact_channels.items():
+            key = f"oncall_contact_channels.{kind}"
+            if kind not in CONTACT_CHANNEL_TYPES:
+                known = ", ".join(CONTACT_CHANNEL_TYPES)
+                why = "phone calls are not delivered yet" if kind == "phone" else f"types: {known}"
+                raise ValueError(f"{key}: not a deliverable contact type ({why})")
+            config = self.channels.get(name)
+            if config is None:
+                raise ValueError(f"{key} names undeclared channel {name!r}")
+            if config.type != CONTACT_CHANNEL_TYPES[kind]:
+                raise ValueError(
+                    f"{key}: channel {name!r} is of type {config.type!r}, not {CONTACT_CHANNEL_TYPES[kind]!r}"
+                )
+            if not delivers_contacts(config):
+                raise ValueError(f"{key}: channel {name!r} is a Slack webhook; a person needs a Slack app")
         return self
 
     @cached_property

@@ -36,7 +36,9 @@ DELETE FROM notifications; DELETE FROM alert_events;
 async def run(url: str) -> dict[str, float]:
     conn = await asyncpg.connect(plain_dsn(url))
     try:
-        await conn.execute("TRUNCATE notifications, alert_events, alerts")
+        await conn.execute(
+            "TRUNCATE notifications, alert_events, alerts CASCADE"
+        )  # heartbeats point at alerts
         await conn.execute(SEED, ACTIVE, DUE)
         await conn.execute("VACUUM ANALYZE alerts")
         settings = load_settings(database_url=url)

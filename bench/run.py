@@ -3,7 +3,8 @@
 Starts a private PostgreSQL (unless ALERTS_BENCH_POSTGRES_URL names one),
 then measures, in order: the pgbench upsert floor; POST /alerts in the dedup
 and create shapes under wrk; the same on SQLite, one worker, and kill -9
-under load; the escalation tick; delivery throughput to a
+under load; the escalation tick, and one that pages people by stored
+policies; delivery throughput to a
 slow receiver; GET /stats on 10^4..10^6 alerts; worker memory while
 10^6 alerts are ingested; and POST and GET /alerts with the most silences
 in force; batches of 100 and 1,000 alerts on SQLite and PostgreSQL, and
@@ -30,6 +31,7 @@ from bench import (
     delivery_bench,
     escalation_bench,
     ingest_bench,
+    paging_bench,
     silences_bench,
     sqlite_bench,
     stats_bench,
@@ -40,7 +42,7 @@ from bench.service import rss_mib, running_service
 from tests.pgbouncer import PgBouncer
 
 PARTS = (
-    "ingest", "sqlite", "escalation", "delivery", "stats", "memory", "silences", "batches", "console", "pgbouncer",
+    "ingest", "sqlite", "escalation", "paging", "delivery", "stats", "memory", "silences", "batches", "console", "pgbouncer",
 )  # fmt: skip
 
 
@@ -163,6 +165,9 @@ def main() -> None:
         if "escalation" in only:
             fresh_database(url)
             write_result("escalation", escalation_bench.main(url))
+        if "paging" in only:
+            fresh_database(url)
+            write_result("paging", paging_bench.main(url))
         if "delivery" in only:
             fresh_database(url)
             write_result("delivery", delivery_bench.main(url))

@@ -35,7 +35,7 @@ from app.schemas import (
     NotificationRead,
     Status,
 )
-from app.services import batch, lifecycle, queries, silence_match, submit
+from app.services import batch, escalation, lifecycle, queries, silence_match, submit
 from app.settings import Settings, Severity
 
 log = logging.getLogger(__name__)
@@ -137,6 +137,8 @@ def submitted(request: Request, done: Ingested) -> Response:
     serialised once with orjson."""
     if done.queued:
         request.app.state.wake_delivery_soon()
+    if escalation.due_at_once(done):
+        request.app.state.wake_escalation_soon()
     payload = answer(done)
     created = done.outcome == "created"
     row = done.alert
@@ -156,6 +158,8 @@ async def submitted_batch(request: Request, done: list[Ingested]) -> Response:
     slice at a time, letting the process's other requests in between)."""
     if any(one.queued for one in done):
         request.app.state.wake_delivery_soon()
+    if any(escalation.due_at_once(one) for one in done):
+        request.app.state.wake_escalation_soon()
     answers, pacer = [], Pacer()
     for one in done:
         answers.append(answer(one))

@@ -13,7 +13,10 @@ new lock. The rows past a channel's share become `folded`, pointing at the
 digest of the channel and minute: one outbox row (reason `digest`), inserted ON CONFLICT DO NOTHING
 on the unique (channel, window_start), so two replicas make one. A digest
 already claimed (another replica's clock passed the minute) takes no more
-rows: they stay pending, and the next minute apportions them.
+rows: they stay pending, and the next minute apportions them. A person's
+row (an escalation step's, with a `recipient`) is never folded and takes no
+share, as a retry: a digest goes to the channel's own recipients, never to
+the person paged.
 """
 
 from __future__ import annotations
@@ -61,7 +64,14 @@ async def apportion(
     for _ in range(ROUNDS):
         picked = (
             await session.execute(
-                select(OutboxRow.id, OutboxRow.channel, OutboxRow.reason, OutboxRow.attempts, OutboxRow.level)
+                select(
+                    OutboxRow.id,
+                    OutboxRow.channel,
+                    OutboxRow.reason,
+                    OutboxRow.attempts,
+                    OutboxRow.level,
+                    OutboxRow.recipient,
+                )
                 .where(due, OutboxRow.id.not_in(seen))
                 .order_by(OutboxRow.next_attempt_at)
                 .limit(limit)
@@ -71,7 +81,12 @@ async def apportion(
         seen += [row.id for row in picked]
         fresh: dict[str, list[Any]] = {}  # picked rows
         for row in picked:
-            if row.channel in quotas.per_window and row.attempts == 0 and row.reason not in quotas.exempt:
+            if (
+                row.channel in quotas.per_window
+                and row.attempts == 0
+                and row.reason not in quotas.exempt
+                and row.recipient is None
+            ):
                 fresh.setdefault(row.channel, []).append(row)
         if fresh and states is None:
             # Every limited channel's row, once, in channel order: a later

@@ -175,12 +175,21 @@ async def claim(
             earlier.alert_id == OutboxRow.alert_id,
             earlier.channel == OutboxRow.channel,
             earlier.status.in_(("pending", "sending")),
+            earlier.recipient.is_(None),
             or_(
                 earlier.created_at < OutboxRow.created_at,
                 and_(earlier.created_at == OutboxRow.created_at, earlier.id < OutboxRow.id),
             ),
         )
-        due = and_(due, or_(OutboxRow.alert_id.is_(None), OutboxRow.channel.not_in(list(in_order)), ~waiting))
+        due = and_(
+            due,
+            or_(
+                OutboxRow.alert_id.is_(None),
+                OutboxRow.channel.not_in(list(in_order)),
+                OutboxRow.recipient.is_not(None),
+                ~waiting,
+            ),
+        )
     if quotas is not None:
         ids = await flood.apportion(session, due=due, limit=limit, quotas=quotas, now=now)
         if not ids:
@@ -209,6 +218,7 @@ async def claim(
             OutboxRow.attempts,
             OutboxRow.created_at,
             OutboxRow.next_attempt_at,
+            OutboxRow.recipient,
         )
         .execution_options(synchronize_session=False)
     )
@@ -225,7 +235,11 @@ async def claim(
     folded = await flood.folded_of(session, digests) if digests else {}
     kept = await channel_messages.read(
         session,
-        ((row["alert_id"], row["channel"]) for row in rows if row["alert_id"] and row["channel"] in in_order),
+        (
+            (row["alert_id"], row["channel"])
+            for row in rows
+            if row["alert_id"] and row["channel"] in in_order and row["recipient"] is None
+        ),
     )
     return [
         claimed_row(
@@ -258,6 +272,7 @@ def claimed_row(
         alert=alert,
         folded=folded,
         reference=reference,
+        recipient=row["recipient"],
     )
 
 

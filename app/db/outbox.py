@@ -23,7 +23,11 @@ def rows(
     level: int,
     now: datetime,
     silence_id: uuid.UUID | None = None,
+    user_id: uuid.UUID | None = None,
+    recipient: str | None = None,
 ) -> list[OutboxRow]:
+    """A row per channel; with `recipient`, each to that person's address
+    (`user_id`) instead of the channel's own recipients."""
     return [
         OutboxRow(
             id=uuid.uuid4(),
@@ -36,6 +40,8 @@ def rows(
             created_at=now,
             next_attempt_at=now,
             silence_id=silence_id,
+            user_id=user_id,
+            recipient=recipient,
         )
         for name in channels
     ]

@@ -45,21 +45,22 @@ WITH picked AS (
     SELECT n.id FROM notifications n
     WHERE ((n.status = 'pending' AND n.next_attempt_at <= $1) OR (n.status = 'sending' AND n.lease_until <= $1))
       AND n.channel NOT IN (SELECT channel FROM channel_states WHERE paused_until > $1)
-      AND (n.alert_id IS NULL OR n.channel <> ALL($4::text[]) OR NOT EXISTS (
+      AND (n.alert_id IS NULL OR n.channel <> ALL($4::text[]) OR n.recipient IS NOT NULL OR NOT EXISTS (
           SELECT 1 FROM notifications e
           WHERE e.alert_id = n.alert_id AND e.channel = n.channel AND e.status IN ('pending', 'sending')
-            AND (e.created_at, e.id) < (n.created_at, n.id)))
+            AND e.recipient IS NULL AND (e.created_at, e.id) < (n.created_at, n.id)))
     ORDER BY n.next_attempt_at
     LIMIT $2
     FOR UPDATE OF n SKIP LOCKED
 ), claimed AS (
     UPDATE notifications n SET status = 'sending', lease_until = $3, attempts = n.attempts + 1
     FROM picked WHERE n.id = picked.id
-    RETURNING n.id, n.alert_id, n.channel, n.reason, n.level, n.attempts, n.created_at, n.next_attempt_at
+    RETURNING n.id, n.alert_id, n.channel, n.reason, n.level, n.attempts, n.created_at, n.next_attempt_at,
+        n.recipient
 )
 SELECT c.*, cm.reference, {_ALERT}
 FROM claimed c LEFT JOIN alerts a ON a.id = c.alert_id
-LEFT JOIN channel_messages cm ON cm.alert_id = c.alert_id AND cm.channel = c.channel
+LEFT JOIN channel_messages cm ON cm.alert_id = c.alert_id AND cm.channel = c.channel AND c.recipient IS NULL
 ORDER BY c.next_attempt_at
 """
 

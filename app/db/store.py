@@ -156,6 +156,10 @@ class ClaimedRow:
     # What the channel kept from an earlier delivery of this alert
     # (db/channel_messages.py); read for the channels claimed in order.
     reference: dict[str, Any] | None = None
+    # A person's notification: their address, instead of the channel's own
+    # recipients. Such a row keeps and reads no reference and waits for no
+    # other row of its alert (a person's message is not the channel's).
+    recipient: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +236,8 @@ class Store(Protocol):
         alert on that channel is pending or being sent: such a channel gets
         one alert's notifications one at a time, in the order they were
         queued (by creation time, then id), and each finds the reference the
-        one before it kept."""
+        one before it kept; a person's row (one with a `recipient`) takes no
+        part in that order."""
         ...
 
     async def record(

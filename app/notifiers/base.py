@@ -5,12 +5,17 @@ DeliveryResult; any failure raises DeliveryError, which the delivery service
 records on the outbox row and retries (or gives up on, when `permanent`).
 An adapter that edits what it posted (a Slack app's message) returns a
 `reference` with its result and finds it on the alert's next notification.
+A notification to a person (an escalation step that named them) carries
+their address as `recipient`: the adapters that can reach a person (email,
+SMS, a Slack app, Telegram, webhook) send there instead of to the channel's
+own recipients, each at one place (`recipients`, or `recipient or ...`).
 Timeouts are applied by the caller, around `send`, per channel.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -47,6 +52,15 @@ class Notification:
     # What an earlier delivery of this alert to this channel asked to keep
     # (DeliveryResult.reference): a Slack app's message, to update it.
     reference: dict[str, Any] | None = None
+    # A person's address (an email address, a number, a Slack member id, a
+    # Telegram chat id, a URL), replacing the channel's own recipients.
+    recipient: str | None = None
+
+
+def recipients(notification: Notification, configured: Sequence[str]) -> list[str]:
+    """The person's address when the notification is to a person, else the
+    channel's own recipients."""
+    return [notification.recipient] if notification.recipient else list(configured)
 
 
 @dataclass(frozen=True, slots=True)

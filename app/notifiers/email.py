@@ -44,7 +44,7 @@ import aiosmtplib
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.notifiers import render
-from app.notifiers.base import DeliveryError, DeliveryResult, Notification
+from app.notifiers.base import DeliveryError, DeliveryResult, Notification, recipients
 from app.notifiers.templates import DEFAULTS, ChannelTemplates
 from app.settings import EmailChannel
 
@@ -67,7 +67,7 @@ def build_message(
     msg = EmailMessage()
     msg["Subject"] = words.title
     msg["From"] = config.from_address
-    msg["To"] = ", ".join(config.to)
+    msg["To"] = ", ".join(recipients(notification, config.to))
     msg["Date"] = formatdate(localtime=False, usegmt=True)
     # Stable across retries, so a mail client can fold a duplicate delivery.
     domain = config.from_address.rpartition("@")[2] or "localhost"
@@ -142,7 +142,7 @@ class EmailNotifier:
             refused, reply = await client.send_message(
                 message,
                 sender=config.from_address,
-                recipients=config.to,
+                recipients=recipients(notification, config.to),
             )
             with contextlib.suppress(aiosmtplib.SMTPException, OSError):
                 await client.quit()  # the mail is accepted; QUIT is courtesy

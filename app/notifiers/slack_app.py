@@ -15,7 +15,9 @@ message shows who.
 A message that can no longer be updated (deleted, too old to edit, posted
 by another app) is replaced by a new one, whose reference replaces the old.
 A channel test and a digest (flood control: many alerts, none to follow)
-post a plain message and keep nothing. Titles, messages and replies are the
+post a plain message and keep nothing; so does a notification to a person
+(an escalation step's), as a direct message to their member id: it neither
+updates nor threads into the channel's message. Titles, messages and replies are the
 channel templates' wording (render.Wording), as in webhook mode.
 
 Slack's Web API answers most errors with HTTP 200 and `{"ok": false,
@@ -138,8 +140,10 @@ class SlackAppNotifier(HttpNotifier[SlackChannel]):
             notification, with_buttons=self._config.signing_secret is not None, templates=self._templates
         )
         reference = notification.reference
-        if notification.alert is None:  # a channel test or a digest: nothing to update later
-            await self._call("chat.postMessage", {"channel": self._config.channel, **message})
+        if notification.alert is None or notification.recipient:
+            # A channel test, a digest or a person's direct message: nothing to update later.
+            where = notification.recipient or self._config.channel
+            await self._call("chat.postMessage", {"channel": where, **message})
             return DeliveryResult(detail="chat.postMessage ok")
         if not _valid(reference):
             return await self._post(message)

@@ -37,7 +37,7 @@ from urllib.parse import urlencode
 import httpx
 
 from app.notifiers import render
-from app.notifiers.base import DeliveryError, DeliveryResult, Notification
+from app.notifiers.base import DeliveryError, DeliveryResult, Notification, recipients
 from app.notifiers.http import HttpNotifier, send
 from app.notifiers.templates import DEFAULTS, ChannelTemplates
 from app.settings import SmsChannel
@@ -96,7 +96,7 @@ class SmsNotifier(HttpNotifier[SmsChannel]):
 
     async def send(self, notification: Notification) -> DeliveryResult:
         progress = self._progress_of(notification.id)
-        numbers = list(dict.fromkeys(self._config.to))
+        numbers = list(dict.fromkeys(recipients(notification, self._config.to)))
         pending = [n for n in numbers if n not in progress.sent and n not in progress.refused]
         text = build_text(notification, self._templates)
         # One number after the other, in the configured order: Twilio queues

@@ -61,7 +61,8 @@ class TelegramNotifier(HttpNotifier[TelegramChannel]):
     async def send(self, notification: Notification) -> DeliveryResult:
         token = self._config.bot_token.get_secret_value()
         url = f"{self._config.api_url.rstrip('/')}/bot{token}/sendMessage"
-        body = json_bytes(build_payload(notification, self._config.chat_id, self._templates))
+        chat_id = notification.recipient or self._config.chat_id  # a person's chat, else the channel's
+        body = json_bytes(build_payload(notification, chat_id, self._templates))
         return await post_json(
             self._client, "POST", url, body, {}, request_timeout=self._timeout, secrets=[token]
         )

@@ -45,6 +45,8 @@ def build_payload(notification: Notification, templates: ChannelTemplates = DEFA
         "alert": notification.alert,
         "alert_url": notification.alert_url,
         "console_url": notification.console_url,
+        # A person's notification (an escalation step's): the address it went to.
+        **({"recipient": notification.recipient} if notification.recipient else {}),
         # A digest (flood control): the notifications it folds, most severe first.
         **({"digest": render.digest_items(notification)} if render.is_digest(notification) else {}),
     }
@@ -99,7 +101,7 @@ class WebhookNotifier(HttpNotifier[WebhookChannel]):
         return await post_json(
             self._client,
             self._config.method,
-            self._config.url,
+            notification.recipient or self._config.url,  # a person's URL, else the channel's
             body,
             headers,
             request_timeout=self._timeout,

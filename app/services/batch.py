@@ -440,7 +440,7 @@ class _Replay:
         previous, now = alert.status, batch.now
         lifecycle.check_move(previous, "resolved")
         lifecycle.apply_move(alert, target="resolved", by=operation.by, note=operation.note, now=now)
-        escalation.schedule(alert, batch.settings.escalation, now=now)
+        escalation.schedule_by(alert, settings=batch.settings, own=None, now=now)  # resolved: no policy read
         self.events.append(
             history.event(
                 alert.id,

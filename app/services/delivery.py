@@ -104,6 +104,7 @@ async def attempt(
         folded=flood.folded(claimed, public_url=public_url),
         folded_total=len(claimed.folded),
         reference=claimed.reference,
+        recipient=claimed.recipient,
     )
     started = time.perf_counter()
     try:

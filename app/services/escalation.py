@@ -1,9 +1,15 @@
-"""Escalation: when an alert is next due, and (later) one tick of the ticker.
+"""Escalation: when an alert is next due, and one tick of the ticker.
 
 Each active, unacknowledged alert stores `next_escalation_at`, the earliest
 moment a rule could change it: the next level's `after_minutes` since
 `triggered_at`, or the current level's repeat. The ticker only reads alerts
 whose time has come (an indexed range), never every alert.
+
+Two kinds of policy: the configured [escalation] rules (this module), and
+a team's stored policy that a route gave the alert (`escalation_policy_id`;
+its steps are services/oncall/paging.py's). `schedule_by` / `reschedule`
+pick the right one wherever an alert's state changes; an alert whose policy
+was deleted (the reference is set to NULL) falls back to the rules.
 """
 
 from __future__ import annotations
@@ -16,13 +22,20 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import history
-from app.db.store import next_escalation_at
+from app.db.store import Ingested, next_escalation_at
 from app.models import Alert
 from app.services import outbox
+from app.services.oncall import policy_steps
+from app.services.oncall.paging import Paging, load_policy
 from app.settings import EscalationPolicy, EscalationRule, Settings
 
 ESCALATING_STATUSES = ("open", "reopened")
 TICK_BATCH = 500
+# A submission whose alert is due at once wakes the ticker this long after:
+# a burst of such submissions shares one tick (each tick reads every due
+# alert), and the first page goes out within this of the alert, not up to
+# `escalation_interval_seconds` later.
+WAKE_DELAY = 0.1
 
 
 def matching_rules(policy: EscalationPolicy, severity: str) -> list[EscalationRule]:
@@ -90,6 +103,42 @@ def schedule(alert: Alert, policy: EscalationPolicy, *, now: datetime) -> None:
     )
 
 
+def schedule_by(alert: Alert, *, settings: Settings, own: policy_steps.Policy | None, now: datetime) -> None:
+    """Set alert.next_escalation_at by the alert's own policy (`own`, read by
+    the caller: `reschedule` does) when it has one, else by the settings'.
+    An alert that does not escalate (acknowledged, ended) needs no policy."""
+    if alert.status not in ESCALATING_STATUSES:
+        alert.next_escalation_at = None
+    elif alert.escalation_policy_id is None:
+        schedule(alert, settings.escalation, now=now)
+    elif own is not None and own.id == alert.escalation_policy_id:
+        alert.next_escalation_at = policy_steps.next_due(
+            own, done=alert.escalation_step, triggered_at=alert.triggered_at, escalated_at=alert.escalated_at
+        )
+    else:
+        raise ValueError(f"alert {alert.id} follows policy {alert.escalation_policy_id}: read it first")
+
+
+async def reschedule(session: AsyncSession, alert: Alert, *, settings: Settings, now: datetime) -> None:
+    """`schedule_by`, reading the alert's own policy when it needs one (one
+    statement). A policy gone meanwhile: the settings' rules."""
+    own = None
+    if alert.status in ESCALATING_STATUSES and alert.escalation_policy_id is not None:
+        own = await load_policy(session, alert.escalation_policy_id)
+        if own is None:
+            alert.escalation_policy_id = None
+    schedule_by(alert, settings=settings, own=own, now=now)
+
+
+def due_at_once(done: Ingested) -> bool:
+    """Whether a submission created or reopened an alert whose escalation is
+    due already (a policy whose first step is at 0 minutes): the ticker
+    should run soon rather than at its next interval."""
+    alert = done.alert
+    due = alert.get("next_escalation_at")
+    return done.outcome != "duplicate" and due is not None and due <= alert["triggered_at"]
+
+
 @dataclass(frozen=True, slots=True)
 class Step:
     alert_id: uuid.UUID
@@ -136,6 +185,7 @@ async def escalate_due(
     crash rolls all three back together.
     """
     policy = settings.escalation
+    paging = Paging(session, settings=settings, now=now)
     steps: list[Step] = []
     while True:
         alerts = list(
@@ -148,11 +198,18 @@ async def escalate_due(
                 .execution_options(populate_existing=True)
             )
         )
+        await paging.prepare(alerts)
         for alert in alerts:
+            own = paging.policy_of(alert)
+            if own is not None:
+                paged = await paging.escalate(alert, own)
+                steps += [Step(alert.id, p.kind, p.from_level, p.to_level, p.notifications) for p in paged]
+                continue
             step = await _step(session, alert, policy=policy, settings=settings, now=now)
             if step is not None:
                 steps.append(step)
         await session.flush()
+        await paging.write()
         if len(alerts) < batch_size:
             return steps
 

@@ -93,7 +93,7 @@ async def change_status(
     check_move(previous, status)
     acknowledges = alert.acknowledged_at is None and status in ("acknowledged", "in_progress")
     apply_move(alert, target=status, by=by, note=note, now=now)
-    escalation.schedule(alert, settings.escalation, now=now)
+    await escalation.reschedule(session, alert, settings=settings, now=now)
     session.add(
         history.event(
             alert.id,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
@@ -101,14 +102,66 @@ async def queue(
     return rows
 
 
+@dataclass(frozen=True, slots=True)
+class PersonRow:
+    """A notification to a person: their contact method's address, through
+    the channel that delivers that type (services/oncall/contacts.py)."""
+
+    channel: str
+    user_id: uuid.UUID
+    recipient: str
+
+
+async def step_rows(
+    session: AsyncSession,
+    *,
+    alert: Alert,
+    reason: str,
+    level: int,
+    channels: Iterable[str],
+    people: Iterable[PersonRow],
+    settings: Settings,
+    now: datetime,
+) -> list[OutboxRow]:
+    """The rows of one step of a stored escalation policy: one per channel it
+    names and one per person's contact method, held by a silence as any.
+    Not added to the session: the ticker writes a batch's rows in one
+    statement (services/oncall/paging.py)."""
+    if not settings.enabled:
+        return []
+    names = [name for name in dict.fromkeys(channels) if name in settings.channels]
+    to_people = [person for person in dict.fromkeys(people) if person.channel in settings.channels]
+    if not names and not to_people:
+        return []
+    held_by = await silence_match.held_by(session, alert, now)
+    silence_id = held_by[0] if held_by else None
+    rows = outbox.rows(
+        alert_id=alert.id, channels=names, reason=reason, level=level, now=now, silence_id=silence_id
+    )
+    for person in to_people:
+        rows += outbox.rows(
+            alert_id=alert.id,
+            channels=[person.channel],
+            reason=reason,
+            level=level,
+            now=now,
+            silence_id=silence_id,
+            user_id=person.user_id,
+            recipient=person.recipient,
+        )
+    return rows
+
+
 # A notice in one of these states told (or is telling) its channel about the
 # alert; a folded one, in its channel's digest.
 TOLD = ("pending", "sending", "sent", "failed", "folded")
 
 
 def told(row: OutboxRow) -> bool:
-    """Whether this row counts in `channels_told` (a resolved notice goes back to its channel)."""
-    return row.status in TOLD and row.reason != "resolved"
+    """Whether this row counts in `channels_told` (a resolved notice goes back
+    to its channel). A person's row does not: it told the person, not the
+    channel's own recipients."""
+    return row.status in TOLD and row.reason != "resolved" and row.recipient is None
 
 
 async def channels_told(session: AsyncSession, *, alert_id: uuid.UUID) -> list[str]:
@@ -120,6 +173,7 @@ async def channels_told(session: AsyncSession, *, alert_id: uuid.UUID) -> list[s
             OutboxRow.alert_id == alert_id,
             OutboxRow.status.in_(TOLD),
             OutboxRow.reason != "resolved",
+            OutboxRow.recipient.is_(None),
         )
         .distinct()
     )
@@ -140,6 +194,7 @@ async def channels_told_many(
                 OutboxRow.alert_id.in_(wanted[first : first + 500]),
                 OutboxRow.status.in_(TOLD),
                 OutboxRow.reason != "resolved",
+                OutboxRow.recipient.is_(None),
             )
             .distinct()
             .order_by(OutboxRow.alert_id, OutboxRow.channel)

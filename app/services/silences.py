@@ -206,11 +206,12 @@ def _notices(
     settings: Settings,
     now: datetime,
 ) -> list[OutboxRow]:
-    channels = list(
+    released = [row for row in held if row.reason not in _NOT_RELEASED and row.channel in settings.channels]
+    channels = list(dict.fromkeys(row.channel for row in released if row.recipient is None))
+    # A person paged while the silence held it is paged once too, at the same address.
+    people = list(
         dict.fromkeys(
-            row.channel
-            for row in held
-            if row.reason not in _NOT_RELEASED and row.channel in settings.channels
+            (row.channel, row.user_id, row.recipient) for row in released if row.recipient is not None
         )
     )
     session.add(
@@ -223,6 +224,7 @@ def _notices(
             silence_id=str(silence.id),
             held=len(held),
             channels=channels,
+            people=len(people),
         )
     )
     if not settings.enabled:
@@ -230,6 +232,16 @@ def _notices(
     rows = outbox.rows(
         alert_id=alert.id, channels=channels, reason="unsilenced", level=alert.escalation_level, now=now
     )
+    for channel, user_id, recipient in people:
+        rows += outbox.rows(
+            alert_id=alert.id,
+            channels=[channel],
+            reason="unsilenced",
+            level=alert.escalation_level,
+            now=now,
+            user_id=user_id,
+            recipient=recipient,
+        )
     session.add_all(rows)
     return rows
 

@@ -224,3 +224,24 @@ async def test_two_tickers_on_postgres_escalate_each_step_once(service_factory) 
             await engine.dispose()
     assert sum(counts) == 200 and events == 200, counts
     assert len(notes) == 200 and {n for _, n in notes} == {1}
+
+
+async def test_an_alert_due_at_once_wakes_the_ticker(service_factory, http_receiver: HttpReceiver) -> None:  # type: ignore[no-untyped-def]
+    # A step at 0 minutes (a stored policy's first step, usually): the ticker
+    # runs soon after the submission, not a whole interval later.
+    policy = {"rules": [{"level": 2, "severities": ["high"], "after_minutes": 0, "channels": ["pager"]}]}
+    async with service_factory(
+        real_clock=True,
+        channels={"pager": {"type": "webhook", "url": http_receiver.url}},
+        escalation=policy,
+        escalation_interval_seconds=3600,
+    ) as svc:
+        await asyncio.sleep(0.2)  # the ticker's first run, at start-up, is over
+        alert = await create_alert(svc.client, severity="high")
+
+        async def delivered() -> bool:
+            return bool(http_receiver.requests)
+
+        await wait_for(delivered, timeout=5)
+        body = json.loads(http_receiver.requests[0].body)
+        assert (body["reason"], body["alert"]["id"]) == ("escalation", alert["id"])

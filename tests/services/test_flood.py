@@ -259,3 +259,39 @@ async def test_a_backlog_folds_in_one_claim(service_factory, http_receiver: Http
         assert by_status(await rows_of(svc)) == {"sent": 3, "folded": 29, "pending": 9}  # 8 + the digest
         assert await worker.run_once() == 0
         assert by_status(await rows_of(svc)) == {"sent": 3, "folded": 37, "pending": 1}
+
+
+async def test_a_persons_page_is_never_folded(service_factory, http_receiver: HttpReceiver) -> None:  # type: ignore[no-untyped-def]
+    from app.services.escalation import escalate_due
+    from tests.oncall.paging_setup import add_policy, add_schedule, add_user, follow
+
+    async with service_factory(
+        channels=limited(http_receiver.url, 1), default_channels=["hooks"], enable_escalation=False
+    ) as svc:
+        alice = await add_user(
+            svc,
+            {
+                "name": "alice",
+                "contact_methods": [{"type": "webhook", "address": f"{http_receiver.url}/alice"}],
+            },
+        )
+        await add_schedule(svc, "primary", [alice])
+        policy = await add_policy(svc, [(0, ["schedule:primary"])])
+        alerts = [await create_alert(svc.client, source=f"host-{i}") for i in range(3)]
+        for alert in alerts:
+            await follow(svc, alert["id"], policy)
+
+        async def folded() -> bool:  # one alert's own notification took the minute's share
+            return by_status(await rows_of(svc)) == {"sent": 1, "folded": 2, "pending": 1}
+
+        await wait_for(folded)
+        async with svc.app.state.sessionmaker() as session, session.begin():
+            await escalate_due(session, now=svc.clock(), settings=svc.settings)
+        svc.app.state.wake_delivery()
+
+        async def paged() -> bool:
+            return [request.path for request in http_receiver.requests].count("/alice") == 3
+
+        await wait_for(paged)
+        people = [row for row in await rows_of(svc) if row.recipient is not None]
+        assert len(people) == 3 and {row.status for row in people} == {"sent"}
