@@ -59,8 +59,6 @@ TABLES = (
     "silences",
     "seen_requests",
     "channel_states",
-    "routes",
-    "escalation_policies",
     "schedule_overrides",
     "schedules",
     "user_teams",
