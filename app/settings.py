@@ -276,6 +276,17 @@ class WebhookChannel(_Channel):
     secret: SecretStr | None = None
     timeout_seconds: PositiveFloat | None = None
     send_resolved: bool = True
+    # The URLs a person's webhook contact method may have (services/oncall/
+    # contacts.py): each must start with one of these. None allowed: this
+    # channel delivers to no person's URL, so that nothing outside the
+    # configuration becomes a URL the service calls with this channel's
+    # headers and secret.
+    person_url_prefixes: list[Annotated[str, Field(pattern=r"^https?://[^/?#]+/")]] = Field(
+        default_factory=list, max_length=50
+    )
+
+    def takes_person_url(self, url: str) -> bool:
+        return any(url.startswith(prefix) for prefix in self.person_url_prefixes)
 
     @field_validator("secret")
     @classmethod
@@ -436,8 +447,11 @@ CONTACT_TYPES: tuple[str, ...] = (*CONTACT_CHANNEL_TYPES, "phone")
 
 def delivers_contacts(config: ChannelConfig) -> bool:
     """Whether a channel can deliver to a person's address: Slack only as an
-    app (a direct message to a member id); a webhook-mode Slack posts where
-    its URL says."""
+    app (a direct message to a member id), since a webhook-mode Slack posts
+    where its URL says; a webhook only when it names the URLs people may
+    have (`person_url_prefixes`)."""
+    if isinstance(config, WebhookChannel):
+        return bool(config.person_url_prefixes)
     return not isinstance(config, SlackChannel) or config.mode == "app"
 
 
@@ -637,7 +651,11 @@ class Settings(BaseSettings):
                     f"{key}: channel {name!r} is of type {config.type!r}, not {CONTACT_CHANNEL_TYPES[kind]!r}"
                 )
             if not delivers_contacts(config):
-                raise ValueError(f"{key}: channel {name!r} is a Slack webhook; a person needs a Slack app")
+                raise ValueError(
+                    f"{key}: channel {name!r} is a Slack webhook; a person needs a Slack app"
+                    if isinstance(config, SlackChannel)
+                    else f"{key}: channel {name!r} sets no person_url_prefixes, so it calls no person's URL"
+                )
         return self
 
     @cached_property

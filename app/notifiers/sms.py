@@ -116,7 +116,9 @@ class SmsNotifier(HttpNotifier[SmsChannel]):
                 retry_after=max(waits, default=None),
                 rate_limited=any(e.rate_limited for e in retry.values()),  # Twilio's 20429
             )
-        del self._progress[notification.id]  # settled: every number sent or refused
+        # Settled: every number sent or refused. Pop, not del: a row whose lease
+        # ran out may be sent twice at once, and the other send may have settled it.
+        self._progress.pop(notification.id, None)
         if progress.refused:
             refused = "; ".join(f"{number}: {error}" for number, error in progress.refused.items())
             raise DeliveryError(

@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 
 from app.notifiers import render
-from app.notifiers.base import DeliveryResult, Notification
+from app.notifiers.base import DeliveryError, DeliveryResult, Notification
 from app.notifiers.http import HttpNotifier, json_bytes, post_json
 from app.notifiers.templates import DEFAULTS, ChannelTemplates
 from app.settings import WebhookChannel, signing_key
@@ -98,6 +98,9 @@ class WebhookNotifier(HttpNotifier[WebhookChannel]):
             headers["webhook-signature"] = standard_signature(
                 signing_key(secret), str(notification.id), timestamp, body
             )
+        if notification.recipient and not self._config.takes_person_url(notification.recipient):
+            # Checked when the step paged; the configuration may have changed since.
+            raise DeliveryError("the person's URL is not under person_url_prefixes", permanent=True)
         return await post_json(
             self._client,
             self._config.method,

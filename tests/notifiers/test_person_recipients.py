@@ -13,6 +13,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
+from app.notifiers.base import DeliveryError
 from app.notifiers.email import EmailNotifier
 from app.notifiers.slack_app import SlackAppNotifier
 from app.notifiers.sms import SmsNotifier
@@ -89,7 +90,9 @@ async def test_telegram_writes_to_the_persons_chat(
 async def test_a_webhook_posts_to_the_persons_url(
     http_receiver: HttpReceiver, http_client: httpx.AsyncClient, make_notification: MakeNotification
 ) -> None:
-    config = WebhookChannel(type="webhook", url=f"{http_receiver.url}/channel-hook")
+    config = WebhookChannel(
+        type="webhook", url=f"{http_receiver.url}/channel-hook", person_url_prefixes=[f"{http_receiver.url}/"]
+    )
     notifier = WebhookNotifier("hooks", config, http_client)
     await notifier.send(to(make_notification(), f"{http_receiver.url}/alice?token=1"))
     await notifier.send(make_notification())
@@ -121,3 +124,18 @@ async def test_a_slack_app_messages_the_person_directly_and_keeps_nothing(
     assert slack_api.calls == ["chat.postMessage", "chat.postMessage"]
     assert {m.channel for m in slack_api.messages.values()} == {CHANNEL_ID, "D0ALICE01"}
     assert slack_api.replies == [] and slack_api.problems == []
+
+
+async def test_a_webhook_calls_no_person_url_outside_its_prefixes(
+    http_receiver: HttpReceiver, http_client: httpx.AsyncClient, make_notification: MakeNotification
+) -> None:
+    config = WebhookChannel(
+        type="webhook",
+        url=f"{http_receiver.url}/channel-hook",
+        person_url_prefixes=["https://pager.example.net/"],
+    )
+    notifier = WebhookNotifier("hooks", config, http_client)
+    with pytest.raises(DeliveryError, match="person_url_prefixes") as refused:
+        await notifier.send(to(make_notification(), f"{http_receiver.url}/alice"))
+    assert refused.value.permanent
+    assert http_receiver.requests == []

@@ -36,6 +36,32 @@ def test_an_unmapped_type_uses_the_only_channel_of_its_type() -> None:
     assert found.why_not("phone") == "phone calls are not delivered yet"
 
 
+def test_a_webhook_reaches_people_only_at_the_urls_its_configuration_allows() -> None:
+    hook = {"type": "webhook", "url": "https://hooks.example.net/alerts"}
+    closed = ContactChannels.of(settings({"hook": hook, "chat": SLACK_HOOK}))
+    assert closed.channel_for("webhook") is None
+    assert closed.why_not("webhook") == "no webhook channel reaches a person (one with person_url_prefixes)"
+    assert closed.why_not("slack") == "no slack channel reaches a person (an app, not an incoming webhook)"
+    with pytest.raises(ConfigError, match="channel 'hook' sets no person_url_prefixes"):
+        settings({"hook": hook}, webhook="hook")
+    opened = ContactChannels.of(
+        settings({"hook": {**hook, "person_url_prefixes": ["https://pager.example.net/people/"]}})
+    )
+    assert opened.channel_for("webhook") == "hook"
+    assert opened.refusal("webhook", "https://pager.example.net/people/alice") is None
+    for elsewhere in (
+        "https://pager.example.net/admin",
+        "https://pager.example.net.evil.test/people/",
+        "http://10.0.0.1/",
+    ):
+        assert "is not under the person_url_prefixes of channel 'hook'" in str(
+            opened.refusal("webhook", elsewhere)
+        )
+    # A prefix without a path would let any host that begins the same way in.
+    with pytest.raises(ConfigError, match="person_url_prefixes"):
+        settings({"hook": {**hook, "person_url_prefixes": ["https://pager.example.net"]}})
+
+
 def test_several_channels_of_a_type_need_the_setting() -> None:
     two = {"mail": MAIL, "mail-2": MAIL}
     found = ContactChannels.of(settings(two))

@@ -11,13 +11,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.settings import CONTACT_CHANNEL_TYPES, Settings, delivers_contacts
+from app.settings import CONTACT_CHANNEL_TYPES, Settings, WebhookChannel, delivers_contacts
+
+# What a channel of these types needs before it delivers to a person's address.
+_REACHES = {"slack": "an app, not an incoming webhook", "webhook": "one with person_url_prefixes"}
 
 
 @dataclass(frozen=True, slots=True)
 class ContactChannels:
     channels: dict[str, str]  # contact type -> channel name
     undeliverable: dict[str, str]  # contact type -> why not
+    webhook: WebhookChannel | None = None  # the channel of webhook contacts, which limits their URLs
 
     @classmethod
     def of(cls, settings: Settings) -> ContactChannels:
@@ -35,17 +39,28 @@ class ContactChannels:
             ]
             if len(fitting) == 1:
                 channels[kind] = fitting[0]
-            elif not fitting:
-                undeliverable[kind] = f"no {channel_type} channel is configured"
-            else:
+            elif fitting:
                 undeliverable[kind] = (
                     f"{len(fitting)} {channel_type} channels ({', '.join(fitting)}) and "
                     f"oncall_contact_channels.{kind} names none"
                 )
-        return cls(channels, undeliverable)
+            elif any(config.type == channel_type for config in settings.channels.values()):
+                undeliverable[kind] = f"no {channel_type} channel reaches a person ({_REACHES[channel_type]})"
+            else:
+                undeliverable[kind] = f"no {channel_type} channel is configured"
+        webhook = settings.channels.get(channels.get("webhook", ""))
+        return cls(channels, undeliverable, webhook if isinstance(webhook, WebhookChannel) else None)
 
     def channel_for(self, kind: str) -> str | None:
         return self.channels.get(kind)
 
     def why_not(self, kind: str) -> str:
         return self.undeliverable.get(kind, f"unknown contact type {kind!r}")
+
+    def refusal(self, kind: str, address: str) -> str | None:
+        """Why this address is not one the type's channel calls, if it is not:
+        a webhook contact's URL must start with one of its channel's
+        `person_url_prefixes`."""
+        if kind == "webhook" and self.webhook is not None and not self.webhook.takes_person_url(address):
+            return f"{address[:100]!r} is not under the person_url_prefixes of channel {self.channels['webhook']!r}"
+        return None

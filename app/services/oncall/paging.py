@@ -243,8 +243,11 @@ class Paging:
             for method in user.contact_methods or ():
                 kind, address = str(method.get("type")), str(method.get("address") or "")
                 channel = self._contacts.channel_for(kind)
-                if channel is None:
-                    notes.append(f"{user.name}'s {kind} contact: {self._contacts.why_not(kind)}")
+                refused = (
+                    self._contacts.why_not(kind) if channel is None else self._contacts.refusal(kind, address)
+                )
+                if channel is None or refused is not None:
+                    notes.append(f"{user.name}'s {kind} contact: {refused}")
                     continue
                 row = outbox.PersonRow(channel, user.id, address)
                 if row not in rows:
