@@ -90,8 +90,15 @@ class Console:
 
 
 @pytest.fixture
-def console(clean_database: str, tmp_path: Path) -> Iterator[Console]:
-    with run_service(clean_database, tmp_path, config=keys_config()) as svc:
+def console_config() -> str:
+    """More of the service's TOML after the keys: a module overrides this
+    fixture to configure channels of its own."""
+    return ""
+
+
+@pytest.fixture
+def console(clean_database: str, tmp_path: Path, console_config: str) -> Iterator[Console]:
+    with run_service(clean_database, tmp_path, config=keys_config() + console_config) as svc:
         yield Console(svc.url)
 
 
