@@ -241,7 +241,8 @@ def move(client: AlertClient, args: argparse.Namespace) -> str:
 
 def channels(client: AlertClient, args: argparse.Namespace) -> str:
     found = client.list_channels()
-    rows = [
+    headers: tuple[str, ...] = ("name", "type", "sent", "failed", "pending", "silenced", "success", "mean ms")
+    rows: list[tuple[Any, ...]] = [
         (
             c.name,
             f"{c.type} ({c.mode})" if c.mode else c.type,
@@ -254,8 +255,21 @@ def channels(client: AlertClient, args: argparse.Namespace) -> str:
         )
         for c in found
     ]
-    text = table(("name", "type", "sent", "failed", "pending", "silenced", "success", "mean ms"), rows)
-    return emit(args, [c.model_dump(mode="json") for c in found], text)
+    # Flood control's figures only when some channel has one, so the usual
+    # table stays narrow: the limit, the notifications folded into digests
+    # (those of the last hour in brackets) and a provider's pause (UTC).
+    if any(c.max_per_minute or c.folded or c.paused_until for c in found):
+        headers += ("max/min", "folded (1h)", "paused until")
+        rows = [
+            (
+                *row,
+                c.max_per_minute,
+                f"{c.folded} ({c.folded_last_hour})" if c.folded else None,
+                c.paused_until,
+            )
+            for row, c in zip(rows, found, strict=True)
+        ]
+    return emit(args, [c.model_dump(mode="json") for c in found], table(headers, rows))
 
 
 def silence(client: AlertClient, args: argparse.Namespace) -> str:

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from app.ui import actions, alerts, channels, login, silences, stats
+from app.ui import actions, alerts, channels, login, schedules, silences, stats
 from app.ui.templating import STATIC
 
 
@@ -20,6 +20,7 @@ def install(app: FastAPI) -> None:
     app.include_router(login.router)
     app.include_router(alerts.router)
     app.include_router(silences.router)
+    app.include_router(schedules.router)
     app.include_router(channels.router)
     app.include_router(stats.router)
     app.include_router(actions.router)  # email's acknowledge and resolve links

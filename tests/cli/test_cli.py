@@ -8,14 +8,17 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 from alembic.script import ScriptDirectory
 
 from tests.conftest import alembic_config
-from tests.live import LiveService, client_env, run_cli
-from tests.peers import free_port
+from tests.flooding import flood_channels, make_flood
+from tests.live import LiveService, client_env, run_cli, run_service
+from tests.peers import HttpReceiver, free_port
 
 
 def ok_json(*args: str, env: dict[str, str]) -> Any:
@@ -161,6 +164,34 @@ def test_moves_channels_and_silences(live_service: LiveService) -> None:
     assert ok_json("expire", made["id"], env=env)["state"] == "expired"
     assert ok_json("silences", "--state", "active", env=env) == []
     assert run_cli("silence", "--minutes", "5", "--comment", "x", env=env).returncode == 2  # no matcher
+
+
+def test_channels_prints_flood_control_where_set(
+    clean_database: str, tmp_path: Path, http_receiver: HttpReceiver
+) -> None:
+    http_receiver.answer(429, headers={"Retry-After": "120"}, body=b"slow down")
+    with run_service(clean_database, tmp_path, config=flood_channels(http_receiver.url)) as svc:
+        with httpx.Client(base_url=svc.url, timeout=10) as api:
+            figures = make_flood(api)
+        lines = run_cli("channels", env=svc.env).stdout.splitlines()
+    header, *rows = lines
+    assert header.index("MEAN MS") < header.index("MAX/MIN") < header.index("FOLDED (1H)")
+    assert header.endswith("PAUSED UNTIL")
+    start = {name: header.index(name) for name in ("MAX/MIN", "FOLDED (1H)", "PAUSED UNTIL")}
+    by_name = {row.split()[0]: row for row in rows}
+    burst, hooks, console = by_name["burst"], by_name["hooks"], by_name["console"]
+    folded = f"{figures['burst']['folded']} ({figures['burst']['folded_last_hour']})"
+    assert burst[start["MAX/MIN"] :].split()[0] == "1"
+    assert burst[start["FOLDED (1H)"] : start["PAUSED UNTIL"]].strip() == folded
+    assert burst[start["PAUSED UNTIL"] :].strip() == "-"
+    until = datetime.fromisoformat(figures["hooks"]["paused_until"])
+    assert hooks[start["PAUSED UNTIL"] :].strip() == f"{until:%Y-%m-%d %H:%M:%S}"
+    assert console[start["MAX/MIN"] :].split() == ["-", "-", "-"]  # only where set
+
+
+def test_channels_without_flood_control_keeps_the_narrow_table(live_service: LiveService) -> None:
+    header = run_cli("channels", env=live_service.env).stdout.splitlines()[0]
+    assert header.split()[-2:] == ["MEAN", "MS"]
 
 
 def test_follow_prints_each_new_alert_once_as_it_arrives(live_service: LiveService) -> None:

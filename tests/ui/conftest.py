@@ -90,8 +90,15 @@ class Console:
 
 
 @pytest.fixture
-def console(clean_database: str, tmp_path: Path) -> Iterator[Console]:
-    with run_service(clean_database, tmp_path, config=keys_config()) as svc:
+def console_config() -> str:
+    """More of the service's TOML after the keys: a module overrides this
+    fixture to configure channels of its own."""
+    return ""
+
+
+@pytest.fixture
+def console(clean_database: str, tmp_path: Path, console_config: str) -> Iterator[Console]:
+    with run_service(clean_database, tmp_path, config=keys_config() + console_config) as svc:
         yield Console(svc.url)
 
 
@@ -136,14 +143,22 @@ def _driver() -> Iterator[WebDriver]:
     driver.quit()
 
 
+def forget_cookies(driver: WebDriver) -> None:
+    """Every cookie the browser holds. WebDriver's delete_all_cookies deletes
+    those of the page shown only (none on about:blank), and a cookie of
+    127.0.0.1 goes to every port: the last test's session, signed with a key
+    the database keeps, would sign in the next test on that database."""
+    driver.execute_cdp_cmd("Network.clearBrowserCookies", {})
+
+
 @pytest.fixture
 def browser(_driver: WebDriver, console: Console) -> Iterator[WebDriver]:
     """One Chromium for the whole run; each test starts with no cookie, and
     leaves the console's page (closing its live stream) before the server stops."""
-    _driver.delete_all_cookies()
+    forget_cookies(_driver)
     yield _driver
     _driver.get("about:blank")
-    _driver.delete_all_cookies()
+    forget_cookies(_driver)
 
 
 def wait_for(browser: WebDriver, condition: Callable[[WebDriver], Any], timeout: float = 10) -> Any:

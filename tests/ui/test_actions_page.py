@@ -16,7 +16,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from tests.conftest import StartSmtp
 from tests.live import LiveService, run_service
 from tests.peers import SmtpServer
-from tests.ui.conftest import foreign_requests, screenshot, wait_for
+from tests.ui.conftest import foreign_requests, forget_cookies, screenshot, wait_for
 from tests.ui.test_actions import BY, links_of
 
 
@@ -37,7 +37,7 @@ def mailing_service(clean_database: str, tmp_path: Path, smtp: SmtpServer) -> It
 
 @pytest.fixture
 def page(_driver: WebDriver) -> Iterator[WebDriver]:
-    _driver.delete_all_cookies()
+    forget_cookies(_driver)
     yield _driver
     _driver.get("about:blank")
 

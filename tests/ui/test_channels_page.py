@@ -31,3 +31,12 @@ def test_a_read_only_key_has_no_send_test(console: Console, signed_in: SignedIn)
     browser = signed_in("reader", "/ui/channels")
     assert browser.find_elements(By.CSS_SELECTOR, "tr[data-channel=console]")
     assert browser.find_elements(By.CSS_SELECTOR, "[data-testid=send-test]") == []
+
+
+def test_without_flood_control_there_is_no_flood_column(signed_in: SignedIn) -> None:
+    browser = signed_in("reader", "/ui/channels")
+    assert browser.find_elements(By.CSS_SELECTOR, "tr[data-channel=console]")
+    assert "Flood control" not in browser.find_element(
+        By.CSS_SELECTOR, "[data-testid=channels] thead"
+    ).get_attribute("textContent")
+    assert browser.find_elements(By.CSS_SELECTOR, "[data-testid=flood]") == []
