@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
@@ -161,3 +162,16 @@ async def test_throttling_passes_retry_after_on_and_hides_the_token(
 
 async def test_repr_hides_the_token(http_receiver: HttpReceiver, http_client: httpx.AsyncClient) -> None:
     assert AUTH_TOKEN not in repr(sms(http_receiver, http_client))
+
+
+async def test_one_row_sent_twice_at_once_settles_without_error(
+    http_receiver: HttpReceiver, http_client: httpx.AsyncClient, make_notification: MakeNotification
+) -> None:
+    # A row whose lease ran out can be claimed again while its first send is
+    # still running: both sends finish, whichever settles the row first.
+    http_receiver.answer(201, body=CREATED)
+    notifier = sms(http_receiver, http_client, to=[ANN])
+    notification = make_notification()
+    first, second = await asyncio.gather(notifier.send(notification), notifier.send(notification))
+    assert first.detail == second.detail == "sent to 1 of 1"
+    assert recipients(http_receiver) == [ANN, ANN]
