@@ -54,6 +54,8 @@ TABLES = (
     "heartbeats",
     "channel_messages",
     "alerts",
+    "routes",
+    "escalation_policies",
     "silences",
     "seen_requests",
     "channel_states",
