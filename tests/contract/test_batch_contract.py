@@ -105,7 +105,7 @@ SCENARIOS: dict[str, tuple[Scenario, dict[str, Any]]] = {
                     channels=["hooks"],
                     **{"continue": True},
                 ),
-            ),  # fmt: skip
+            ),
             Step(0, route("prod", matchers=[{"name": "labels.env", "value": "prod"}], channels=["console"])),
             Batch(
                 1,
