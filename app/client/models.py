@@ -7,6 +7,7 @@ from typing import Any
 
 from app.heartbeat_schemas import HeartbeatRead
 from app.oncall_schemas import OnCallRead, ScheduleRead
+from app.routing_schemas import PolicyRead, RouteRead, RouteTestRead
 from app.schemas import (
     AlertDetail,
     AlertPage,
@@ -28,6 +29,10 @@ Silence = SilenceRead
 Heartbeat = HeartbeatRead
 Schedule = ScheduleRead
 OnCall = OnCallRead
+# A team's escalation policy (the configured one is EscalationPolicy).
+TeamPolicy = PolicyRead
+Route = RouteRead
+RouteTestResult = RouteTestRead
 
 
 class Statistics(StatsRead):
@@ -60,8 +65,11 @@ __all__ = [
     "EscalationTick",
     "Heartbeat",
     "OnCall",
+    "Route",
+    "RouteTestResult",
     "Schedule",
     "Silence",
     "Statistics",
     "Submission",
+    "TeamPolicy",
 ]
