@@ -18,6 +18,8 @@ from tests.oncall.test_api import KEYS, key, ok, secret
 from tests.oncall.test_policies_api import CHANNELS, policy
 from tests.oncall.test_routes_api import PROD, route
 
+pytestmark = pytest.mark.pgbouncer  # also through PgBouncer (tests/conftest.py)
+
 WRITERS = {
     "a-writer": (["alerts:write", "alerts:manage", "read"], "a"),
     "b-writer": (["alerts:write", "read"], "b"),
