@@ -28,6 +28,8 @@ from app.api import (
     integrations,
     metrics,
     oncall_documents,
+    policies,
+    routes,
     schedules,
     silences,
     slack_actions,
@@ -55,6 +57,7 @@ from app.services import batch
 from app.services.action_links import ActionLinks
 from app.services.dispatcher import INGEST_WAKE_DELAY, Dispatcher
 from app.services.escalation import WAKE_DELAY as ESCALATION_WAKE_DELAY
+from app.services.oncall import routing
 from app.services.silence_match import held_by
 from app.services.sns import Certificates as SnsCertificates
 from app.settings import Settings, load_settings
@@ -141,6 +144,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 on_batch=INGEST_BATCH.observe,
             )
         )
+        # Routes and policies in memory, for the write path (services/oncall/routing.py).
+        app.state.routing = router_table = routing.Routing(sessionmaker, settings)
+        await router_table.start()
+        routing.install(router_table)
+        routing_worker = PeriodicWorker("routing", router_table.reload, interval=routing.REFRESH_SECONDS)
+        routing_worker.start()
         client = http_client()
         app.state.http_client = client  # for the routes that call out (api/integrations.py: SNS)
         app.state.sns_certificates = SnsCertificates()
@@ -215,6 +224,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await ticker.stop()
             await delivery_worker.stop()
             await dispatcher.stop()
+            await routing_worker.stop()
+            routing.uninstall(router_table)
             await client.aclose()
             await store.close()
             await engine.dispose()
@@ -249,6 +260,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(users.router)
     app.include_router(schedules.router)
     app.include_router(oncall_documents.router)
+    app.include_router(policies.router)
+    app.include_router(routes.router)
     app.include_router(calendar.router)
     app.include_router(integrations.router)
     app.include_router(slack_actions.router)

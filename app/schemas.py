@@ -162,6 +162,10 @@ class AlertRead(BaseModel):
     closed_at: datetime | None
     policy: str
     next_escalation_at: datetime | None
+    escalation_policy_id: uuid.UUID | None = Field(
+        default=None,
+        description="The team's escalation policy its route chose; null: the configured [escalation] policy.",
+    )
     silenced: bool = Field(
         default=False, description="An active silence matches: notifications are held, not sent."
     )

@@ -125,15 +125,20 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 def _allowed_methods(app: FastAPI, path: str) -> str:
     """Every method the spec documents for `path`. Starlette's own Allow names
     only the first route matching the path, and GET /alerts and POST /alerts
-    are two routes."""
-    table: list[tuple[re.Pattern[str], list[str]]] | None = getattr(app.state, "allow_table", None)
+    are two routes. A path the spec names as it stands is that path's alone:
+    /routes/test is not /routes/{route_id} (whose id is a UUID)."""
+    table: list[tuple[re.Pattern[str], list[str], bool]] | None = getattr(app.state, "allow_table", None)
     if table is None:
         table = []
         for template, operations in app.openapi().get("paths", {}).items():
             parts = ["[^/]+" if p.startswith("{") else re.escape(p) for p in template.split("/")]
-            table.append((re.compile("/".join(parts)), sorted(m.upper() for m in operations)))
+            methods = sorted(m.upper() for m in operations)
+            table.append((re.compile("/".join(parts)), methods, "{" not in template))
         app.state.allow_table = table
-    return ", ".join(sorted({m for pattern, methods in table if pattern.fullmatch(path) for m in methods}))
+    found = [methods for pattern, methods, literal in table if literal and pattern.fullmatch(path)]
+    if not found:
+        found = [methods for pattern, methods, _ in table if pattern.fullmatch(path)]
+    return ", ".join(sorted({m for methods in found for m in methods}))
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -22,7 +22,7 @@ from app.api.errors import ERROR_RESPONSES
 from app.db import transaction
 from app.oncall_document import OncallDocument, OncallImportRead
 from app.oncall_toml import CONTENT_TYPE, dumps, loads
-from app.services.oncall import export, imports
+from app.services.oncall import export, imports, routing
 from app.settings import TEAM_PATTERN
 
 router = APIRouter(
@@ -93,9 +93,11 @@ async def import_document(
             dry_run=dry_run,
         )
 
-    # A dry run only reads: on SQLite it does not wait for, or hold, the write lock.
-    run = transaction.read if dry_run else transaction.run
-    return await run(request.app.state.sessionmaker, work)
+    if dry_run:  # it only reads: on SQLite it does not wait for, or hold, the write lock
+        return await transaction.read(request.app.state.sessionmaker, work)
+    done = await transaction.run(request.app.state.sessionmaker, work)
+    await routing.changed(settings)  # this process routes by the new routes from the next submission
+    return done
 
 
 def _document(body: bytes) -> OncallDocument:

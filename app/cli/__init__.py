@@ -10,6 +10,8 @@
     alerts oncall --at 2026-03-28T12:00:00+01:00
     alerts oncall export --team payments > payments.toml
     alerts oncall import payments.toml --dry-run
+    alerts policies create payments-critical.toml
+    alerts routes test --severity critical --label env=prod
     alerts stats --json
 
 The service URL and API key come from ALERTS_URL and ALERTS_API_KEY (or
@@ -26,7 +28,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from app.cli import commands, ops
+from app.cli import commands, ops, routing
 from app.client import AlertServiceError, ConnectionFailed
 from app.client.defaults import DEFAULT_URL, KEY_ENV, URL_ENV
 from app.settings import ConfigError
@@ -185,6 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     oncall.add_argument("--team", help="one team's schedules, or the team to export (keys of every team)")
     oncall.add_argument("--dry-run", action="store_true", help="import: only print what would change")
 
+    routing.add_commands(command, common, SEVERITIES)
+
     stats = command("stats", "statistics (GET /stats)")
     stats.add_argument("--since")
     stats.add_argument("--until")
@@ -258,7 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "follow":
             commands.follow(args, write=lambda text: print(text, flush=True))
             return EXIT_OK
-        print(commands.run(args))
+        print(commands.run(args, routing.HANDLERS))
         return EXIT_OK
     except AlertServiceError as exc:
         return _fail(args, exc)

@@ -87,9 +87,10 @@ def _alert_text(alert: BaseModel, *first: tuple[str, Any]) -> str:
     return fields([*first, *((name, data.get(name)) for name in ALERT_FIELDS)])
 
 
-def run(args: argparse.Namespace) -> str:
+def run(args: argparse.Namespace, handlers: dict[str, Callable[..., str]] | None = None) -> str:
+    """`handlers`: more commands, by name (app/cli/routing.py's)."""
     with AlertClient(args.url, args.api_key, timeout=args.timeout) as client:
-        handler = HANDLERS[args.command]
+        handler = {**HANDLERS, **(handlers or {})}[args.command]
         return handler(client, args)
 
 

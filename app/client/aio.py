@@ -29,10 +29,13 @@ from app.client.models import (
     Heartbeat,
     OnCall,
     OncallImport,
+    Route,
+    RouteTestResult,
     Schedule,
     Silence,
     Statistics,
     Submission,
+    TeamPolicy,
 )
 
 T = TypeVar("T")
@@ -281,6 +284,34 @@ class AsyncAlertClient:
         """Replace the document's team's on-call configuration with it; with
         `dry_run`, only answer what would change."""
         return await self._run(calls.import_oncall(document, dry_run=dry_run))
+
+    # --- routing --------------------------------------------------------------------
+
+    async def list_policies(self, *, team: str | None = None) -> list[TeamPolicy]:
+        """The key's team's escalation policies (`team`: one team's, for keys of every team)."""
+        return await self._run(calls.list_policies(team=team))
+
+    async def create_policy(self, body: Mapping[str, Any]) -> TeamPolicy:
+        """A policy from the fields of POST /escalation-policies."""
+        return await self._run(calls.create_policy(body))
+
+    async def delete_policy(self, policy_id: uuid.UUID | str) -> TeamPolicy:
+        return await self._run(calls.delete_policy(policy_id))
+
+    async def list_routes(self, *, team: str | None = None) -> list[Route]:
+        """The key's team's routes, in the order they are tried."""
+        return await self._run(calls.list_routes(team=team))
+
+    async def create_route(self, body: Mapping[str, Any]) -> Route:
+        """A route from the fields of POST /routes."""
+        return await self._run(calls.create_route(body))
+
+    async def delete_route(self, route_id: uuid.UUID | str) -> Route:
+        return await self._run(calls.delete_route(route_id))
+
+    async def test_routes(self, body: Mapping[str, Any]) -> RouteTestResult:
+        """Which routes an example alert would take (POST /routes/test); nothing is created."""
+        return await self._run(calls.test_routes(body))
 
     async def ready(self) -> bool:
         """True when the service answers and its database is reachable."""

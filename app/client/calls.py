@@ -22,10 +22,13 @@ from app.client.models import (
     Heartbeat,
     OnCall,
     OncallImport,
+    Route,
+    RouteTestResult,
     Schedule,
     Silence,
     Statistics,
     Submission,
+    TeamPolicy,
 )
 
 T = TypeVar("T")
@@ -205,6 +208,34 @@ def import_oncall(document: str | bytes, *, dry_run: bool) -> Call[OncallImport]
         content=content,
         headers={"Content-Type": "application/toml"},
     )
+
+
+def list_policies(*, team: str | None) -> Call[list[TeamPolicy]]:
+    return Call("GET", "/escalation-policies", _model(list[TeamPolicy]), params=_params(team=team))
+
+
+def create_policy(body: Mapping[str, Any]) -> Call[TeamPolicy]:
+    return Call("POST", "/escalation-policies", _model(TeamPolicy), json=dict(body))
+
+
+def delete_policy(policy_id: uuid.UUID | str) -> Call[TeamPolicy]:
+    return Call("DELETE", f"/escalation-policies/{policy_id}", _model(TeamPolicy))
+
+
+def list_routes(*, team: str | None) -> Call[list[Route]]:
+    return Call("GET", "/routes", _model(list[Route]), params=_params(team=team))
+
+
+def create_route(body: Mapping[str, Any]) -> Call[Route]:
+    return Call("POST", "/routes", _model(Route), json=dict(body))
+
+
+def delete_route(route_id: uuid.UUID | str) -> Call[Route]:
+    return Call("DELETE", f"/routes/{route_id}", _model(Route))
+
+
+def test_routes(body: Mapping[str, Any]) -> Call[RouteTestResult]:
+    return Call("POST", "/routes/test", _model(RouteTestResult), json=dict(body))
 
 
 def _segment(name: str) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 from app.heartbeat_schemas import HeartbeatRead
 from app.oncall_document import OncallImportRead
 from app.oncall_schemas import OnCallRead, ScheduleRead
+from app.routing_schemas import PolicyRead, RouteRead, RouteTestRead
 from app.schemas import (
     AlertDetail,
     AlertPage,
@@ -30,6 +31,10 @@ Heartbeat = HeartbeatRead
 Schedule = ScheduleRead
 OnCall = OnCallRead
 OncallImport = OncallImportRead
+# A team's escalation policy (the configured one is EscalationPolicy).
+TeamPolicy = PolicyRead
+Route = RouteRead
+RouteTestResult = RouteTestRead
 
 
 class Statistics(StatsRead):
@@ -63,8 +68,11 @@ __all__ = [
     "Heartbeat",
     "OnCall",
     "OncallImport",
+    "Route",
+    "RouteTestResult",
     "Schedule",
     "Silence",
     "Statistics",
     "Submission",
+    "TeamPolicy",
 ]

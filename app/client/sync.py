@@ -30,10 +30,13 @@ from app.client.models import (
     Heartbeat,
     OnCall,
     OncallImport,
+    Route,
+    RouteTestResult,
     Schedule,
     Silence,
     Statistics,
     Submission,
+    TeamPolicy,
 )
 
 T = TypeVar("T")
@@ -280,6 +283,34 @@ class AlertClient:
         """Replace the document's team's on-call configuration with it; with
         `dry_run`, only answer what would change."""
         return self._run(calls.import_oncall(document, dry_run=dry_run))
+
+    # --- routing --------------------------------------------------------------------
+
+    def list_policies(self, *, team: str | None = None) -> list[TeamPolicy]:
+        """The key's team's escalation policies (`team`: one team's, for keys of every team)."""
+        return self._run(calls.list_policies(team=team))
+
+    def create_policy(self, body: Mapping[str, Any]) -> TeamPolicy:
+        """A policy from the fields of POST /escalation-policies."""
+        return self._run(calls.create_policy(body))
+
+    def delete_policy(self, policy_id: uuid.UUID | str) -> TeamPolicy:
+        return self._run(calls.delete_policy(policy_id))
+
+    def list_routes(self, *, team: str | None = None) -> list[Route]:
+        """The key's team's routes, in the order they are tried."""
+        return self._run(calls.list_routes(team=team))
+
+    def create_route(self, body: Mapping[str, Any]) -> Route:
+        """A route from the fields of POST /routes."""
+        return self._run(calls.create_route(body))
+
+    def delete_route(self, route_id: uuid.UUID | str) -> Route:
+        return self._run(calls.delete_route(route_id))
+
+    def test_routes(self, body: Mapping[str, Any]) -> RouteTestResult:
+        """Which routes an example alert would take (POST /routes/test); nothing is created."""
+        return self._run(calls.test_routes(body))
 
     def ready(self) -> bool:
         """True when the service answers and its database is reachable."""

@@ -59,6 +59,8 @@ def created(
             deduplicated=deduplicated,
             last_notify_reason="new",
             next_escalation_at=plan.next_escalation_at,
+            escalation_policy_id=plan.escalation_policy_id,
+            escalation_step=0,
         )
     )
     return alert, [history.event(alert.id, kind="created", at=now, actor=plan.source, to_status="open")]
@@ -91,13 +93,14 @@ def merged(alert: Alert, plan: IngestPlan) -> list[AlertEvent]:
     events = []
     if decided.raised:
         alert.severity = decided.severity
-        alert.next_escalation_at = next_escalation_at(
-            decisions.reschedule[
-                decisions.reschedule_index(alert.severity, alert.status, alert.escalation_level)
-            ],
-            triggered_at=alert.triggered_at,
-            escalated_at=alert.escalated_at,
-        )
+        if alert.escalation_policy_id is None:  # a policy's steps do not depend on the severity
+            alert.next_escalation_at = next_escalation_at(
+                decisions.reschedule[
+                    decisions.reschedule_index(alert.severity, alert.status, alert.escalation_level)
+                ],
+                triggered_at=alert.triggered_at,
+                escalated_at=alert.escalated_at,
+            )
         events.append(
             history.event(
                 alert.id, kind="severity_raised", at=plan.now, actor=plan.source, severity=alert.severity
@@ -126,6 +129,9 @@ def reopened(alert: Alert, plan: IngestPlan) -> list[AlertEvent]:
     alert.severity = plan.severity
     alert.last_notify_reason = "reopened"
     alert.next_escalation_at = plan.next_escalation_at
+    # Routed again, as a new alert: its route may have changed meanwhile.
+    alert.escalation_policy_id = plan.escalation_policy_id
+    alert.escalation_step = 0
     return [
         history.event(
             alert.id,

@@ -62,7 +62,7 @@ from app.db.store import (
     Released,
     Sent,
 )
-from app.models import ACTIVE_STATUSES, Alert, OutboxRow
+from app.models import ACTIVE_STATUSES, Alert, EscalationPolicy, OutboxRow
 
 SUBMIT_ATTEMPTS = 5
 MAX_ERROR_CHARS = 1_000
@@ -93,7 +93,17 @@ async def ingest(session: AsyncSession, plan: IngestPlan, *, hold: Hold) -> Inge
             # between our read and our write; the retry finds it and merges.
             if attempt == SUBMIT_ATTEMPTS - 1:
                 raise
+            if plan.escalation_policy_id is not None and await _policy_gone(
+                session, plan.escalation_policy_id
+            ):
+                # Its route was read before the policy was deleted (a
+                # second ago, on another replica): the configured policy.
+                plan.escalation_policy_id = None
     raise AssertionError("unreachable")
+
+
+async def _policy_gone(session: AsyncSession, policy_id: uuid.UUID) -> bool:
+    return await session.scalar(select(EscalationPolicy.id).where(EscalationPolicy.id == policy_id)) is None
 
 
 def _latest_of_identity(team: str, fingerprint: str) -> Select[Alert]:

@@ -17,7 +17,11 @@ identities:
 - no active alert: the row is inserted, with its 'created' event;
 - an active alert: the conflict updates it in place with the outcome read
   from the arrays (reason, severity, raise, and on a raise the next
-  escalation from the reschedule arrays);
+  escalation from the reschedule arrays, unless a policy of its team
+  escalates it);
+- the policy its route chose is joined, not trusted: a policy deleted since
+  this process last read its routes (services/oncall/routing.py) leaves
+  the alert with none rather than failing the batch;
 - the notifications (and events) of that outcome are inserted by the same
   statement, from data-modifying CTEs, to the channels the plan names, so
   the change and its outbox rows commit together, as one statement in
@@ -83,6 +87,7 @@ _INPUT = (
     ("team", "text"), ("fingerprint", "text"), ("now", "timestamptz"), ("id", "uuid"), ("alert_type", "text"),
     ("severity", "text"), ("message", "text"), ("source", "text"), ("labels", "text"),
     ("details", "text"), ("channels", "text"), ("notify", "text"), ("next_escalation_at", "timestamptz"),
+    ("escalation_policy_id", "uuid"),
 )  # fmt: skip
 _FIRST_INPUT = 1
 
@@ -106,11 +111,11 @@ WITH input AS (
         id, team, fingerprint, alert_type, severity, message, source, labels, details, channels, status,
         escalation_level, max_escalation_level, occurrences, suppressed_count, suppressed_streak,
         notifications_sent, first_seen_at, last_seen_at, triggered_at, policy, deduplicated,
-        next_escalation_at, last_notify_reason)
+        next_escalation_at, last_notify_reason, escalation_policy_id)
     SELECT i.id, i.team, i.fingerprint, i.alert_type, i.severity, i.message, i.source, i.labels::jsonb,
         i.details::jsonb, i.channels::jsonb, 'open', 1, 1, 1, 0, 0, 0, i.now, i.now, i.now, @policy@, true,
-        i.next_escalation_at, 'new'
-    FROM input i
+        i.next_escalation_at, 'new', p.id
+    FROM input i LEFT JOIN escalation_policies p ON p.id = i.escalation_policy_id
     WHERE (i.team, i.fingerprint) NOT IN (SELECT team, fingerprint FROM general)
     ORDER BY i.fingerprint, i.team
     ON CONFLICT (team, fingerprint) WHERE status IN ({_ACTIVE}) AND deduplicated = true
@@ -124,7 +129,8 @@ WITH input AS (
         last_notify_reason = {_REASON},
         suppressed_count = a.suppressed_count + CASE WHEN {_REASON} IS NULL THEN 1 ELSE 0 END,
         suppressed_streak = CASE WHEN {_REASON} IS NULL THEN a.suppressed_streak + 1 ELSE 0 END,
-        next_escalation_at = CASE WHEN {_RAISED} THEN {_NEXT} ELSE a.next_escalation_at END
+        next_escalation_at = CASE WHEN {_RAISED} AND a.escalation_policy_id IS NULL THEN {_NEXT}
+            ELSE a.next_escalation_at END
     RETURNING {", ".join(f"a.{c}" for c in ALERT_COLUMNS)}, (a.xmax = 0) AS inserted
 ), events AS (
     INSERT INTO alert_events (alert_id, at, kind, actor, from_status, to_status, note, data)
@@ -267,6 +273,7 @@ def arguments(batch: Sequence[IngestPlan]) -> list[Any]:
         [_json(item.channels) for item in batch],
         [_json(item.notify) for item in batch],
         [item.next_escalation_at for item in batch],
+        [item.escalation_policy_id for item in batch],
     ]
 
 

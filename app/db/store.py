@@ -31,6 +31,7 @@ ALERT_COLUMNS = (
     "notifications_sent", "first_seen_at", "last_seen_at", "triggered_at", "acknowledged_at",
     "acknowledged_by", "resolved_at", "resolved_by", "resolution_notes", "resolution_minutes",
     "acknowledge_minutes", "closed_at", "policy", "next_escalation_at", "last_notify_reason",
+    "escalation_policy_id",
 )  # fmt: skip
 
 LEVELS = 4
@@ -128,6 +129,10 @@ class IngestPlan:
     deduplicate: bool
     next_escalation_at: datetime | None  # of an alert this submission creates or reopens
     decisions: Decisions
+    # The team's policy its route chose (services/oncall/routing.py), for an
+    # alert this submission creates or reopens; None: the configured one.
+    # A duplicate keeps the alert's, and a raise does not reschedule it.
+    escalation_policy_id: uuid.UUID | None = None
 
 
 @dataclass(slots=True)

@@ -24,11 +24,12 @@ from app.settings import Settings
 _CREATE_LOCK = 0x51_1E_0C_E5
 
 
-def check_matchers(matchers: Sequence[SilenceMatcher], settings: Settings) -> None:
+def check_matchers(matchers: Sequence[SilenceMatcher], settings: Settings, *, kind: str = "silence") -> None:
+    """`kind`: what has the matchers (a silence, a route), for the message."""
     limit = settings.silence_max_matchers
     if len(matchers) > limit:
         raise InvalidInput(
-            f"{len(matchers)} matchers: a silence has at most {limit} (silence_max_matchers)",
+            f"{len(matchers)} matchers: a {kind} has at most {limit} (silence_max_matchers)",
             field="matchers",
         )
     for i, matcher in enumerate(matchers):

@@ -158,6 +158,26 @@ def _with_schedule(method: str, suffix: str = "", body: dict[str, Any] | None = 
     return call
 
 
+def _policy_body() -> dict[str, Any]:
+    return {"name": f"matrix-{next(_sources)}", "steps": [{"after_minutes": 0, "notify": ["console"]}]}
+
+
+def _with_policy(method: str, body: dict[str, Any] | None = None) -> Call:
+    async def call(client: httpx.AsyncClient, headers: dict[str, str]) -> httpx.Response:
+        path = f"/escalation-policies/{await _new(client, '/escalation-policies', _policy_body())}"
+        return await client.request(method, path, json=body, headers=headers)
+
+    return call
+
+
+def _with_route(method: str, body: dict[str, Any] | None = None) -> Call:
+    async def call(client: httpx.AsyncClient, headers: dict[str, str]) -> httpx.Response:
+        path = f"/routes/{await _new(client, '/routes', {'name': f'matrix-{next(_sources)}'})}"
+        return await client.request(method, path, json=body, headers=headers)
+
+    return call
+
+
 async def _add_override(client: httpx.AsyncClient, headers: dict[str, str]) -> httpx.Response:
     schedule_id, user_id = await _new_schedule(client), await _new_user(client)
     cover = {"user_id": user_id, "start": "2026-01-05T09:00:00Z", "end": "2026-01-05T10:00:00Z"}
@@ -272,6 +292,33 @@ SCOPE_OF: dict[tuple[str, str], tuple[str, Call, int]] = {
     ("GET", "/schedules/{schedule_id}/calendar-link"): ("read", _calendar_link, 200),
     ("GET", "/oncall/export"): ("read", _plain("GET", "/oncall/export"), 200),
     ("POST", "/oncall/import"): ("oncall:manage", _import_dry_run, 200),
+    ("POST", "/escalation-policies"): (
+        "oncall:manage",
+        lambda c, h: c.post("/escalation-policies", json=_policy_body(), headers=h),
+        201,
+    ),
+    ("GET", "/escalation-policies"): ("read", _plain("GET", "/escalation-policies"), 200),
+    ("GET", "/escalation-policies/{policy_id}"): ("read", _with_policy("GET"), 200),
+    ("PATCH", "/escalation-policies/{policy_id}"): (
+        "oncall:manage",
+        _with_policy("PATCH", {"description": "d"}),
+        200,
+    ),
+    ("DELETE", "/escalation-policies/{policy_id}"): ("oncall:manage", _with_policy("DELETE"), 200),
+    ("POST", "/routes"): (
+        "oncall:manage",
+        lambda c, h: c.post("/routes", json={"name": f"m-{next(_sources)}"}, headers=h),
+        201,
+    ),
+    ("GET", "/routes"): ("read", _plain("GET", "/routes"), 200),
+    ("GET", "/routes/{route_id}"): ("read", _with_route("GET"), 200),
+    ("PATCH", "/routes/{route_id}"): ("oncall:manage", _with_route("PATCH", {"position": 3}), 200),
+    ("DELETE", "/routes/{route_id}"): ("oncall:manage", _with_route("DELETE"), 200),
+    ("POST", "/routes/test"): (
+        "read",
+        lambda c, h: c.post("/routes/test", json={"severity": "low"}, headers=h),
+        200,
+    ),
 }
 # The PagerDuty endpoint takes its credential in the body, as PagerDuty does
 # (routing_key; see tests/integrations/test_pagerduty.py), not in a header.
@@ -573,7 +620,8 @@ async def test_every_route_is_rate_limited_and_logged_by_key(
         # The limit is charged at the gate, before the handler: an unknown id
         # spends it as well as a real one.
         nil = uuid.UUID(int=0)
-        ids = {"alert_id": nil, "silence_id": nil, "user_id": nil, "schedule_id": nil, "override_id": nil}
+        ids = {"alert_id": nil, "silence_id": nil, "user_id": nil, "schedule_id": nil, "override_id": nil,
+               "policy_id": nil, "route_id": nil}  # fmt: skip
         path = route[1].format(name="console", **ids)
         for _ in range(3):  # the burst of three is spent by the first call and the next two
             if route == PAGERDUTY:

@@ -19,8 +19,10 @@ from app.db.engine import create_engine, create_sessionmaker
 from app.db.pg_store import PgStore
 from app.db.store import Ingested, Store
 from app.models import Alert, AlertEvent, OutboxRow
+from app.routing_schemas import PolicyCreate, RouteCreate
 from app.schemas import AlertCreate, SilenceCreate
 from app.services import escalation, lifecycle, silence_match, silences, submit
+from app.services.oncall import policies, routes, routing
 from app.settings import Settings, load_settings
 from tests.conftest import truncate
 
@@ -50,8 +52,10 @@ class Driver:
     store: Store
     settings: Settings
     sessionmaker: Any
+    routing: routing.Routing
     minutes: float = 0.0
     ids: dict[uuid.UUID, str] = field(default_factory=dict)
+    policies: dict[uuid.UUID, str] = field(default_factory=dict)  # id -> name, as records show them
 
     @property
     def now(self) -> datetime:
@@ -80,8 +84,13 @@ class Driver:
         )
         return [self.answer(one) for one in done]
 
+    def _policy(self, policy_id: Any) -> str | None:
+        """A policy by its name: ids differ between implementations."""
+        return None if policy_id is None else self.policies[uuid.UUID(str(policy_id))]
+
     def answer(self, done: Ingested) -> dict[str, Any]:
         alert = {k: v for k, v in done.alert.items() if k != "id"}
+        alert["escalation_policy_id"] = self._policy(alert["escalation_policy_id"])
         return {
             "alert": self.name(done.alert["id"]),
             "outcome": done.outcome,
@@ -116,6 +125,41 @@ class Driver:
         async with self.sessionmaker() as session, session.begin():
             await silences.create(session, data=data, team=None, settings=self.settings, now=self.now)
 
+    async def policy(self, name: str, *, first_after: float = 0.0) -> None:
+        """A policy of the default team notifying the console, its first step after `first_after` minutes."""
+        data = PolicyCreate.model_validate(
+            {"name": name, "steps": [{"after_minutes": first_after, "notify": ["console"]}]}
+        )
+        async with self.sessionmaker() as session, session.begin():
+            made = await policies.create(
+                session, data=data, team=None, home_team="default", settings=self.settings, now=self.now
+            )
+        self.policies[made.id] = name
+
+    async def route(self, name: str, **fields: Any) -> None:
+        """A route of the default team (RouteCreate's fields); the table is read again at once."""
+        data = RouteCreate.model_validate({"name": name, **fields})
+        async with self.sessionmaker() as session, session.begin():
+            await routes.create(
+                session, data=data, team=None, home_team="default", settings=self.settings, now=self.now
+            )
+        await self.routing.reload()
+
+    async def unroute(self, name: str, *, reload: bool = True) -> None:
+        """Delete a route; the table is read again unless told not to."""
+        async with self.sessionmaker() as session, session.begin():
+            found = await routes.list_routes(session, team="default", limit=100)
+            [route] = [r for r in found if r.name == name]
+            await routes.delete_route(session, route_id=route.id, team=None)
+        if reload:
+            await self.routing.reload()
+
+    async def drop_policy(self, name: str) -> None:
+        """Delete a policy behind the routing table's back (it is not read again)."""
+        policy_id = next(key for key, value in self.policies.items() if value == name)
+        async with self.sessionmaker() as session, session.begin():
+            await policies.delete_policy(session, policy_id=policy_id, team=None)
+
     async def tick(self) -> None:
         async with self.sessionmaker() as session, session.begin():
             await escalation.escalate_due(session, now=self.now, settings=self.settings)
@@ -134,7 +178,7 @@ class Driver:
             "alerts": sorted(
                 (
                     {c.name: getattr(a, c.key) for c in Alert.__table__.columns if c.name != "id"}
-                    | {"name": self.name(a.id)}
+                    | {"name": self.name(a.id), "escalation_policy_id": self._policy(a.escalation_policy_id)}
                     for a in alerts
                 ),
                 key=lambda a: a["name"],
@@ -189,8 +233,13 @@ async def driver(kind: tuple[str, str], url: str, **overrides: Any) -> AsyncIter
     if implementation == "pg":
         pool = await pg_ingest.create_pool(settings, size=5)
         store = PgStore(pool, general, in_flight=2)
+    # The routing table a process keeps (services/oncall/routing.py).
+    table = routing.Routing(sessionmaker, settings)
+    await table.reload()
+    routing.install(table)
     try:
-        yield Driver(store, settings, sessionmaker)
+        yield Driver(store, settings, sessionmaker, table)
     finally:
+        routing.uninstall(table)
         await store.close()
         await engine.dispose()

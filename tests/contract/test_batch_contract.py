@@ -19,7 +19,7 @@ import pytest
 from app.schemas import AlertCreate
 from app.services import batch
 from app.services.decisions import plan
-from tests.contract.stores import KINDS, Driver, driver, events_without_order
+from tests.contract.stores import KINDS, WEBHOOK, Driver, driver, events_without_order
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,14 @@ def moved(alert: str, status: str) -> Callable[[Driver], Awaitable[None]]:
 
 def silenced(**matcher: Any) -> Callable[[Driver], Awaitable[None]]:
     return lambda d: d.silence(minutes=30, **matcher)
+
+
+def policy(name: str, *, first_after: float) -> Callable[[Driver], Awaitable[None]]:
+    return lambda d: d.policy(name, first_after=first_after)
+
+
+def route(name: str, **fields: Any) -> Callable[[Driver], Awaitable[None]]:
+    return lambda d: d.route(name, **fields)
 
 
 SCENARIOS: dict[str, tuple[Scenario, dict[str, Any]]] = {
@@ -85,6 +93,35 @@ SCENARIOS: dict[str, tuple[Scenario, dict[str, Any]]] = {
         {"enable_deduplication": False},
     ),
     "notifications off": ([Batch(0, [a("a"), a("a", severity="critical"), a("b")])], {"enabled": False}),
+    "routes give policies and channels; a raise keeps the policy's schedule; a reopen routes again": (
+        [
+            Step(0, policy("pager", first_after=5)),
+            Step(
+                0,
+                route(
+                    "critical",
+                    matchers=[{"name": "severity", "value": "critical"}],
+                    escalation_policy="pager",
+                    channels=["hooks"],
+                    **{"continue": True},
+                ),
+            ),
+            Step(0, route("prod", matchers=[{"name": "labels.env", "value": "prod"}], channels=["console"])),
+            Batch(
+                1,
+                [
+                    a("a", severity="critical"),  # both routes: pager, hooks and console
+                    a("b", severity="medium"),  # prod only: console, the configured policy
+                    a("b", severity="critical"),  # a raise of a configured-policy alert: rescheduled
+                    a("c", severity="medium", labels={"env": "staging"}),  # no route: the defaults
+                    a("a", severity="critical", channels=["hooks"]),  # named channels win
+                ],
+            ),
+            Step(2, moved("alert-1", "resolved")),
+            Batch(3, [a("a", severity="medium"), a("c", severity="critical", labels={"env": "staging"})]),
+        ],
+        {"channels": {"hooks": WEBHOOK}},
+    ),
 }
 
 

@@ -242,6 +242,115 @@ async def teams_racing_on_one_fingerprint_get_one_alert_each(d: Driver) -> list[
     return [sorted((a["fields"]["team"], a["outcome"]) for a in answers)]
 
 
+# --- routing (services/oncall/routing.py) -----------------------------------------------
+
+
+@case(channels={"hooks": WEBHOOK})
+async def a_route_gives_a_new_alert_its_policy_and_channels(d: Driver) -> list[Any]:
+    await d.policy("pager", first_after=5)
+    await d.route(
+        "critical",
+        matchers=[{"name": "severity", "value": "critical"}],
+        escalation_policy="pager",
+        channels=["hooks"],
+    )
+    routed = await d.submit(severity="critical")
+    other = await d.submit(severity="high", labels={"env": "staging"})
+    fields = routed["fields"]
+    assert (fields["channels"], fields["escalation_policy_id"]) == (["hooks"], "pager")
+    assert fields["next_escalation_at"] == START + timedelta(minutes=5)
+    # No route matches: the defaults and the configured policy (high: level 2 after 30 minutes).
+    assert (other["fields"]["channels"], other["fields"]["escalation_policy_id"]) == (["console"], None)
+    assert other["fields"]["next_escalation_at"] == START + timedelta(minutes=30)
+    assert outbox(await d.snapshot()) == [
+        ("alert-1", "hooks", "new", 1, "pending"),
+        ("alert-2", "console", "new", 1, "pending"),
+    ]
+    assert [a["escalation_step"] for a in (await d.snapshot())["alerts"]] == [0, 0]
+    return [routed, other]
+
+
+@case(channels={"hooks": WEBHOOK})
+async def named_channels_win_over_the_routes_but_the_policy_holds(d: Driver) -> list[Any]:
+    await d.policy("pager")
+    await d.route("everything", escalation_policy="pager", channels=["hooks"])
+    named = await d.submit(channels=["console"])
+    assert (named["fields"]["channels"], named["fields"]["escalation_policy_id"]) == (["console"], "pager")
+    assert named["fields"]["next_escalation_at"] == START  # the first step at once
+    return [named]
+
+
+@case(channels={"hooks": WEBHOOK, "pager-hook": WEBHOOK})
+async def continuing_routes_add_their_channels_and_the_first_policy_wins(d: Driver) -> list[Any]:
+    await d.policy("first", first_after=1)
+    await d.policy("second", first_after=2)
+    await d.route("hooks", position=1, channels=["hooks"], **{"continue": True})
+    await d.route("prod", position=2, matchers=[{"name": "labels.env", "value": "pr.*", "is_regex": True}],
+                  escalation_policy="first", channels=["pager-hook", "hooks"], **{"continue": True})  # fmt: skip
+    await d.route("later", position=3, escalation_policy="second", channels=["console"])
+    await d.route("never", position=4, channels=["console"])
+    both = await d.submit()
+    assert (both["fields"]["channels"], both["fields"]["escalation_policy_id"]) == (
+        ["hooks", "pager-hook", "console"],
+        "first",
+    )
+    staging = await d.submit(labels={"env": "staging"})
+    assert (staging["fields"]["channels"], staging["fields"]["escalation_policy_id"]) == (
+        ["hooks", "console"],
+        "second",
+    )
+    return [both, staging]
+
+
+@case()
+async def a_raise_does_not_reschedule_a_policy_alert(d: Driver) -> list[Any]:
+    await d.policy("pager", first_after=10)
+    await d.route("prod", matchers=[{"name": "labels.env", "value": "prod"}], escalation_policy="pager")
+    await d.submit(severity="medium")
+    raised = await d.at(5).submit(severity="critical")
+    assert (raised["reason"], raised["fields"]["severity"]) == ("severity", "critical")
+    # Not the configured policy's 30 minutes for critical: the policy's first step stays due.
+    assert raised["fields"]["next_escalation_at"] == START + timedelta(minutes=10)
+    return [raised]
+
+
+@case(dedup_window_minutes=60, channels={"hooks": WEBHOOK})
+async def a_reopen_is_routed_again(d: Driver) -> list[Any]:
+    await d.policy("pager", first_after=3)
+    await d.route("prod", matchers=[{"name": "labels.env", "value": "prod"}], escalation_policy="pager")
+    await d.submit()
+    await d.at(10).move("alert-1", "resolved")
+    await d.unroute("prod")
+    await d.route("hooks-only", channels=["hooks"])
+    back = await d.at(20).submit()
+    fields = back["fields"]
+    assert (back["outcome"], fields["escalation_policy_id"], fields["channels"]) == (
+        "reopened",
+        None,
+        ["hooks"],
+    )
+    await d.at(30).move("alert-1", "resolved")
+    await d.route(
+        "prod", matchers=[{"name": "labels.env", "value": "prod"}], escalation_policy="pager", position=-1
+    )
+    again = await d.at(40).submit()
+    assert (again["outcome"], again["fields"]["escalation_policy_id"]) == ("reopened", "pager")
+    assert again["fields"]["next_escalation_at"] == START + timedelta(minutes=43)
+    assert (await d.snapshot())["alerts"][0]["escalation_step"] == 0
+    return [back, again]
+
+
+@case()
+async def a_policy_deleted_since_the_table_was_read_is_left_out(d: Driver) -> list[Any]:
+    await d.policy("pager", first_after=4)
+    await d.route("all", escalation_policy="pager")
+    await d.unroute("all", reload=False)
+    await d.drop_policy("pager")  # this process's table still routes to it
+    made = await d.submit()
+    assert (made["outcome"], made["fields"]["escalation_policy_id"]) == ("created", None)
+    return [made]
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
 async def test_every_store_keeps_the_contract(name: str, postgresql_url: str, sqlite_url: str) -> None:
     run, settings = CASES[name]

@@ -36,8 +36,8 @@ from app.oncall_schemas import (
     ShiftRead,
     clock_offset,
 )
+from app.services.oncall import references, users
 from app.services.oncall import shifts as rota
-from app.services.oncall import users
 
 MAX_RANGE = timedelta(days=90)
 
@@ -133,6 +133,14 @@ async def update(
     schedule = await get(session, schedule_id=schedule_id, team=team, lock=True)
     if data.name is not None and data.name != schedule.name:
         await _name_free(session, team=schedule.team, name=data.name, other_than=schedule.id)
+        await references.refuse_if_named(
+            session,
+            teams=[schedule.team],
+            kind="schedule",
+            name=schedule.name,
+            doing="rename the schedule",
+            field="name",
+        )
         schedule.name = data.name
     if "description" in data.model_fields_set:
         schedule.description = data.description
@@ -153,6 +161,14 @@ async def update(
 
 async def delete_schedule(session: AsyncSession, *, schedule_id: uuid.UUID, team: str | None) -> ScheduleRead:
     schedule = await get(session, schedule_id=schedule_id, team=team, lock=True)
+    await references.refuse_if_named(
+        session,
+        teams=[schedule.team],
+        kind="schedule",
+        name=schedule.name,
+        doing="delete the schedule",
+        field="schedule_id",
+    )
     last = read(schedule)
     await session.delete(schedule)  # its overrides go with it (ON DELETE CASCADE)
     await session.flush()

@@ -5,8 +5,9 @@ team the caller is confined to, or None for a caller of every team: a
 confined caller sees the users of its team only (another's is not found),
 creates users in its team, and leaves their memberships to a key of every
 team. A user still named in a schedule of a team, or covering an override
-that has not ended, stays in that team (and is not deleted): the schedule
-would otherwise point at nobody.
+that has not ended, or named by an escalation policy of the team, stays in
+that team (and is not deleted, nor renamed while a policy names them): the
+schedule or policy would otherwise point at nobody.
 
 Functions flush, never commit: the route owns the transaction.
 """
@@ -24,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.errors import Conflict, Forbidden, NotFound
 from app.models import OncallSchedule, ScheduleOverride, User, UserTeam
 from app.oncall_schemas import ContactMethod, UserCreate, UserRead, UserRef, UserUpdate
+from app.services.oncall import references
 
 
 async def teams_of(session: AsyncSession, user_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
@@ -147,6 +149,9 @@ async def update(
     current = (await teams_of(session, [user.id]))[user.id]
     if data.name is not None and data.name != user.name:
         await _name_free(session, data.name, other_than=user.id)
+        await references.refuse_if_named(
+            session, teams=current, kind="user", name=user.name, doing="rename the user", field="name"
+        )
         user.name = data.name
     if "full_name" in data.model_fields_set:
         user.full_name = data.full_name
@@ -193,7 +198,15 @@ async def delete_user(
 
 async def _not_needed_by(session: AsyncSession, user: User, *, team: str, now: datetime) -> None:
     """Conflict when a schedule of `team` still names the user, in a layer or
-    in an override that has not ended."""
+    in an override that has not ended, or a policy of `team` notifies them."""
+    await references.refuse_if_named(
+        session,
+        teams=[team],
+        kind="user",
+        name=user.name,
+        doing=f"take the user out of team {team!r}",
+        field="teams",
+    )
     schedules = list(await session.scalars(select(OncallSchedule).where(OncallSchedule.team == team)))
     named = sorted(
         s.name for s in schedules if any(str(user.id) in layer.get("participants", []) for layer in s.layers)
