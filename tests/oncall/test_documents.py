@@ -2,10 +2,8 @@
 databases: GET /oncall/export and POST /oncall/import. The round trip is
 byte for byte; an import replaces the team's configuration (ids kept for
 what stays), checks everything first (422 naming the path in the
-document), writes nothing on a dry run, and keeps to the key's team.
-
-Escalation policies and routes are written through their models here:
-their API is not part of this module.
+document), writes nothing on a dry run, and keeps to the key's team; the
+next submission is routed by what it imported.
 """
 
 from __future__ import annotations
@@ -30,6 +28,7 @@ from tests.docs.blocks import all_blocks
 KEYS = {
     "a-manager": (["oncall:manage", "read"], "a"),
     "a-reader": (["read"], "a"),
+    "a-writer": (["alerts:write", "read"], "a"),
     "b-manager": (["oncall:manage", "read"], "b"),
     "all-manager": (["oncall:manage", "read"], "*"),
 }
@@ -598,3 +597,33 @@ async def test_a_stored_row_the_document_refuses_is_exported_and_named_on_import
     refused = await import_(svc, exported)
     assert_error_shape(refused, 422)
     assert refused.json()["field"] == "routes.0.name"
+
+
+async def test_an_imported_route_routes_the_next_alert_at_once(svc: Service) -> None:
+    document = (
+        'team = "a"\n\n'
+        "[[escalation_policies]]\n"
+        'name = "urgent"\n\n'
+        "[[escalation_policies.steps]]\n"
+        "after_minutes = 0\n"
+        'notify = ["hooks"]\n\n'
+        "[[routes]]\n"
+        'name = "db"\n'
+        'matchers = [{name = "labels.service", value = "db-.*", is_regex = true}]\n'
+        'escalation_policy = "urgent"\n'
+        'channels = ["hooks"]\n'
+    )
+    ok(await import_(svc, document))
+    alert = {"alert_type": "lag", "severity": "high", "message": "m", "source": "s"}
+    routed = ok(
+        await svc.client.post(
+            "/alerts", json={**alert, "labels": {"service": "db-1"}}, headers=key("a-writer")
+        ),
+        201,
+    )
+    unrouted = ok(await svc.client.post("/alerts", json=alert, headers=key("a-writer")), 201)
+    async with svc.app.state.sessionmaker() as session:
+        urgent = await session.scalar(select(EscalationPolicy.id).where(EscalationPolicy.name == "urgent"))
+    assert urgent is not None and routed["escalation_policy_id"] == str(urgent)
+    assert routed["channels"] == ["hooks"]
+    assert unrouted["escalation_policy_id"] is None

@@ -82,8 +82,10 @@ async def import_document(
 
 async def _apply(session: AsyncSession, plan: Plan, *, by: str, now: datetime) -> None:
     ids = await _apply_users(session, plan, now=now)
-    await _apply_schedules(session, plan, ids, by=by, now=now)
+    # Policies name schedules and users by name, never by key: they go first,
+    # so that a schedule they stop naming can then be deleted.
     await _apply_policies_and_routes(session, plan, now=now)
+    await _apply_schedules(session, plan, ids, by=by, now=now)
     # Last: the team's schedules and policies no longer name those who go.
     for name in plan.changes.users.left:
         user = plan.members[name]
