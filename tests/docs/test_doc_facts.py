@@ -33,11 +33,12 @@ def _names(cell: str) -> list[str]:
 
 
 def test_readme_fits_on_two_screens() -> None:
-    assert len(README.splitlines()) <= 110
+    # Two screens of the quick start, the first alert and the on-call example: the rest is in docs/.
+    assert len(README.splitlines()) <= 150
 
 
-def test_readme_severity_table_is_the_alias_table() -> None:
-    rows = _table_after(README, "| severity | also accepted |")
+def test_severity_table_is_the_alias_table() -> None:
+    rows = _table_after((DOCS / "api.md").read_text(encoding="utf-8"), "| severity | also accepted |")
     documented = {alias: _names(row[0])[0] for row in rows for alias in _names(row[1])}
     assert [_names(row[0])[0] for row in rows] == list(SEVERITIES)
     aliases = {word: canonical for word, canonical in SEVERITY_ALIASES.items() if word != canonical}

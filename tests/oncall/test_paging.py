@@ -382,3 +382,29 @@ async def test_a_page_held_by_a_silence_goes_to_the_person_when_it_ends(paging: 
     await wait_for(released)
     await delivered(p, mails=1, texts=1)
     assert mailed(p.smtp) == [["alice@example.com"]] and texted(p.twilio) == [ALICE]
+
+
+async def test_a_route_made_over_the_api_pages_the_person_on_call_for_a_new_alert(paging: Paging) -> None:
+    # The whole way: a policy and a route made over HTTP, an alert submitted,
+    # the route gives it the policy, and the first tick pages the person.
+    p = paging
+    policy = await p.svc.client.post(
+        "/escalation-policies",
+        json={"name": "db-urgent", "steps": [{"after_minutes": 0, "notify": ["schedule:primary"]}]},
+    )
+    assert policy.status_code == 201, policy.text
+    route = await p.svc.client.post(
+        "/routes",
+        json={
+            "name": "db",
+            "matchers": [{"name": "labels.service", "value": "db-.*", "is_regex": True}],
+            "escalation_policy": "db-urgent",
+        },
+    )
+    assert route.status_code == 201, route.text
+    routed = await create_alert(p.svc.client, severity="critical", labels={"service": "db-1"})
+    other = await create_alert(p.svc.client, severity="critical", labels={"service": "web"})
+    assert routed["escalation_policy_id"] == policy.json()["id"] and other["escalation_policy_id"] is None
+    assert await tick_at(p.svc, 0) == [("escalation", 1, 1)]
+    await delivered(p, mails=1, texts=1)
+    assert mailed(p.smtp) == [["alice@example.com"]] and texted(p.twilio) == [ALICE]
