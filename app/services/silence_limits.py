@@ -24,13 +24,17 @@ from app.settings import Settings
 _CREATE_LOCK = 0x51_1E_0C_E5
 
 
-def check_matchers(matchers: Sequence[SilenceMatcher], settings: Settings, *, kind: str = "silence") -> None:
-    """`kind`: what has the matchers (a silence, a route), for the message."""
+def check_matchers(
+    matchers: Sequence[SilenceMatcher], settings: Settings, *, kind: str = "silence", field: str = "matchers"
+) -> None:
+    """`kind`: what has the matchers (a silence, a route), for the message;
+    `field`: where the matchers are in the body (`routes.2.matchers` in an
+    on-call document)."""
     limit = settings.silence_max_matchers
     if len(matchers) > limit:
         raise InvalidInput(
             f"{len(matchers)} matchers: a {kind} has at most {limit} (silence_max_matchers)",
-            field="matchers",
+            field=field,
         )
     for i, matcher in enumerate(matchers):
         if not matcher.is_regex:
@@ -41,12 +45,12 @@ def check_matchers(matchers: Sequence[SilenceMatcher], settings: Settings, *, ki
             raise InvalidInput(
                 f"{where}: the pattern has {len(matcher.value)} characters, at most {longest} "
                 "(silence_max_pattern_length)",
-                field=f"matchers.{i}.value",
+                field=f"{field}.{i}.value",
             )
         if reason := silence_patterns.refusal(matcher.value):
             raise InvalidInput(
                 f"{where}: not a regular expression RE2 accepts (no backreferences or lookaround): {reason}",
-                field=f"matchers.{i}.value",
+                field=f"{field}.{i}.value",
             )
 
 

@@ -389,6 +389,14 @@ async def test_an_import_replaces_the_team_configuration_in_place(svc: Service) 
             "schedules.0.overrides.0.start",
         ),
         (('value = "db-.*"', 'value = "(a)\\\\1"'), "routes.1.matchers.0.value"),
+        (('value = "db-.*"', 'value = "' + "a" * 257 + '"'), "routes.1.matchers.0.value"),  # over the limit
+        (
+            (
+                'matchers = [{name = "labels.service"',
+                "matchers = [" + '{name = "source", value = "x"}, ' * 32 + '{name = "labels.service"',
+            ),
+            "routes.1.matchers",  # 33: over silence_max_matchers
+        ),
         (("continue = false", 'continue = false\ncolor = "red"'), "routes.1.color"),
         (("repeat_every_minutes = 15\n", ""), "escalation_policies.0.repeat_every_minutes"),
         (("after_minutes = 12.5", "after_minutes = -1"), "escalation_policies.0.steps.1.after_minutes"),

@@ -15,12 +15,14 @@ from collections.abc import Collection, Sequence
 
 from app.errors import InvalidInput
 from app.oncall_document import DocumentRoute, OncallDocument
-from app.services import silence_patterns
+from app.services import silence_limits
+from app.settings import Settings
 
 TARGET_KINDS = ("schedule", "user", "channel")
 
 
-def check_document(document: OncallDocument, *, channels: Collection[str], max_pattern_length: int) -> None:
+def check_document(document: OncallDocument, *, settings: Settings) -> None:
+    channels = settings.channels.keys()
     users = _unique("users", [u.name for u in document.users])
     schedules = _unique("schedules", [s.name for s in document.schedules])
     policies = _unique("escalation_policies", [p.name for p in document.escalation_policies])
@@ -49,7 +51,8 @@ def check_document(document: OncallDocument, *, channels: Collection[str], max_p
                     raise InvalidInput(problem, field=f"escalation_policies.{i}.steps.{j}.notify.{k}")
 
     for i, route in enumerate(document.routes):
-        _check_route(route, f"routes.{i}", policies=policies, channels=channels, longest=max_pattern_length)
+        _check_route(route, f"routes.{i}", policies=policies, channels=channels)
+        silence_limits.check_matchers(route.matchers, settings, kind="route", field=f"routes.{i}.matchers")
 
 
 def _unique(kind: str, names: Sequence[str]) -> set[str]:
@@ -80,9 +83,7 @@ def _target_problem(
     return None
 
 
-def _check_route(
-    route: DocumentRoute, where: str, *, policies: set[str], channels: Collection[str], longest: int
-) -> None:
+def _check_route(route: DocumentRoute, where: str, *, policies: set[str], channels: Collection[str]) -> None:
     if route.escalation_policy is not None and route.escalation_policy not in policies:
         raise InvalidInput(
             f"no escalation policy of the document is named {route.escalation_policy!r}",
@@ -91,17 +92,3 @@ def _check_route(
     for j, channel in enumerate(route.channels):
         if channel not in channels:
             raise InvalidInput(f"no channel named {channel!r} is configured", field=f"{where}.channels.{j}")
-    for j, matcher in enumerate(route.matchers):
-        if not matcher.is_regex:
-            continue
-        if len(matcher.value) > longest:
-            raise InvalidInput(
-                f"the pattern has {len(matcher.value)} characters, at most {longest} "
-                "(silence_max_pattern_length)",
-                field=f"{where}.matchers.{j}.value",
-            )
-        if reason := silence_patterns.refusal(matcher.value):
-            raise InvalidInput(
-                f"not a regular expression RE2 accepts (no backreferences or lookaround): {reason}",
-                field=f"{where}.matchers.{j}.value",
-            )

@@ -24,7 +24,6 @@ their API's service module is to take these writes over.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
@@ -44,6 +43,7 @@ from app.services.oncall.import_plan import (
     overrides_differ,
     steps_of,
 )
+from app.settings import Settings
 
 # Overrides made by one import are a microsecond apart, in the document's
 # order: of two that overlap, the later in the document wins.
@@ -55,15 +55,14 @@ async def import_document(
     *,
     document: OncallDocument,
     confined: str | None,
-    channels: Collection[str],
-    max_pattern_length: int,
+    settings: Settings,
     by: str,
     now: datetime,
     dry_run: bool,
 ) -> OncallImportRead:
     if confined is not None and document.team != confined:
         raise Forbidden(f"a key of team {confined!r} imports its own team only", field="team")
-    check_document(document, channels=channels, max_pattern_length=max_pattern_length)
+    check_document(document, settings=settings)
     plan = await make_plan(session, document, confined=confined, now=now, lock=not dry_run)
     if not dry_run and plan.changes.changed:
         try:
