@@ -265,9 +265,11 @@ async def test_a_persons_page_is_never_folded(service_factory, http_receiver: Ht
     from app.services.escalation import escalate_due
     from tests.oncall.paging_setup import add_policy, add_schedule, add_user, follow
 
-    async with service_factory(
-        channels=limited(http_receiver.url, 1), default_channels=["hooks"], enable_escalation=False
-    ) as svc:
+    hooks = limited(http_receiver.url, 1)
+    hooks["hooks"]["person_url_prefixes"] = [
+        f"{http_receiver.url}/"
+    ]  # alice's URL is one the channel may call
+    async with service_factory(channels=hooks, default_channels=["hooks"], enable_escalation=False) as svc:
         alice = await add_user(
             svc,
             {
