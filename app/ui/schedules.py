@@ -53,13 +53,8 @@ async def schedule_list(
 
     async def work(session: AsyncSession) -> list[tuple[ScheduleRead, OnCallRead]]:
         rows = await schedules.list_schedules(session, team=shown_team, limit=LIST_LIMIT)
-        return [
-            (
-                schedules.read(row),
-                await schedules.oncall(session, schedule_id=row.id, team=shown_team, at=now),
-            )
-            for row in rows
-        ]
+        on_call = await schedules.oncall_of(session, rows, at=now)
+        return [(schedules.read(row), now_on) for row, now_on in zip(rows, on_call, strict=True)]
 
     found = await transaction.read(sessionmaker, work)
     context = {"schedules": found, "team": team.strip(), "now": now, "limit": LIST_LIMIT}

@@ -5,13 +5,16 @@ name the field at fault; teams (another team's user or schedule is a 404).
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 
 from app.api.auth import hash_key
+from app.services.oncall import schedules
 from tests.api.test_errors import assert_error_shape
 from tests.conftest import FakeClock, Service, ServiceFactory
 
@@ -436,3 +439,30 @@ async def test_a_team_sees_and_manages_only_its_own(svc: Service) -> None:
         201,
     )
     assert made["team"] == "b"
+
+
+async def test_who_is_on_call_in_many_schedules_at_once_is_what_each_answers(svc: Service) -> None:
+    # The console's list asks for every schedule together (services/oncall/schedules.py oncall_of).
+    alice, bob = await user(svc, "alice"), await user(svc, "bob")
+    weekly = (await schedule(svc, name="weekly", layers=[{**WEEK, "participants": [alice["id"]]}]))["id"]
+    covered = (await schedule(svc, name="covered", layers=[{**WEEK, "participants": [alice["id"]]}]))["id"]
+    empty = (await schedule(svc, name="empty", layers=[]))["id"]
+    cover = {"user_id": bob["id"], "start": "2026-01-06T09:00:00Z", "end": "2026-01-06T11:00:00Z"}
+    await ok(
+        await svc.client.post(f"/schedules/{covered}/overrides", json=cover, headers=key("a-manager")), 201
+    )
+    at = datetime(2026, 1, 6, 10, tzinfo=UTC)
+    ids = [weekly, covered, empty]
+    async with svc.app.state.sessionmaker() as session:
+        rows = [await schedules.get(session, schedule_id=uuid.UUID(i), team="a") for i in ids]
+        together = await schedules.oncall_of(session, rows, at=at)
+    each = [
+        await ok(
+            await svc.client.get(
+                f"/schedules/{i}/oncall", params={"at": at.isoformat()}, headers=key("a-reader")
+            )
+        )
+        for i in ids
+    ]
+    assert [answer.model_dump(mode="json") for answer in together] == each
+    assert [None if a["user"] is None else a["user"]["name"] for a in each] == ["alice", "bob", None]

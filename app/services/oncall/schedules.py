@@ -12,6 +12,7 @@ Functions flush, never commit: the route owns the transaction.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -223,17 +224,26 @@ async def _overrides(
     session: AsyncSession, schedule: OncallSchedule, *, start: datetime, end: datetime
 ) -> list[ScheduleOverride]:
     """Those overlapping [start, end), in the order they win: the later made last."""
-    return list(
-        await session.scalars(
-            select(ScheduleOverride)
-            .where(
-                ScheduleOverride.schedule_id == schedule.id,
-                ScheduleOverride.starts_at < end,
-                ScheduleOverride.ends_at > start,
-            )
-            .order_by(ScheduleOverride.created_at, ScheduleOverride.id)
+    return (await _overrides_of(session, [schedule.id], start=start, end=end)).get(schedule.id, [])
+
+
+async def _overrides_of(
+    session: AsyncSession, schedule_ids: Sequence[uuid.UUID], *, start: datetime, end: datetime
+) -> dict[uuid.UUID, list[ScheduleOverride]]:
+    """Per schedule, those overlapping [start, end), in the order they win."""
+    found: dict[uuid.UUID, list[ScheduleOverride]] = {}
+    rows = await session.scalars(
+        select(ScheduleOverride)
+        .where(
+            ScheduleOverride.schedule_id.in_(schedule_ids),
+            ScheduleOverride.starts_at < end,
+            ScheduleOverride.ends_at > start,
         )
+        .order_by(ScheduleOverride.created_at, ScheduleOverride.id)
     )
+    for override in rows:
+        found.setdefault(override.schedule_id, []).append(override)
+    return found
 
 
 async def list_overrides(
@@ -300,21 +310,33 @@ def _layer(layer: LayerRead) -> rota.Layer:
 async def oncall(
     session: AsyncSession, *, schedule_id: uuid.UUID, team: str | None, at: datetime
 ) -> OnCallRead:
-    schedule = await get(session, schedule_id=schedule_id, team=team)
-    overrides = await _overrides(session, schedule, start=at, end=at + timedelta(microseconds=1))
-    user_id = rota.oncall_at(to_rota(schedule, overrides), at)
-    user = (
-        None
-        if user_id is None
-        else (await users.by_ids(session, [uuid.UUID(user_id)])).get(uuid.UUID(user_id))
+    [answer] = await oncall_of(session, [await get(session, schedule_id=schedule_id, team=team)], at=at)
+    return answer
+
+
+async def oncall_of(
+    session: AsyncSession, found: Sequence[OncallSchedule], *, at: datetime
+) -> list[OnCallRead]:
+    """Who is on call at `at` in each of these schedules (at most a few
+    hundred: the console's list), with two statements for all of them."""
+    overrides = await _overrides_of(
+        session, [schedule.id for schedule in found], start=at, end=at + timedelta(microseconds=1)
     )
-    return OnCallRead(
-        schedule_id=schedule.id,
-        schedule=schedule.name,
-        team=schedule.team,
-        at=at,
-        user=None if user is None else users.ref(user),
-    )
+    on_call = [rota.oncall_at(to_rota(schedule, overrides.get(schedule.id, [])), at) for schedule in found]
+    people = await users.by_ids(session, {uuid.UUID(user_id) for user_id in on_call if user_id is not None})
+    answers = []
+    for schedule, user_id in zip(found, on_call, strict=True):
+        user = None if user_id is None else people.get(uuid.UUID(user_id))
+        answers.append(
+            OnCallRead(
+                schedule_id=schedule.id,
+                schedule=schedule.name,
+                team=schedule.team,
+                at=at,
+                user=None if user is None else users.ref(user),
+            )
+        )
+    return answers
 
 
 async def user_on_call(session: AsyncSession, *, team: str, schedule_name: str, at: datetime) -> User | None:
