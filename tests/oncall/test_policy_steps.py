@@ -6,7 +6,8 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from app.services.oncall.policy_steps import Due, Policy, PolicyStep, Target, due_steps, level_of, next_due
+from app.routing_schemas import ParsedTarget, parse_target
+from app.services.oncall.policy_steps import Due, Policy, PolicyStep, due_steps, level_of, next_due
 
 T0 = datetime(2026, 1, 5, 9, tzinfo=UTC)
 
@@ -27,10 +28,10 @@ def minutes(m: float) -> datetime:
 
 
 def test_targets_parse_by_prefix_and_a_bare_name_is_a_channel() -> None:
-    assert Target.parse("schedule:primary") == Target("schedule", "primary")
-    assert Target.parse("user:alice") == Target("user", "alice")
-    assert Target.parse("channel:ops") == Target("channel", "ops")
-    assert Target.parse("ops-slack") == Target("channel", "ops-slack")
+    assert parse_target("schedule:primary") == ParsedTarget("schedule", "primary")
+    assert parse_target("user:alice") == ParsedTarget("user", "alice")
+    assert parse_target("channel:ops") == ParsedTarget("channel", "ops")
+    assert parse_target("ops-slack") == ParsedTarget("channel", "ops-slack")
 
 
 def test_steps_fall_due_from_triggered_at_then_repeats_from_the_last() -> None:

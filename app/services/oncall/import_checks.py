@@ -15,10 +15,9 @@ from collections.abc import Collection, Sequence
 
 from app.errors import InvalidInput
 from app.oncall_document import DocumentRoute, OncallDocument
+from app.routing_schemas import parse_target
 from app.services import silence_limits
 from app.settings import Settings
-
-TARGET_KINDS = ("schedule", "user", "channel")
 
 
 def check_document(document: OncallDocument, *, settings: Settings) -> None:
@@ -67,10 +66,8 @@ def _unique(kind: str, names: Sequence[str]) -> set[str]:
 def _target_problem(
     target: str, *, users: set[str], schedules: set[str], channels: Collection[str]
 ) -> str | None:
-    kind, sep, name = target.partition(":")
-    if not sep or kind not in TARGET_KINDS:
-        # A bare name is a channel (whatever it holds, a configured name is a name).
-        kind, name = "channel", target
+    parsed = parse_target(target)  # a bare name is a channel
+    kind, name = parsed.kind, parsed.name
     if kind == "schedule" and name not in schedules:
         return f"{target!r}: no schedule of the document is named {name!r}"
     if kind == "user" and name not in users:

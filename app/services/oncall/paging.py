@@ -36,13 +36,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import batch_store, bulk, history
 from app.models import Alert, AlertEvent, OutboxRow
 from app.models import EscalationPolicy as PolicyRow
+from app.routing_schemas import parse_target
 from app.services import outbox
 from app.services.oncall.contacts import ContactChannels
 from app.services.oncall.policy_steps import (
     Due,
     Policy,
     StoredPolicy,
-    Target,
     due_steps,
     level_of,
     next_due,
@@ -110,7 +110,7 @@ class Paging:
                 continue
             for due in self._due(alert, policy):
                 for text in policy.steps[due.index].targets:
-                    target = Target.parse(text)
+                    target = parse_target(text)
                     if target.kind == "schedule":
                         schedules.add((policy.team, target.name))
                     elif target.kind == "user":
@@ -154,7 +154,7 @@ class Paging:
         channels: list[str] = []
         people: dict[uuid.UUID, Person] = {}
         for text in step.targets:
-            target = Target.parse(text)
+            target = parse_target(text)
             if target.kind == "channel":
                 if target.name in self._settings.channels:
                     channels.append(target.name)

@@ -15,22 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
-TargetKind = Literal["schedule", "user", "channel"]
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    kind: TargetKind
-    name: str
-
-    @classmethod
-    def parse(cls, text: str) -> Target:
-        """`schedule:<name>`, `user:<name>`, `channel:<name>`; a bare name is a channel."""
-        prefix, colon, rest = text.partition(":")
-        if colon and prefix in ("schedule", "user", "channel"):
-            return cls(prefix, rest)  # type: ignore[arg-type]
-        return cls("channel", text)
-
 
 @dataclass(frozen=True, slots=True)
 class PolicyStep:
