@@ -15,7 +15,6 @@ taken twice) is services/oncall/import_checks.py.
 
 from __future__ import annotations
 
-from datetime import datetime
 from itertools import pairwise
 from typing import Annotated
 
@@ -26,6 +25,7 @@ from app.oncall_schemas import (
     MAX_LAYERS,
     MAX_PARTICIPANTS,
     ContactMethod,
+    EndsAfterStart,
     LayerBody,
     ScheduleInstant,
     ScheduleName,
@@ -79,7 +79,7 @@ class DocumentLayer(LayerBody):
     )
 
 
-class DocumentOverride(_Part):
+class DocumentOverride(_Part, EndsAfterStart):
     """`user` covers from `start` to `end`; of two overlapping overrides the
     later in the list wins."""
 
@@ -87,14 +87,6 @@ class DocumentOverride(_Part):
     start: ScheduleInstant
     end: ScheduleInstant
     note: Note | None = None
-
-    @field_validator("end")
-    @classmethod
-    def _after_start(cls, value: datetime, info: ValidationInfo) -> datetime:
-        start = info.data.get("start")
-        if start is not None and value <= start:
-            raise ValueError("end must be after start")
-        return value
 
 
 class DocumentSchedule(_ScheduleFields):

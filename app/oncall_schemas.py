@@ -303,21 +303,26 @@ class ScheduleRead(BaseModel):
     updated_at: datetime
 
 
-class OverrideCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class EndsAfterStart(BaseModel):
+    """A window of a subclass's `start` and `end` (declared in that order):
+    `end` must come after `start`, or the 422 names `end`."""
 
-    user_id: uuid.UUID = Field(description="Who covers: a member of the schedule's team.")
-    start: ScheduleInstant = Field(examples=["2026-01-05T09:00:00Z"])
-    end: ScheduleInstant = Field(description="After `start`.", examples=["2026-01-05T18:00:00Z"])
-    note: Note | None = None
-
-    @field_validator("end")
+    @field_validator("end", check_fields=False)
     @classmethod
     def _after_start(cls, value: datetime, info: ValidationInfo) -> datetime:
         start = info.data.get("start")
         if start is not None and value <= start:
             raise ValueError("end must be after start")
         return value
+
+
+class OverrideCreate(EndsAfterStart):
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: uuid.UUID = Field(description="Who covers: a member of the schedule's team.")
+    start: ScheduleInstant = Field(examples=["2026-01-05T09:00:00Z"])
+    end: ScheduleInstant = Field(description="After `start`.", examples=["2026-01-05T18:00:00Z"])
+    note: Note | None = None
 
 
 class OverrideRead(BaseModel):
