@@ -34,20 +34,16 @@ from app.oncall_schemas import (
     UserName,
     _ScheduleFields,
 )
+from app.routing_schemas import MAX_MINUTES, MAX_REPEATS, MAX_STEPS, MAX_TARGETS  # a policy: as over the API
 from app.schemas import Name, Note, SilenceMatcher
 
 MAX_USERS = 1_000
 MAX_SCHEDULES = 200
 MAX_OVERRIDES = 500
 MAX_POLICIES = 200
-MAX_STEPS = 20
-MAX_TARGETS = 20
 MAX_ROUTES = 500
 MAX_MATCHERS = 32
 MAX_ROUTE_CHANNELS = 20
-MAX_REPEATS = 100
-# A step or a repeat at most a year away, in minutes.
-MAX_MINUTES = 366 * 24 * 60
 
 # A policy's and a route's name, like a schedule's: one token a rule can quote.
 PolicyName = ScheduleName
