@@ -33,6 +33,7 @@ from app.oncall_document import (
 )
 from app.oncall_schemas import ContactMethod, LayerRead
 from app.schemas import SilenceMatcher
+from app.services.oncall import schedules as oncall_schedules
 
 
 async def team_members(session: AsyncSession, *, team: str) -> list[User]:
@@ -43,22 +44,6 @@ async def team_members(session: AsyncSession, *, team: str) -> list[User]:
 async def team_schedules(session: AsyncSession, *, team: str, lock: bool = False) -> list[OncallSchedule]:
     query = select(OncallSchedule).where(OncallSchedule.team == team).order_by(OncallSchedule.name)
     return list(await session.scalars(query.with_for_update() if lock else query))
-
-
-async def open_overrides(
-    session: AsyncSession, *, schedule_ids: Sequence[uuid.UUID], now: datetime
-) -> dict[uuid.UUID, list[ScheduleOverride]]:
-    """The overrides of each schedule that have not ended, in the order they win."""
-    found: dict[uuid.UUID, list[ScheduleOverride]] = {schedule_id: [] for schedule_id in schedule_ids}
-    if schedule_ids:
-        rows = await session.scalars(
-            select(ScheduleOverride)
-            .where(ScheduleOverride.schedule_id.in_(list(schedule_ids)), ScheduleOverride.ends_at > now)
-            .order_by(ScheduleOverride.created_at, ScheduleOverride.id)
-        )
-        for override in rows:
-            found[override.schedule_id].append(override)
-    return found
 
 
 async def team_policies(session: AsyncSession, *, team: str, lock: bool = False) -> list[EscalationPolicy]:
@@ -75,7 +60,7 @@ async def export_team(session: AsyncSession, *, team: str, now: datetime) -> Onc
     members = await team_members(session, team=team)
     names = {user.id: user.name for user in members}
     schedules = await team_schedules(session, team=team)
-    overrides = await open_overrides(session, schedule_ids=[s.id for s in schedules], now=now)
+    not_ended = await oncall_schedules.overrides_of(session, [s.id for s in schedules], start=now)
     policies = await team_policies(session, team=team)
     policy_names = {policy.id: policy.name for policy in policies}
     # Built without validating again: what is stored is exported as it is,
@@ -84,7 +69,7 @@ async def export_team(session: AsyncSession, *, team: str, now: datetime) -> Onc
     return OncallDocument.model_construct(
         team=team,
         users=[user_of(user) for user in members],
-        schedules=[schedule_of(s, overrides[s.id], names) for s in schedules],
+        schedules=[schedule_of(s, not_ended[s.id], names) for s in schedules],
         escalation_policies=[policy_of(policy) for policy in policies],
         routes=[route_of(route, policy_names) for route in await team_routes(session, team=team)],
     )

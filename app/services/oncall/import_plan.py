@@ -37,6 +37,7 @@ from app.oncall_document import (
 )
 from app.oncall_schemas import ContactMethod, LayerBody, LayerRead
 from app.services.oncall import export, users
+from app.services.oncall import schedules as oncall_schedules
 
 
 @dataclass
@@ -73,7 +74,7 @@ async def make_plan(
         existing=existing,
         teams=teams,
         schedules={s.name: s for s in rows},
-        overrides=await export.open_overrides(session, schedule_ids=[s.id for s in rows], now=now),
+        overrides=await oncall_schedules.overrides_of(session, [s.id for s in rows], start=now),  # not ended
         policies={p.name: p for p in await export.team_policies(session, team=team, lock=lock)},
         routes={r.name: r for r in await export.team_routes(session, team=team, lock=lock)},
     )

@@ -47,7 +47,8 @@ from app.services.oncall.policy_steps import (
     level_of,
     next_due,
 )
-from app.services.oncall.reach import CHUNK, NO_SUCH_SCHEDULE, Person, Reach
+from app.services.oncall.reach import NO_SUCH_SCHEDULE, Person, Reach
+from app.services.oncall.schedules import CHUNK
 from app.settings import Settings
 
 POLICY_COLUMNS = (

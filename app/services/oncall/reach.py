@@ -13,17 +13,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import OncallSchedule, ScheduleOverride, User, UserTeam
+from app.models import OncallSchedule, User, UserTeam
 from app.services.oncall import shifts as rota
-from app.services.oncall.schedules import to_rota
+from app.services.oncall.schedules import CHUNK, overrides_of, to_rota
 
-CHUNK = 500  # names or ids per statement: within every driver's bound parameters
+_INSTANT = timedelta(microseconds=1)  # an override in force at `at` overlaps [at, at + 1 µs)
 
 Key = tuple[str, str]  # (team, name)
 
@@ -91,29 +91,14 @@ class Reach:
             )
         wanted = set(keys)
         found = {(row.team, row.name): row for row in rows if (row.team, row.name) in wanted}
-        overrides = await self._overrides([row.id for row in found.values()])
+        overrides = await overrides_of(
+            self._session, [row.id for row in found.values()], start=self._at, end=self._at + _INSTANT
+        )
         answers: dict[Key, uuid.UUID | None] = {}
         for key, schedule in found.items():
-            user_id = rota.oncall_at(to_rota(schedule, overrides.get(schedule.id, [])), self._at)
+            user_id = rota.oncall_at(to_rota(schedule, overrides[schedule.id]), self._at)
             answers[key] = None if user_id is None else uuid.UUID(user_id)
         return answers
-
-    async def _overrides(self, schedule_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[ScheduleOverride]]:
-        """The overrides in force at the instant, per schedule, in the order they win."""
-        found: dict[uuid.UUID, list[ScheduleOverride]] = {}
-        for first in range(0, len(schedule_ids), CHUNK):
-            rows = await self._session.scalars(
-                select(ScheduleOverride)
-                .where(
-                    ScheduleOverride.schedule_id.in_(schedule_ids[first : first + CHUNK]),
-                    ScheduleOverride.starts_at <= self._at,
-                    ScheduleOverride.ends_at > self._at,
-                )
-                .order_by(ScheduleOverride.created_at, ScheduleOverride.id)
-            )
-            for override in rows:
-                found.setdefault(override.schedule_id, []).append(override)
-        return found
 
     async def _people(self, ids: set[uuid.UUID], names: set[str]) -> list[Person]:
         people: list[Person] = []

@@ -41,6 +41,7 @@ from app.services.oncall import references, users
 from app.services.oncall import shifts as rota
 
 MAX_RANGE = timedelta(days=90)
+CHUNK = 500  # names or ids per statement: within every driver's bound parameters
 
 
 def read(schedule: OncallSchedule) -> ScheduleRead:
@@ -224,25 +225,27 @@ async def _overrides(
     session: AsyncSession, schedule: OncallSchedule, *, start: datetime, end: datetime
 ) -> list[ScheduleOverride]:
     """Those overlapping [start, end), in the order they win: the later made last."""
-    return (await _overrides_of(session, [schedule.id], start=start, end=end)).get(schedule.id, [])
+    return (await overrides_of(session, [schedule.id], start=start, end=end))[schedule.id]
 
 
-async def _overrides_of(
-    session: AsyncSession, schedule_ids: Sequence[uuid.UUID], *, start: datetime, end: datetime
+async def overrides_of(
+    session: AsyncSession, schedule_ids: Sequence[uuid.UUID], *, start: datetime, end: datetime | None = None
 ) -> dict[uuid.UUID, list[ScheduleOverride]]:
-    """Per schedule, those overlapping [start, end), in the order they win."""
-    found: dict[uuid.UUID, list[ScheduleOverride]] = {}
-    rows = await session.scalars(
-        select(ScheduleOverride)
-        .where(
-            ScheduleOverride.schedule_id.in_(schedule_ids),
-            ScheduleOverride.starts_at < end,
-            ScheduleOverride.ends_at > start,
+    """Per schedule asked (an empty list for none), the overrides that overlap
+    [start, end), or that have not ended by `start` when there is no `end`,
+    in the order they win: the later made last. CHUNK schedules a statement."""
+    found: dict[uuid.UUID, list[ScheduleOverride]] = {schedule_id: [] for schedule_id in schedule_ids}
+    ids = list(found)
+    for first in range(0, len(ids), CHUNK):
+        query = select(ScheduleOverride).where(
+            ScheduleOverride.schedule_id.in_(ids[first : first + CHUNK]), ScheduleOverride.ends_at > start
         )
-        .order_by(ScheduleOverride.created_at, ScheduleOverride.id)
-    )
-    for override in rows:
-        found.setdefault(override.schedule_id, []).append(override)
+        if end is not None:
+            query = query.where(ScheduleOverride.starts_at < end)
+        for override in await session.scalars(
+            query.order_by(ScheduleOverride.created_at, ScheduleOverride.id)
+        ):
+            found[override.schedule_id].append(override)
     return found
 
 
@@ -319,10 +322,10 @@ async def oncall_of(
 ) -> list[OnCallRead]:
     """Who is on call at `at` in each of these schedules (at most a few
     hundred: the console's list), with two statements for all of them."""
-    overrides = await _overrides_of(
+    overrides = await overrides_of(
         session, [schedule.id for schedule in found], start=at, end=at + timedelta(microseconds=1)
     )
-    on_call = [rota.oncall_at(to_rota(schedule, overrides.get(schedule.id, [])), at) for schedule in found]
+    on_call = [rota.oncall_at(to_rota(schedule, overrides[schedule.id]), at) for schedule in found]
     people = await users.by_ids(session, {uuid.UUID(user_id) for user_id in on_call if user_id is not None})
     answers = []
     for schedule, user_id in zip(found, on_call, strict=True):
