@@ -10,7 +10,9 @@ slow receiver; GET /stats on 10^4..10^6 alerts; worker memory while
 in force; batches of 100 and 1,000 alerts on SQLite and PostgreSQL, and
 what a single submission sees meanwhile; the console's stats page and
 alert list on 10^5 alerts; POST /alerts through PgBouncer in transaction
-mode beside the direct path. Prints one line per figure and writes them all
+mode beside the direct path; the CPU an alert costs the service and
+PostgreSQL with 1, 2 and 4 workers, and the rate the capacity model
+predicts from it. Prints one line per figure and writes them all
 to bench/results/<name>.json.
 
 BENCH_ONLY=ingest,escalation,... limits the run to some parts;
@@ -27,6 +29,7 @@ from typing import Any
 
 from bench import (
     batches_bench,
+    capacity_bench,
     console_bench,
     delivery_bench,
     escalation_bench,
@@ -43,6 +46,7 @@ from tests.pgbouncer import PgBouncer
 
 PARTS = (
     "ingest", "sqlite", "escalation", "paging", "delivery", "stats", "memory", "silences", "batches", "console", "pgbouncer",
+    "capacity",
 )  # fmt: skip
 
 
@@ -183,6 +187,8 @@ def main() -> None:
             write_result("console", console_bench.main(url, workers))
         if "pgbouncer" in only:
             write_result("pgbouncer", pgbouncer(url, workers))
+        if "capacity" in only:
+            write_result("capacity", capacity_bench.main(url))
 
 
 if __name__ == "__main__":
