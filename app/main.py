@@ -127,7 +127,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # The store of the hot paths (db/store.py), chosen once: on
         # PostgreSQL one statement each on an asyncpg pool of its own, with
         # the ORM store for what those statements leave to it; on SQLite the
-        # ORM store, with submissions that arrive together written as a batch.
+        # ORM store, with submissions that arrive together written in one
+        # transaction, an upsert each (db/sqlite_ingest.py).
         general = OrmStore(sessionmaker, hold=held_by)
         app.state.store = store = (
             SqliteStore(

@@ -5,8 +5,8 @@ Each function changes (or makes) an `Alert` and returns the history events
 that go with the change; `notices` makes the outbox rows. The one-alert
 store (db/orm_store.py) adds them to its session; a batch
 (services/batch.py) replays a whole batch through them in memory and writes
-the outcome with bulk statements. The one-statement ingest
-(db/pg_ingest.py) writes the same in SQL, held to the same contract by
+the outcome with bulk statements. The statement paths (db/pg_ingest.py,
+db/sqlite_ingest.py) write the same in SQL, held to the same contract by
 tests/contract.
 """
 

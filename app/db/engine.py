@@ -11,8 +11,10 @@ SQLite's busy handler is no queue: a writer that finds the lock taken sleeps
 meanwhile, so under load a submission could wait a second behind the delivery
 worker's small transactions. So within a process the writers queue first, in
 order, on an asyncio lock taken before BEGIN IMMEDIATE and given back when
-the connection returns to the pool (its transaction over); only writers of
-other processes meet the busy handler. A writer that waits longer than the
+the connection returns to the pool (its transaction over), or, for the
+ingest statement, which runs its transaction on the driver's connection in
+one call, around that call (`WriterQueue.turn`); only writers of other
+processes meet the busy handler. A writer that waits longer than the
 busy timeout gets "database is locked", as before: an outage, a 503.
 
 PostgreSQL uses asyncpg with a bounded pool, and connect and statement
@@ -25,10 +27,13 @@ session state: db/pooler.py.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
+import weakref
+from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Engine, event
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -122,7 +127,7 @@ def _sqlite_engine(database_url: str) -> AsyncEngine:
         # every letter, as PostgreSQL's ILIKE does.
         dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
 
-    writers = _WriterQueue()
+    writers = _WRITERS[engine.sync_engine] = WriterQueue()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
@@ -142,7 +147,7 @@ def _sqlite_engine(database_url: str) -> AsyncEngine:
     return engine
 
 
-class _WriterQueue:
+class WriterQueue:
     """This process's SQLite writers, one at a time, first come first served.
 
         Called from SQLAlchemy's event hooks, which run inside its greenlet on
@@ -174,6 +179,26 @@ class _WriterQueue:
     def leave(self, record: ConnectionPoolEntry) -> None:
         if record.info.pop(self.MARK, False):
             self._lock.release()
+
+    @contextlib.asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        """A writer's turn for a transaction SQLAlchemy does not see (the
+        SQLite ingest statement's, db/sqlite_store.py): it begins and ends
+        it itself, within this block."""
+        await self._acquire()
+        try:
+            yield
+        finally:
+            self._lock.release()
+
+
+# Each SQLite engine's writers (weak: an engine disposed and dropped takes its queue along).
+_WRITERS: weakref.WeakKeyDictionary[Engine, WriterQueue] = weakref.WeakKeyDictionary()
+
+
+def sqlite_writers(engine: AsyncEngine) -> WriterQueue:
+    """The queue of this SQLite engine's writers."""
+    return _WRITERS[engine.sync_engine]
 
 
 def _lower(value: object) -> object:

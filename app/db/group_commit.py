@@ -11,10 +11,10 @@ grow with the load by themselves: no timer, no added latency when idle.
   the service one driver call instead of 16. A statement holds each identity
   at most once (it cannot update a row twice): a second submission of the
   same alert waits for the next one.
-- On SQLite a write is one batch transaction (services/batch.py, through
-  db/sqlite_store.py), which merges repeats of an identity in order. SQLite
-  has one writer at a time: one transaction for many submissions instead of
-  one each, which all queued for that lock.
+- On SQLite a write is one transaction of an upsert per submission
+  (db/sqlite_ingest.py, through db/sqlite_store.py), which merges repeats of
+  an identity in order. SQLite has one writer at a time: one transaction for
+  many submissions instead of one each, which all queued for that lock.
 
 If a write of several submissions fails for any reason but a database outage
 (a deadlock with another writer, say), each of its submissions is written

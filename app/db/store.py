@@ -6,11 +6,15 @@ answers of the dedup and escalation rules for every state a stored alert can
 be in. A store only reads the stored state, looks the answer up and writes
 it. Two implementations, held to one contract (tests/contract):
 
-- db/orm_store.py: the ORM, in a transaction of its own; SQLite, and the
-  general path on PostgreSQL (reopen, silences, dedup off, failed attempts);
+- db/orm_store.py: the ORM, in a transaction of its own; SQLite's
+  deliveries, and the general path on both databases (reopen, silences,
+  dedup off; on PostgreSQL failed attempts too);
 - db/pg_store.py: PostgreSQL, one autocommitted statement per batch of
   submissions, per claim and per batch of sent results, on asyncpg; what its
-  statement declines it hands to the ORM store.
+  statement declines it hands to the ORM store;
+- db/sqlite_store.py: SQLite, a group of submissions in one transaction,
+  one upsert each (db/sqlite_ingest.py); what that declines it hands to the
+  ORM store.
 
 main.py builds one of them and nothing else asks which it is.
 """

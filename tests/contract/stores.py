@@ -5,6 +5,7 @@ their outbox rows, with ids replaced by the order of first appearance."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,18 +18,20 @@ from sqlalchemy import select
 from app.db import orm_store, pg_ingest
 from app.db.engine import create_engine, create_sessionmaker
 from app.db.pg_store import PgStore
+from app.db.sqlite_store import SqliteStore
 from app.db.store import Ingested, Store
 from app.models import Alert, AlertEvent, OutboxRow
 from app.routing_schemas import PolicyCreate, RouteCreate
 from app.schemas import AlertCreate, SilenceCreate
-from app.services import escalation, lifecycle, silence_match, silences, submit
+from app.services import batch, escalation, lifecycle, silence_match, silences, submit
 from app.services.oncall import policies, routes, routing
 from app.settings import Settings, load_settings
 from tests.conftest import truncate
 
 # (implementation, database): the ORM store on both databases, the
-# one-statement store on PostgreSQL.
-KINDS = (("orm", "sqlite"), ("orm", "postgresql"), ("pg", "postgresql"))
+# statement stores of each (PostgreSQL's one statement per group, SQLite's
+# upsert per submission in one transaction per group).
+KINDS = (("orm", "sqlite"), ("orm", "postgresql"), ("pg", "postgresql"), ("statement", "sqlite"))
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 WEBHOOK = {"type": "webhook", "url": "http://127.0.0.1:9/never-called"}
 
@@ -233,6 +236,12 @@ async def driver(kind: tuple[str, str], url: str, **overrides: Any) -> AsyncIter
     if implementation == "pg":
         pool = await pg_ingest.create_pool(settings, size=5)
         store = PgStore(pool, general, in_flight=2)
+    elif implementation == "statement":
+        store = SqliteStore(
+            sessionmaker,
+            hold=silence_match.held_by,
+            write_together=functools.partial(batch.submit_together, sessionmaker, settings=settings),
+        )
     # The routing table a process keeps (services/oncall/routing.py).
     table = routing.Routing(sessionmaker, settings)
     await table.reload()

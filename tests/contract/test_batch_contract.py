@@ -2,14 +2,17 @@
 alerts, history and outbox rows.
 
 Each scenario runs once with its batches sent as batches (services/batch.py,
-on SQLite and PostgreSQL) and once with every submission sent alone, in
-order, through each store (tests/contract/stores.py: the ORM store on both
-databases, the one-statement store on PostgreSQL). Every record must equal
-the first.
+on SQLite and PostgreSQL), once with each batch's submissions sent at once
+to SQLite's statement store, which writes them as one group (db/sqlite_store.py:
+repeats merged in order, what its statement declines handed to the ORM store
+in its place, a group meeting a silence written as a batch), and once with
+every submission sent alone, in order, through each store
+(tests/contract/stores.py). Every record must equal the first.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -88,6 +91,29 @@ SCENARIOS: dict[str, tuple[Scenario, dict[str, Any]]] = {
         ],
         {"suppression_threshold": 3, "dedup_window_minutes": 60},
     ),
+    "repeats, raises, streaks and reopens within one group": (
+        [
+            Batch(
+                0,
+                [
+                    a("a", severity="high"),
+                    a("b"),
+                    a("a", severity="critical", message="a is worse"),  # raises, notifies
+                    a("a", severity="low"),  # suppressed: 1 in a row
+                    a("a"),  # 2
+                    a("a"),  # the threshold: "repeated"
+                    a("b", severity="high"),  # raises b: rescheduled (high has a level 2)
+                    a("a"),
+                ],
+            ),
+            Step(5, moved("alert-1", "resolved")),
+            Step(6, moved("alert-2", "closed")),
+            # alert-1 reopened first (the ORM store's), then merged into by the statement.
+            Batch(10, [a("c"), a("a"), a("a", severity="critical"), a("b", severity="low"), a("a"), a("c")]),
+            Batch(71, [a("a"), a("c", dedup_key="k", labels={"zone": "1"}), a("c2", dedup_key="k")]),
+        ],
+        {"suppression_threshold": 3, "dedup_window_minutes": 60},
+    ),
     "deduplication off": (
         [Batch(0, [a("a"), a("a"), a("b")]), Batch(1, [a("a")])],
         {"enable_deduplication": False},
@@ -141,6 +167,23 @@ async def _as_batches(d: Driver, scenario: Scenario) -> list[Any]:
     return answers
 
 
+async def _together(d: Driver, scenario: Scenario) -> list[Any]:
+    """Each batch's submissions sent at once: the store groups them."""
+    answers: list[Any] = []
+    for step in scenario:
+        d.at(step.minute)
+        if isinstance(step, Step):
+            await step.run(d)
+            continue
+        plans = [
+            plan(AlertCreate.model_validate(_body(body)), team="default", settings=d.settings, now=d.now)
+            for body in step.bodies
+        ]
+        done = await asyncio.gather(*(d.store.ingest(one) for one in plans))
+        answers += [d.answer(one) for one in done]
+    return answers
+
+
 async def _one_by_one(d: Driver, scenario: Scenario) -> list[Any]:
     answers: list[Any] = []
     for step in scenario:
@@ -165,13 +208,16 @@ async def test_a_batch_stores_what_its_submissions_store_one_by_one(
 ) -> None:
     scenario, settings = SCENARIOS[name]
     urls = {"sqlite": sqlite_url, "postgresql": postgresql_url}
-    runs = [("batches", kind) for kind in KINDS if kind[0] == "orm"] + [
-        ("one by one", kind) for kind in KINDS
-    ]
+    runs = (
+        [("batches", kind) for kind in KINDS if kind[0] == "orm"]
+        + [("together", ("statement", "sqlite"))]
+        + [("one by one", kind) for kind in KINDS]
+    )
     records = {}
     for mode, kind in runs:
         async with driver(kind, urls[kind[1]], **settings) as d:
-            answers = await (_as_batches if mode == "batches" else _one_by_one)(d, scenario)
+            run_as = {"batches": _as_batches, "together": _together, "one by one": _one_by_one}[mode]
+            answers = await run_as(d, scenario)
             snapshot = await d.snapshot()
         records[(mode, kind)] = (
             answers,

@@ -5,6 +5,7 @@ submission that was answered is in the database as answered."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections import Counter
 from typing import Any
 
@@ -12,10 +13,9 @@ import asyncpg
 import pytest
 from sqlalchemy import func, select
 
-from app.db import pg_ingest, pg_store
+from app.db import pg_ingest, pg_store, sqlite_ingest
 from app.models import Alert, AlertEvent
 from app.schemas import AlertCreate
-from app.services import batch
 from app.services.decisions import decisions, plan
 from tests.api.test_metrics import scrape, value
 from tests.conftest import THROUGH_PGBOUNCER, ServiceFactory
@@ -86,9 +86,20 @@ async def test_a_failed_batch_is_written_again_one_by_one(
 
         return write
 
+    def failing_once_on_its_thread(real: Any) -> Any:
+        def write(connection: Any, plans: Any) -> Any:
+            if len(plans) > 1 and not failed:
+                failed.append(len(plans))
+                raise sqlite3.IntegrityError("a row refused")
+            return real(connection, plans)
+
+        return write
+
     async with service_factory() as svc:
         if svc.settings.is_sqlite:
-            monkeypatch.setattr(batch, "submit_many", failing_once(batch.submit_many))
+            monkeypatch.setattr(
+                sqlite_ingest, "write_group", failing_once_on_its_thread(sqlite_ingest.write_group)
+            )
         else:
             monkeypatch.setattr(pg_store.pg_ingest, "upsert_many", failing_once(pg_ingest.upsert_many))
         responses = await asyncio.gather(
