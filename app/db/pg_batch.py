@@ -61,7 +61,8 @@ async def ingest(pool: asyncpg.Pool, plans: Sequence[IngestPlan]) -> list[Row] |
     declined any of them."""
     if not plans:
         return []
-    assert all(plan.deduplicate and plan.decisions is plans[0].decisions for plan in plans)
+    if not all(plan.deduplicate and plan.decisions is plans[0].decisions for plan in plans):
+        return None  # one statement text holds one set of decisions; dedup off is the ORM's
     sql = pg_ingest.statement(plans[0].decisions)
     by_round = rounds(plans)
 
