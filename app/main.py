@@ -130,13 +130,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # ORM store, with submissions that arrive together written in one
         # transaction, an upsert each (db/sqlite_ingest.py).
         general = OrmStore(sessionmaker, hold=held_by)
-        app.state.store = store = (
-            SqliteStore(
-                sessionmaker,
-                hold=held_by,
-                write_together=functools.partial(batch.submit_together, sessionmaker, settings=settings),
-                on_batch=INGEST_BATCH.observe,
-            )
+        pg_store = (
+            None
             if settings.is_sqlite
             else PgStore(
                 await pg_ingest.create_pool(settings, size=settings.database_pool_size),
@@ -145,6 +140,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 on_batch=INGEST_BATCH.observe,
             )
         )
+        app.state.store = store = pg_store or SqliteStore(
+            sessionmaker,
+            hold=held_by,
+            write_together=functools.partial(batch.submit_together, sessionmaker, settings=settings),
+            on_batch=INGEST_BATCH.observe,
+        )
+        # Batches of submissions (services/batch.py): on PostgreSQL, the
+        # store's own path first (db/pg_batch.py).
+        app.state.batch_fast_path = pg_store.ingest_batch if pg_store else None
         # Routes and policies in memory, for the write path (services/oncall/routing.py).
         app.state.routing = router_table = routing.Routing(sessionmaker, settings)
         await router_table.start()

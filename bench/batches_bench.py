@@ -11,7 +11,9 @@ For each database, on a fresh one:
   (duplicates), resolved; median of 3 rounds;
 - the single submissions during batches of 1,000 again, on a service with
   notifications off: what is left without the delivery of every batch's
-  notices.
+  notices;
+- on PostgreSQL, the pgbench upsert floor (bench/floor.sql) on the same
+  database just before, and each batch figure as a ratio of it.
 
 Bodies are serialised before the clock starts and answers are not parsed,
 so the client's own Python weighs little. Alerts are `low`, so the console
@@ -32,6 +34,7 @@ import asyncpg
 import httpx
 import orjson
 
+from bench import ingest_bench
 from bench.common import fresh_database, fresh_sqlite, plain_dsn, write_result
 from bench.service import running_service
 
@@ -199,12 +202,20 @@ def _report(database: str, figures: dict[str, Any]) -> None:
     print(
         f"batches  {database:<10} single submission alone        p50 {alone['p50_ms']:7.2f} ms  p99 {alone['p99_ms']:7.2f} ms"
     )
+    floor = figures.get("pgbench_upserts_per_s")
+    if floor:
+        print(f"batches  {database:<10} floor: pgbench upsert {floor:,.0f} tps")
     for size in SIZES:
         tp = figures[f"batches_of_{size}"]
+        ratios = (
+            f"  = {tp['create']['ratio_to_floor']:.2f} / {tp['dedup']['ratio_to_floor']:.2f} of the floor"
+            if floor
+            else ""
+        )
         print(
             f"batches  {database:<10} batches of {size:>5}: create {tp['create']['alerts_per_s']:>7,} alerts/s "
             f"({tp['create']['batch_p50_ms']:7.1f} ms each)  dedup {tp['dedup']['alerts_per_s']:>7,} alerts/s "
-            f"({tp['dedup']['batch_p50_ms']:7.1f} ms each)"
+            f"({tp['dedup']['batch_p50_ms']:7.1f} ms each){ratios}"
         )
     for size in SIZES:
         loaded = figures[f"singles_during_batches_of_{size}"]
@@ -226,13 +237,27 @@ def _report(database: str, figures: dict[str, Any]) -> None:
     )
 
 
+def _floor(database_url: str) -> float:
+    """Single-statement upserts per second on this database (bench/floor.sql),
+    measured just before the service starts: the machine's load at the time
+    weighs on both."""
+    asyncio.run(ingest_bench.prepare_floor(database_url))
+    return ingest_bench.pgbench(database_url)
+
+
 def main(postgres_url: str, workers: int) -> dict[str, Any]:
     results: dict[str, Any] = {"workers": workers}
     with tempfile.TemporaryDirectory(prefix="alerts-bench-sqlite-") as directory:
         databases = {"sqlite": fresh_sqlite(Path(directory)), "postgresql": fresh_database(postgres_url)}
         for name, url in databases.items():
+            floor = _floor(url) if name == "postgresql" else None
             with running_service(url, workers=workers, max_body_bytes=MAX_BODY) as service:
                 figures = asyncio.run(_measure(service.url, url))
+            if floor:
+                figures["pgbench_upserts_per_s"] = floor
+                for size in SIZES:
+                    for shape in figures[f"batches_of_{size}"].values():
+                        shape["ratio_to_floor"] = round(shape["alerts_per_s"] / floor, 3)
             # The same, with notifications off: without the delivery of each
             # batch's notices (on SQLite, many small write transactions).
             with running_service(url, workers=workers, max_body_bytes=MAX_BODY, enabled="false") as service:

@@ -90,7 +90,12 @@ async def submit_alert(
     if isinstance(body, list):
         plans = await batches.plans(body, team=caller.home_team, settings=settings, now=now)
         done = await batch.submit_many(
-            request.app.state.sessionmaker, plans, team=caller.home_team, settings=settings, now=now
+            request.app.state.sessionmaker,
+            plans,
+            team=caller.home_team,
+            settings=settings,
+            now=now,
+            fast=request.app.state.batch_fast_path,
         )
         return await submitted_batch(request, done)
     one = batches.one(body)

@@ -86,7 +86,13 @@ async def alertmanager_webhook(
             field="alerts",
         )
     results, _ = await integrations.apply_alertmanager(
-        sessionmaker, hook=hook, channels=chosen, team=caller.home_team, settings=settings, now=now
+        sessionmaker,
+        hook=hook,
+        channels=chosen,
+        team=caller.home_team,
+        settings=settings,
+        now=now,
+        fast=request.app.state.batch_fast_path,
     )
     request.app.state.wake_delivery()
     return am.AlertmanagerReceipt(

@@ -25,7 +25,9 @@ identities:
 - the notifications (and events) of that outcome are inserted by the same
   statement, from data-modifying CTEs, to the channels the plan names, so
   the change and its outbox rows commit together, as one statement in
-  autocommit.
+  autocommit. Their count per alert is one grouped join: a subquery per
+  alert read every queued row again, n^2 for n rows (a quarter of the
+  statement for 1,000 new alerts).
 
 Two rare cases belong to the ORM store: an identity whose newest alert was
 resolved or closed within the window, which must be reopened, and any
@@ -153,7 +155,8 @@ WITH input AS (
     WHERE up.last_notify_reason IS NOT NULL
     RETURNING alert_id
 )
-SELECT up.*, (SELECT count(*) FROM queued WHERE queued.alert_id = up.id) AS queued FROM up
+SELECT up.*, COALESCE(q.queued, 0) AS queued
+FROM up LEFT JOIN (SELECT alert_id, count(*) AS queued FROM queued GROUP BY alert_id) q ON q.alert_id = up.id
 """
 
 
@@ -168,7 +171,9 @@ async def _set_codecs(connection: asyncpg.Connection) -> None:
 
 async def _keep_session(connection: asyncpg.Connection) -> None:
     """Skip asyncpg's reset query on release (a round trip per request): this
-    pool runs one autocommitted statement and never changes session state."""
+    pool runs autocommitted statements, and whole transactions
+    (db/pg_batch.py), and never changes session state. A transaction left
+    open is still rolled back on release (asyncpg does that before this)."""
 
 
 def plain_dsn(database_url: str) -> str:

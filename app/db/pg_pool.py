@@ -1,4 +1,5 @@
-"""One autocommitted statement on the asyncpg pool, safe against lost connections.
+"""One autocommitted statement, or one transaction, on the asyncpg pool, safe
+against lost connections.
 
 asyncpg's `pool.fetch` hands a connection back to the pool whatever went
 wrong on it. A connection whose server session was ended while it sat idle
@@ -14,18 +15,27 @@ certain it never reached the server: the connection could not be made, or
 asyncpg refused to write on a broken one. A statement lost in the middle
 may have committed (in autocommit, COMMIT is part of it), so it is never
 repeated: the caller answers 503.
+
+A transaction (`transaction`) is run again once, on a new connection, when
+its connection was lost before COMMIT was sent: the server rolled back what
+the vanished session had not committed (as db/transaction.py does for the
+ORM's transactions). Lost during COMMIT, it may have committed: never
+repeated.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import asyncpg
 
 from app.db.outage import failed_before_sending, is_connection_failure
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 async def fetch(pool: asyncpg.Pool, query: str, *args: Any) -> list[asyncpg.Record]:
@@ -47,6 +57,32 @@ async def fetch(pool: asyncpg.Pool, query: str, *args: Any) -> list[asyncpg.Reco
                 raise
             log.warning(
                 "database connection lost before the statement was sent (%s); retrying once", _name(exc)
+            )
+    raise AssertionError("unreachable")
+
+
+async def transaction(pool: asyncpg.Pool, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    """`work` in one transaction on a pool connection, committed when it
+    returns, rolled back when it raises."""
+    for attempt in (1, 2):
+        committing = False
+        try:
+            async with pool.acquire() as connection:
+                try:
+                    async with connection.transaction():
+                        result = await work(connection)
+                        committing = True  # leaving the block sends COMMIT
+                    return result
+                except Exception as exc:
+                    if is_connection_failure(exc):
+                        connection.terminate()  # never back into the pool
+                        await pool.expire_connections()
+                    raise
+        except Exception as exc:
+            if attempt == 2 or committing or not is_connection_failure(exc):
+                raise
+            log.warning(
+                "database connection lost before COMMIT (%s); running the transaction again", _name(exc)
             )
     raise AssertionError("unreachable")
 

@@ -1,11 +1,12 @@
 """The store on PostgreSQL: the hot paths as one statement each on asyncpg.
 
 Submissions go through group commit (db/group_commit.py) into the ingest
-statement (db/pg_ingest.py); a claim and a batch of sent results are one
+statement (db/pg_ingest.py), and a batch of them through the same statement
+in one transaction (db/pg_batch.py); a claim and a batch of sent results are one
 statement each (db/pg_delivery.py). What those statements leave to the
 general path (a reopen, a silence in force, deduplication off, failed
 attempts, which are rare, claims under flood control) goes to the ORM
-store, on the same database, with the same plan: the rules are not
+store (a batch: to the general batch path, services/batch.py), on the same database, with the same plan: the rules are not
 replayed differently there.
 """
 
@@ -18,7 +19,7 @@ from typing import Any
 
 import asyncpg
 
-from app.db import pg_delivery, pg_ingest
+from app.db import pg_batch, pg_delivery, pg_ingest
 from app.db.flood import DIGEST
 from app.db.group_commit import GroupCommit
 from app.db.orm_store import OrmStore, claimed_row
@@ -57,6 +58,13 @@ class PgStore:
             if row is not None:
                 return _ingested(row)
         return await self.general.ingest(plan)
+
+    async def ingest_batch(self, plans: Sequence[IngestPlan]) -> list[Ingested] | None:
+        """Deduplicating submissions of one batch, in one transaction, one
+        answer each in order; None, nothing written, where the statement
+        declined any of them (the general batch path's to write)."""
+        rows = await pg_batch.ingest(self.pool, plans)
+        return None if rows is None else [_ingested(row) for row in rows]
 
     async def claim(
         self,

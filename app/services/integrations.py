@@ -65,8 +65,10 @@ async def apply_alertmanager(
     team: str,
     settings: Settings,
     now: datetime,
+    fast: batch.FastPath | None = None,
 ) -> tuple[list[am.AlertmanagerResult], int]:
-    """One notification, one transaction (services/batch.py): each firing
+    """One notification, one transaction (services/batch.py, through `fast`
+    where the store has its own path for it): each firing
     alert a submission, each resolved one a resolve, in the payload's order.
     An alert that cannot be mapped is reported `rejected` and the others
     still apply. Returns the results and the notifications queued."""
@@ -102,7 +104,7 @@ async def apply_alertmanager(
     if watchdog_fired:
         await _watchdog_beat(sessionmaker, hook=hook, team=team, settings=settings, now=now)
     queued = 0
-    done = await batch.apply(sessionmaker, operations, team=team, settings=settings, now=now)
+    done = await batch.apply(sessionmaker, operations, team=team, settings=settings, now=now, fast=fast)
     for result, outcome in zip(applied, done, strict=True):
         if isinstance(outcome, Ingested):
             result.outcome = cast(am.AlertmanagerOutcome, outcome.outcome)

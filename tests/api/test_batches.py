@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from app.db import bulk
+from app.db import bulk, pg_ingest
 from app.models import Alert, AlertEvent, OutboxRow
 from tests.conftest import Service
 from tests.helpers import alert_body, create_alert, move
@@ -137,7 +137,9 @@ async def test_a_failed_write_leaves_nothing_behind(
 ) -> None:
     """The batch's statements run in one transaction: when one fails after
     others ran, none of them stays (here the outbox rows fail after the
-    alerts and their history were written)."""
+    alerts and their history were written). The general path: see below for
+    the store's own on PostgreSQL."""
+    monkeypatch.setattr(service.app.state, "batch_fast_path", None)
     await create_alert(service.client, source="db-1")
     before = await counts(service)
     real = bulk.execute
@@ -150,6 +152,34 @@ async def test_a_failed_write_leaves_nothing_behind(
     monkeypatch.setattr(bulk, "execute", fail_at_the_outbox)
     response = await service.client.post("/alerts", json=[alert(1), alert(2), alert(3)])
     assert response.status_code == 500
+    assert await counts(service) == before
+    stored = (await service.client.get("/alerts")).json()["items"]
+    assert [(a["source"], a["occurrences"]) for a in stored] == [("db-1", 1)]
+
+
+async def test_a_failed_round_leaves_nothing_behind(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL a batch with repeats goes through the ingest statement in
+    rounds, in one transaction (db/pg_batch.py): when the second round fails,
+    the first round's alerts, history and outbox rows do not stay."""
+    if service.app.state.batch_fast_path is None:
+        pytest.skip("the store's own batch path is PostgreSQL's")
+    await create_alert(service.client, source="db-1")
+    before = await counts(service)
+    real = pg_ingest.arguments
+    rounds: list[int] = []
+
+    def fail_in_the_second_round(batch: Any) -> list[Any]:
+        rounds.append(len(batch))
+        if len(rounds) == 2:
+            raise RuntimeError("the second round failed")
+        return real(batch)
+
+    monkeypatch.setattr(pg_ingest, "arguments", fail_in_the_second_round)
+    response = await service.client.post("/alerts", json=[alert(1), alert(2), alert(1)])
+    assert response.status_code == 500
+    assert rounds == [2, 1]
     assert await counts(service) == before
     stored = (await service.client.get("/alerts")).json()["items"]
     assert [(a["source"], a["occurrences"]) for a in stored] == [("db-1", 1)]

@@ -12,6 +12,7 @@ holds (mid-transaction, after BEGIN and the first statements).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -20,12 +21,13 @@ import pytest
 
 from app.services.silence_limits import _CREATE_LOCK
 from tests.conftest import Service
-from tests.helpers import create_alert, wait_for
+from tests.helpers import alert_body, create_alert, wait_for
 from tests.outages import SERVICE_APPLICATION, lock_waiter
 from tests.peers import HttpReceiver
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
+FAST_PATH_APPLICATION = "alert-service-fast-path"  # the ingest pool's sessions (app/db/pg_ingest.py)
 COMMIT_LOCK = 0x7E57_C0DE
 SILENCE = {
     "matchers": [{"name": "source", "value": "db-1"}],
@@ -52,8 +54,10 @@ async def status_events(svc: Service, alert_id: str) -> list[tuple[str | None, s
     return [(e["from_status"], e["to_status"]) for e in detail["history"] if e["kind"] == "status"]
 
 
-async def end_idle_sessions(svc: Service, admin: asyncpg.Connection) -> None:
-    """End the service's pooled sessions while no request uses them."""
+async def end_idle_sessions(
+    svc: Service, admin: asyncpg.Connection, application: str = SERVICE_APPLICATION
+) -> None:
+    """End the service's pooled sessions (those of `application`) while no request uses them."""
 
     async def delivered() -> bool:
         left = await admin.fetchval(
@@ -68,7 +72,7 @@ async def end_idle_sessions(svc: Service, admin: asyncpg.Connection) -> None:
         SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
         WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = $1
         """,
-        SERVICE_APPLICATION,
+        application,
     )
     assert ended >= 1
 
@@ -150,6 +154,29 @@ async def test_a_write_on_a_connection_ended_between_requests_is_retried_and_app
 ) -> None:
     await WRITES[write](svc, admin)
     assert retries() == 1
+
+
+async def test_a_batch_on_an_ingest_connection_ended_between_requests_is_applied_once(
+    svc: Service, admin: asyncpg.Connection, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A batch on PostgreSQL runs in one transaction on the ingest pool
+    (app/db/pg_batch.py): a pooled connection found dead before COMMIT runs
+    the transaction again on a new one, so every submission counts once."""
+    caplog.set_level(logging.WARNING, logger="app.db.pg_pool")
+    batch = [alert_body(source="db-1"), alert_body(source="db-2"), alert_body(source="db-1")]
+    first = await svc.client.post("/alerts", json=batch)
+    assert first.status_code == 200, first.text
+    await end_idle_sessions(svc, admin, FAST_PATH_APPLICATION)
+    response = await svc.client.post("/alerts", json=batch)
+    assert response.status_code == 200, response.text
+    assert [(a["source"], a["outcome"], a["occurrences"]) for a in response.json()] == [
+        ("db-1", "duplicate", 3),
+        ("db-2", "duplicate", 2),
+        ("db-1", "duplicate", 4),
+    ]
+    assert await admin.fetchval("SELECT sum(occurrences) FROM alerts") == 6
+    # Found dead by its first statement, or closed by asyncpg before it was lent.
+    assert sum("running the transaction again" in r.getMessage() for r in caplog.records) <= 1
 
 
 # --- mid-transaction: the session ends while the request waits for a lock ----------

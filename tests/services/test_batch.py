@@ -32,7 +32,10 @@ async def post_batch(svc: Service, bodies: list[dict[str, Any]]) -> list[dict[st
 
 def interfering(svc: Service, monkeypatch: pytest.MonkeyPatch, *, times: int) -> list[int]:
     """While the next `times` batches are worked out (between their read and
-    their write transaction), another client submits a duplicate of db-1."""
+    their write transaction), another client submits a duplicate of db-1.
+    Batches take the general path (on PostgreSQL the store's own path,
+    db/pg_batch.py, reads nothing before it writes)."""
+    monkeypatch.setattr(svc.app.state, "batch_fast_path", None)
     real = batch._Batch.work_out
     calls: list[int] = []
 
