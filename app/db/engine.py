@@ -15,9 +15,11 @@ the connection returns to the pool (its transaction over); only writers of
 other processes meet the busy handler. A writer that waits longer than the
 busy timeout gets "database is locked", as before: an outage, a 503.
 The delivery worker's writes (claims and results, db/sqlite_delivery.py)
-are marked DEFERRABLE: such a writer joins the queue only when no other
-writer is waiting (or after DEFER_SECONDS at most), so a submission waits
-for the transaction under way, not for a backlog of deliveries.
+are deferrable: such a writer joins the queue only when no other writer is
+waiting (or after DEFER_SECONDS at most), so a submission waits for the
+transaction under way, not for a backlog of deliveries. They take their
+turn outside this engine's connections (WriterQueue.turn, from
+db/sqlite_calls.py) or on them (the DEFERRABLE execution option).
 
 PostgreSQL uses asyncpg with a bounded pool, and connect and statement
 timeouts so that a database outage turns into a quick 503, not a hung request.

@@ -23,12 +23,13 @@ same. Here:
   unchanged) and counted on its alerts (`notifications_sent`) in one call:
   an UPDATE ... RETURNING per 200 rows and one executemany.
 
-Both let the process's writers already waiting go first (deferrable). What
-is rare stays the ORM store's, in a transaction of its own, deferrable too
-(db/orm_store.py): results that keep a reference, failed attempts and rows
-handed back, and claims under flood control, whose apportioning takes
-several statements (db/flood.py). tests/contract holds it to the other
-stores' contract.
+Both let the process's writers already waiting go first (deferrable), and
+a claim and a batch of results asked for together share one transaction
+(db/sqlite_calls.py). What is rare stays the ORM store's, in a transaction
+of its own, deferrable too (db/orm_store.py): results that keep a
+reference, failed attempts and rows handed back, and claims under flood
+control, whose apportioning takes several statements (db/flood.py).
+tests/contract holds it to the other stores' contract.
 """
 
 from __future__ import annotations
