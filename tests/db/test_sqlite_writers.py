@@ -122,11 +122,11 @@ async def test_a_deferrable_writer_lets_the_waiting_writers_go_first(engine: Asy
     async with engine.begin() as holder:
         await holder.execute(text("INSERT INTO writer_turns VALUES (0)"))
         tasks = [asyncio.create_task(write("first"))]
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)  # under way: its connection opened, in the queue
         tasks.append(asyncio.create_task(_deferrable_write(engine, "delivery", started)))
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)  # under way: its connection opened, in the queue
         tasks.append(asyncio.create_task(write("second")))  # came after it, while it deferred
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.1)
         assert started == []
     await asyncio.wait_for(asyncio.gather(*tasks), 5)
     assert started == ["first", "second", "delivery"]
