@@ -14,7 +14,10 @@ replicas never claim the same row); rows of a paused channel are left, and
 with flood control the rows past a channel's share are folded into its
 digest instead (db/flood.py). Every result is written only if the row
 is still ours (its lease unchanged), so a worker whose lease expired cannot
-overwrite a newer attempt.
+overwrite a newer attempt. On SQLite, a claim without flood control and
+sent results that keep no reference go through db/sqlite_delivery.py
+instead (one call each on a thread of its own), and the rest here is a
+deferrable write (db/engine.py).
 
 `ingest` in a caller's session is for callers that own a larger transaction
 (a PagerDuty event); `OrmStore` runs each call in a transaction of its

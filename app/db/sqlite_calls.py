@@ -97,7 +97,9 @@ class OneCall:
         deadline = loop.time() + SQLITE_BUSY_TIMEOUT_SECONDS
         for delay in _retrying():
             async with self._writers.turn(deferrable=True):
-                batch += self._pending  # asked for while this one waited: one transaction
+                # Asked for while this one waited: the same transaction (the
+                # caller's list grows, so it answers them too).
+                batch.extend(self._pending)
                 self._pending = []
                 works = [work for work, _ in batch]
                 try:
