@@ -16,6 +16,12 @@ ingest statement, which runs its transaction on the driver's connection in
 one call, around that call (`WriterQueue.turn`); only writers of other
 processes meet the busy handler. A writer that waits longer than the
 busy timeout gets "database is locked", as before: an outage, a 503.
+The delivery worker's writes (claims and results, db/sqlite_delivery.py)
+are deferrable: such a writer joins the queue only when no other writer is
+waiting (or after DEFER_SECONDS at most), so a submission waits for the
+transaction under way, not for a backlog of deliveries. They take their
+turn outside this engine's connections (WriterQueue.turn, from
+db/sqlite_calls.py) or on them (the DEFERRABLE execution option).
 
 PostgreSQL uses asyncpg with a bounded pool, and connect and statement
 timeouts so that a database outage turns into a quick 503, not a hung request.
@@ -33,8 +39,8 @@ import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import Engine, event
-from sqlalchemy.engine import ExceptionContext
+from sqlalchemy import event
+from sqlalchemy.engine import Engine, ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.util import await_only
@@ -46,6 +52,9 @@ SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
 # An execution option for a transaction that writes nothing (on SQLite it
 # begins without the write lock; see _sqlite_engine).
 READ_ONLY = "alerts_read_only"
+# An execution option for a write that may let other writers go first (on
+# SQLite; see WriterQueue).
+DEFERRABLE = "alerts_deferrable"
 PG_CONNECT_TIMEOUT_SECONDS = 5.0
 PG_STATEMENT_TIMEOUT_SECONDS = 30.0
 
@@ -113,20 +122,7 @@ def _sqlite_engine(database_url: str) -> AsyncEngine:
     )
     _discard_failed_connections(engine)
 
-    @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Let SQLAlchemy, not the driver, decide when transactions begin.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_SECONDS * 1000)}")
-        cursor.close()
-        # SQLite's own lower() folds ASCII only; text search (`q`) folds
-        # every letter, as PostgreSQL's ILIKE does.
-        dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
-
+    event.listen(engine.sync_engine, "connect", configure_sqlite)
     writers = _WRITERS[engine.sync_engine] = WriterQueue()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -134,10 +130,11 @@ def _sqlite_engine(database_url: str) -> AsyncEngine:
         # A transaction that only reads (db/transaction.py `read`) begins
         # deferred: in WAL mode it reads a snapshot beside the writer and
         # never waits for, or holds, the write lock.
-        if connection.get_execution_options().get(READ_ONLY):
+        options = connection.get_execution_options()
+        if options.get(READ_ONLY):
             connection.exec_driver_sql("BEGIN")
         else:
-            writers.enter(connection.connection.info)
+            writers.enter(connection.connection.info, deferrable=bool(options.get(DEFERRABLE)))
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     # The transaction is over when its connection goes back to the pool
@@ -147,45 +144,95 @@ def _sqlite_engine(database_url: str) -> AsyncEngine:
     return engine
 
 
-class WriterQueue:
-    """This process's SQLite writers, one at a time, first come first served.
+def configure_sqlite(dbapi_connection: Any, _record: Any = None) -> None:
+    """Every SQLite connection's settings (db/sqlite_calls.py's too)."""
+    # Let SQLAlchemy, not the driver, decide when transactions begin.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_SECONDS * 1000)}")
+    cursor.close()
+    # SQLite's own lower() folds ASCII only; text search (`q`) folds
+    # every letter, as PostgreSQL's ILIKE does.
+    dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
 
-        Called from SQLAlchemy's event hooks, which run inside its greenlet on
-        the event loop's thread: `enter` waits there for the lock (await_only).
-        The pool entry of the connection that holds it is marked (its `info`, the
+
+def writer_queue(engine: AsyncEngine) -> WriterQueue:
+    """The queue of an SQLite engine's writers, for writes that take their
+    turn outside its connections (db/sqlite_calls.py)."""
+    return _WRITERS[engine.sync_engine]
+
+
+class WriterQueue:
+    """This process's SQLite writers, one at a time, first come first served,
+    but for the deferrable ones, which let every writer already waiting go
+    first.
+
+    Called from SQLAlchemy's event hooks, which run inside its greenlet on
+    the event loop's thread: `enter` waits there for the lock (await_only).
+    The pool entry of the connection that holds it is marked (its `info`, the
     same dict on the checked-out connection and on the entry), so a second
-        transaction on the same checkout does not wait for itself, and the mark
-        is what `leave` gives back."""
+    transaction on the same checkout does not wait for itself, and the mark
+    is what `leave` gives back.
+
+    A deferrable writer waits until no other writer is waiting, then queues
+    like any: behind the one writing and those that came after it while it
+    deferred, none of which waits for it. It defers DEFER_SECONDS at most,
+    so a steady stream of writers cannot starve it."""
 
     MARK = "alerts_writer"
+    DEFER_SECONDS = 0.5
 
     def __init__(self) -> None:
         self._lock = asyncio.Lock()
+        self._waiting = 0  # writers not deferrable waiting for the lock
+        self._none_waiting = asyncio.Event()
+        self._none_waiting.set()
 
-    def enter(self, info: dict[Any, Any]) -> None:
+    def enter(self, info: dict[Any, Any], *, deferrable: bool = False) -> None:
         if info.get(self.MARK):
             return
-        await_only(self._acquire())
+        await_only(self._acquire(deferrable))
         info[self.MARK] = True
 
-    async def _acquire(self) -> None:
+    async def _acquire(self, deferrable: bool) -> None:
         # asyncio.timeout, not wait_for: no task made per write transaction.
         try:
             async with asyncio.timeout(SQLITE_BUSY_TIMEOUT_SECONDS):
-                await self._lock.acquire()
+                if deferrable:
+                    await self._defer()
+                    await self._lock.acquire()
+                    return
+                self._waiting += 1
+                self._none_waiting.clear()
+                try:
+                    await self._lock.acquire()
+                finally:
+                    self._waiting -= 1
+                    if not self._waiting:
+                        self._none_waiting.set()
         except TimeoutError:
             raise sqlite3.OperationalError("database is locked") from None
+
+    async def _defer(self) -> None:
+        if self._waiting:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.DEFER_SECONDS):
+                    await self._none_waiting.wait()
 
     def leave(self, record: ConnectionPoolEntry) -> None:
         if record.info.pop(self.MARK, False):
             self._lock.release()
 
     @contextlib.asynccontextmanager
-    async def turn(self) -> AsyncIterator[None]:
-        """A writer's turn for a transaction SQLAlchemy does not see (the
-        SQLite ingest statement's, db/sqlite_store.py): it begins and ends
-        it itself, within this block."""
-        await self._acquire()
+    async def turn(self, *, deferrable: bool = False) -> AsyncIterator[None]:
+        """The lock, for a writer outside the engine's connections: the SQLite
+        ingest statement (db/sqlite_store.py), which begins and ends its
+        transaction itself within this block, and the delivery's writes
+        (db/sqlite_calls.py)."""
+        await self._acquire(deferrable)
         try:
             yield
         finally:
@@ -194,11 +241,6 @@ class WriterQueue:
 
 # Each SQLite engine's writers (weak: an engine disposed and dropped takes its queue along).
 _WRITERS: weakref.WeakKeyDictionary[Engine, WriterQueue] = weakref.WeakKeyDictionary()
-
-
-def sqlite_writers(engine: AsyncEngine) -> WriterQueue:
-    """The queue of this SQLite engine's writers."""
-    return _WRITERS[engine.sync_engine]
 
 
 def _lower(value: object) -> object:

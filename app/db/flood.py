@@ -36,7 +36,7 @@ from app.models import Alert, ChannelState, OutboxRow
 DIGEST = "digest"
 
 
-def not_paused(now: datetime) -> ColumnElement[bool]:
+def not_paused(now: datetime | ColumnElement[datetime]) -> ColumnElement[bool]:
     """The outbox rows whose channel no provider has paused at `now`."""
     paused = select(ChannelState.channel).where(ChannelState.paused_until > now)
     return OutboxRow.channel.not_in(paused.scalar_subquery())

@@ -14,7 +14,10 @@ replicas never claim the same row); rows of a paused channel are left, and
 with flood control the rows past a channel's share are folded into its
 digest instead (db/flood.py). Every result is written only if the row
 is still ours (its lease unchanged), so a worker whose lease expired cannot
-overwrite a newer attempt.
+overwrite a newer attempt. On SQLite, a claim without flood control and
+sent results that keep no reference go through db/sqlite_delivery.py
+instead (one call each on a thread of its own), and the rest here is a
+deferrable write (db/engine.py).
 
 `ingest` in a caller's session is for callers that own a larger transaction
 (a PagerDuty event); `OrmStore` runs each call in a transaction of its
@@ -25,7 +28,6 @@ is db/alert_changes.py, shared with batches (services/batch.py).
 
 from __future__ import annotations
 
-import functools
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -33,24 +35,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
     Select,
-    Update,
-    and_,
-    bindparam,
     case,
-    exists,
-    or_,
     select,
-    union_all,
     update,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import aliased
 
 from app.db import alert_changes as changes
-from app.db import channel_messages, flood, transaction
+from app.db import channel_messages, flood, sent_results, sqlite_calls, sqlite_delivery, transaction
+from app.db.claims import claimed_row, due_rows
 from app.db.store import (
     ALERT_COLUMNS,
     ClaimedRow,
@@ -175,31 +170,7 @@ async def claim(
     rows, and of the references kept for the `in_order` channels' rows; see
     Store.claim). With `quotas`, the rows are picked first and apportioned
     (db/flood.py)."""
-    due: ColumnElement[bool] = or_(
-        (OutboxRow.status == "pending") & (OutboxRow.next_attempt_at <= now),
-        (OutboxRow.status == "sending") & (OutboxRow.lease_until <= now),
-    ) & flood.not_paused(now)
-    if in_order:
-        earlier = aliased(OutboxRow)
-        waiting = exists().where(
-            earlier.alert_id == OutboxRow.alert_id,
-            earlier.channel == OutboxRow.channel,
-            earlier.status.in_(("pending", "sending")),
-            earlier.recipient.is_(None),
-            or_(
-                earlier.created_at < OutboxRow.created_at,
-                and_(earlier.created_at == OutboxRow.created_at, earlier.id < OutboxRow.id),
-            ),
-        )
-        due = and_(
-            due,
-            or_(
-                OutboxRow.alert_id.is_(None),
-                OutboxRow.channel.not_in(list(in_order)),
-                OutboxRow.recipient.is_not(None),
-                ~waiting,
-            ),
-        )
+    due = due_rows(now, list(in_order) if in_order else None)
     if quotas is not None:
         ids = await flood.apportion(session, due=due, limit=limit, quotas=quotas, now=now)
         if not ids:
@@ -263,67 +234,6 @@ async def claim(
     ]
 
 
-def claimed_row(
-    row: Any,
-    lease_until: datetime,
-    alert: dict[str, Any] | None,
-    folded: tuple[FoldedRow, ...] = (),
-    reference: dict[str, Any] | None = None,
-) -> ClaimedRow:
-    return ClaimedRow(
-        id=row["id"],
-        alert_id=row["alert_id"],
-        channel=row["channel"],
-        reason=row["reason"],
-        level=row["level"],
-        attempts=row["attempts"],
-        created_at=row["created_at"],
-        lease_until=lease_until,
-        alert=alert,
-        folded=folded,
-        reference=reference,
-        recipient=row["recipient"],
-    )
-
-
-# Rows per statement: within SQLite's 500 terms of a compound SELECT and
-# both databases' bound-parameter limits.
-RECORD_CHUNK = 200
-
-
-@functools.cache
-def _mark_sent(size: int) -> Update:
-    """UPDATE ... FROM (one SELECT of bound values per row, UNION ALL): the
-    same SQL for every batch of a size, so its compilation is cached, unlike
-    a VALUES list, and both databases accept it."""
-    rows = [
-        select(
-            bindparam(f"id_{i}", type_=OutboxRow.id.type).label("id"),
-            bindparam(f"lease_{i}", type_=OutboxRow.lease_until.type).label("lease_until"),
-            bindparam(f"ms_{i}", type_=OutboxRow.duration_ms.type).label("duration_ms"),
-        )
-        for i in range(size)
-    ]
-    batch = (union_all(*rows) if size > 1 else rows[0]).cte("batch")
-    return (
-        update(OutboxRow)
-        .where(
-            OutboxRow.id == batch.c.id,
-            OutboxRow.status == "sending",
-            OutboxRow.lease_until == batch.c.lease_until,
-        )
-        .values(
-            status="sent",
-            sent_at=bindparam("now", type_=OutboxRow.sent_at.type),
-            duration_ms=batch.c.duration_ms,
-            lease_until=None,
-            last_error=None,
-        )
-        .returning(OutboxRow.id, OutboxRow.alert_id)
-        .execution_options(synchronize_session=False)
-    )
-
-
 async def record(
     session: AsyncSession,
     *,
@@ -362,17 +272,9 @@ async def mark_sent(session: AsyncSession, *, sent: Sequence[Sent], now: datetim
     """Mark sent the rows still ours, in one statement per RECORD_CHUNK, and
     count them on their alerts; returns the ids marked."""
     marked: list[tuple[uuid.UUID, uuid.UUID | None]] = []
-    for first in range(0, len(sent), RECORD_CHUNK):
-        chunk = sent[first : first + RECORD_CHUNK]
-        params: dict[str, object] = {"now": now}
-        for i, item in enumerate(chunk):
-            params |= {
-                f"id_{i}": item.row.id,
-                f"lease_{i}": item.row.lease_until,
-                f"ms_{i}": item.duration_ms,
-            }
-        result = await session.execute(_mark_sent(len(chunk)), params)
-        marked += [(row_id, alert_id) for row_id, alert_id in result]
+    connection = await session.connection()  # Core statements: none of the ORM's bookkeeping
+    for statement, params in sent_results.marking(sent, now=now):
+        marked += [(row_id, alert_id) for row_id, alert_id in await connection.execute(statement, params)]
     await _count_sent(session, Counter(alert_id for _, alert_id in marked if alert_id is not None))
     return {row_id for row_id, _ in marked}
 
@@ -380,26 +282,22 @@ async def mark_sent(session: AsyncSession, *, sent: Sequence[Sent], now: datetim
 async def _count_sent(session: AsyncSession, per_alert: Counter[uuid.UUID]) -> None:
     if not per_alert:
         return
-    # Lock the alerts in one order first: two workers recording batches that
-    # share alerts would otherwise lock them in scan order and could deadlock.
-    # It is the ingest statement's order (by fingerprint, db/pg_ingest.py), so
-    # a batch of duplicates and a batch of results cannot deadlock either.
-    await session.execute(
-        select(Alert.id)
-        .where(Alert.id.in_(per_alert))
-        .order_by(Alert.fingerprint, Alert.id)
-        .with_for_update()
-    )
-    by_count: dict[int, list[uuid.UUID]] = {}
-    for alert_id, count in per_alert.items():
-        by_count.setdefault(count, []).append(alert_id)
-    for count, alert_ids in by_count.items():
-        await session.execute(
-            update(Alert)
-            .where(Alert.id.in_(alert_ids))
-            .values(notifications_sent=Alert.notifications_sent + count)
-            .execution_options(synchronize_session=False)
+    connection = await session.connection()
+    if connection.dialect.name == "postgresql":
+        # Lock the alerts in one order first: two workers recording batches
+        # that share alerts would otherwise lock them in scan order and could
+        # deadlock. It is the ingest statement's order (by fingerprint,
+        # db/pg_ingest.py), so a batch of duplicates and a batch of results
+        # cannot deadlock either. (SQLite has one writer: nothing to order.)
+        await connection.execute(
+            select(Alert.id)
+            .where(Alert.id.in_(per_alert))
+            .order_by(Alert.fingerprint, Alert.id)
+            .with_for_update()
         )
+    await connection.execute(
+        sent_results.ADD_SENT, [{"alert": alert, "sent": n} for alert, n in per_alert.items()]
+    )
 
 
 async def _record_failure(session: AsyncSession, item: Failed) -> str | None:
@@ -451,6 +349,11 @@ class OrmStore:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], *, hold: Hold) -> None:
         self.sessionmaker = sessionmaker
         self.hold = hold
+        # On SQLite the delivery's writes are one call each and let waiting
+        # submissions go first (db/sqlite_delivery.py).
+        engine = sessionmaker.kw["bind"]
+        self._sqlite = engine.dialect.name == "sqlite"
+        self._calls = sqlite_calls.of(engine) if self._sqlite else None
 
     async def ingest(self, plan: IngestPlan) -> Ingested:
         return await transaction.run(self.sessionmaker, lambda session: ingest(session, plan, hold=self.hold))
@@ -464,11 +367,21 @@ class OrmStore:
         quotas: Quotas | None = None,
         in_order: Sequence[str] = (),
     ) -> list[ClaimedRow]:
+        if self._calls is not None and quotas is None:
+            return await sqlite_delivery.claim(
+                self._calls,
+                self.sessionmaker,
+                now=now,
+                limit=limit,
+                lease_seconds=lease_seconds,
+                in_order=in_order,
+            )
         return await transaction.run(
             self.sessionmaker,
             lambda session: claim(
                 session, now=now, limit=limit, lease_seconds=lease_seconds, quotas=quotas, in_order=in_order
             ),
+            deferrable=self._sqlite,
         )
 
     async def folded(self, digest_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, tuple[FoldedRow, ...]]:
@@ -483,11 +396,19 @@ class OrmStore:
         now: datetime,
         released: Sequence[Released] = (),
     ) -> dict[uuid.UUID, str | None]:
+        statuses: dict[uuid.UUID, str | None] = {}
+        if self._calls is not None:
+            plain = [item for item in sent if item.reference is None]
+            if plain:
+                marked = await sqlite_delivery.mark_sent(self._calls, plain, now=now)
+                statuses = {item.row.id: "sent" if item.row.id in marked else None for item in plain}
+                sent = [item for item in sent if item.reference is not None]
         if not sent and not failed and not released:
-            return {}
-        return await transaction.run(
+            return statuses
+        return statuses | await transaction.run(
             self.sessionmaker,
             lambda session: record(session, sent=sent, failed=failed, now=now, released=released),
+            deferrable=self._sqlite,
         )
 
     async def close(self) -> None:

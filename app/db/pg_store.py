@@ -20,9 +20,10 @@ from typing import Any
 import asyncpg
 
 from app.db import pg_batch, pg_delivery, pg_ingest
+from app.db.claims import claimed_row
 from app.db.flood import DIGEST
 from app.db.group_commit import GroupCommit
-from app.db.orm_store import OrmStore, claimed_row
+from app.db.orm_store import OrmStore
 from app.db.store import ClaimedRow, Failed, Ingested, IngestPlan, Quotas, Released, Sent
 
 MAX_BATCH = 64  # submissions per ingest statement

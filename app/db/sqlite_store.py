@@ -16,7 +16,7 @@ answers are those of the submissions written one by one in order, only
 sooner. One write runs at a time; deliveries and every other writer take
 their turn between them (db/engine.py queues this process's writers).
 
-Claims and results of deliveries are the ORM store's, unchanged.
+Claims and results of deliveries are written by db/sqlite_delivery.py.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.db import orm_store, sqlite_ingest
-from app.db.engine import sqlite_writers
+from app.db.engine import writer_queue
 from app.db.group_commit import GroupCommit
 from app.db.orm_store import Hold, OrmStore
 from app.db.store import Ingested, IngestPlan
@@ -57,7 +57,7 @@ class SqliteStore(OrmStore):
         super().__init__(sessionmaker, hold=hold)
         self._write_together = write_together
         self._engine: AsyncEngine = sessionmaker.kw["bind"]
-        self._writers = sqlite_writers(self._engine)
+        self._writers = writer_queue(self._engine)
         self._connection: AsyncConnection | None = None
         self._connecting = asyncio.Lock()
         self.writer: GroupCommit[Ingested] = GroupCommit(

@@ -18,7 +18,7 @@ from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.db.engine import READ_ONLY
+from app.db.engine import DEFERRABLE, READ_ONLY
 from app.db.outage import is_connection_failure
 
 log = logging.getLogger(__name__)
@@ -27,13 +27,20 @@ T = TypeVar("T")
 
 
 async def run(
-    sessionmaker: async_sessionmaker[AsyncSession], work: Callable[[AsyncSession], Awaitable[T]]
+    sessionmaker: async_sessionmaker[AsyncSession],
+    work: Callable[[AsyncSession], Awaitable[T]],
+    *,
+    deferrable: bool = False,
 ) -> T:
+    """`deferrable`: on SQLite, the transaction lets the process's writers
+    already waiting for the write lock go first (db/engine.py)."""
     for attempt in (1, 2):
         committing = False
         try:
             async with sessionmaker() as session:
                 async with session.begin():
+                    if deferrable:
+                        await session.connection(execution_options={DEFERRABLE: True})
                     result = await work(session)
                     # Whatever the work left unflushed goes out now, so that a
                     # connection found dead by its first statement (a pooled

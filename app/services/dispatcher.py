@@ -22,7 +22,9 @@ the row is sent again after the lease, never dropped; a batch that fails to
 commit is left the same way.
 
 The claims and the writes are the store's (db/store.py): on PostgreSQL one
-statement each on the asyncpg pool, through the ORM on SQLite.
+statement each on the asyncpg pool; on SQLite one short transaction each,
+run whole in one call on a thread of its own, which lets waiting
+submissions take the write lock first (db/sqlite_delivery.py).
 
 Flood control and provider pauses (services/flood.py) are the database's,
 so that replicas share them; this loop only passes each claim its quotas,
