@@ -28,7 +28,7 @@ from sqlalchemy.orm import configure_mappers
 from sqlalchemy.orm.attributes import manager_of_class
 
 from app.db.store import ALERT_COLUMNS
-from app.models import ACTIVE_STATUSES, Alert, AlertEvent, OutboxRow
+from app.models import ACTIVE_STATUSES, Alert, AlertEvent, EscalationPolicy, OutboxRow
 from app.pacing import Pacer
 
 ALERTS: Table = Alert.__table__  # type: ignore[assignment]
@@ -85,6 +85,18 @@ async def stored(
             rows += part
             await pacer.turn()
     return rows
+
+
+async def policies_kept(session: AsyncSession, ids: Collection[uuid.UUID], *, lock: bool) -> set[uuid.UUID]:
+    """Which of the escalation policies the batch's routes chose still exist
+    (a route is read up to a second before its policy is deleted on another
+    replica). Locked, no deletion can follow before the batch commits."""
+    if not ids:
+        return set()
+    query = select(EscalationPolicy.id).where(EscalationPolicy.id.in_(sorted(ids)))
+    if lock:  # SQLite renders no FOR clause: its writer holds the whole database
+        query = query.with_for_update(key_share=True)
+    return set(await session.scalars(query))
 
 
 async def newest(session: AsyncSession, *, team: str, fingerprints: Sequence[str]) -> dict[str, uuid.UUID]:

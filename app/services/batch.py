@@ -241,6 +241,7 @@ class _Seen:
     rows: list[Row[Any]]
     told: list[tuple[uuid.UUID, str]]
     newest: dict[str, uuid.UUID]  # answers only: never compared
+    policies: set[uuid.UUID] = field(default_factory=set)  # the routed policies that exist
     matches: dict[FieldsKey, list[uuid.UUID]] = field(default_factory=dict)
 
     async def assumed(self, alert: Alert) -> tuple[list[uuid.UUID], _Check | None]:
@@ -257,6 +258,7 @@ class _Seen:
 class _Work:
     rows: list[tuple[Any, ...]]
     told: list[tuple[uuid.UUID, str]]
+    policies: set[uuid.UUID]
     checks: list[_Check]
     statements: list[bulk.Encoded]
     outcomes: list[Outcome]
@@ -282,6 +284,11 @@ class _Batch:
             {op.fingerprint for op in operations if isinstance(op, IngestPlan) and op.deduplicate}
         )
         self.resolved = sorted({op.fingerprint for op in operations if isinstance(op, Resolve)})
+        self.routed = {
+            op.escalation_policy_id
+            for op in operations
+            if isinstance(op, IngestPlan) and op.escalation_policy_id is not None
+        }
 
     # --- reading ---------------------------------------------------------------
 
@@ -307,7 +314,12 @@ class _Batch:
         )
         found = {row.fingerprint for row in rows}
         unfound = [fp for fp in self.resolved if fp not in found] if newest else []
-        return _Seen(rows, told, await batch_store.newest(session, team=self.team, fingerprints=unfound))
+        kept = await batch_store.policies_kept(session, self.routed, lock=lock)
+        for operation in self.operations:  # a policy deleted meanwhile: the configured one, as one by one
+            if isinstance(operation, IngestPlan) and operation.escalation_policy_id not in kept:
+                operation.escalation_policy_id = None
+        newest_ids = await batch_store.newest(session, team=self.team, fingerprints=unfound)
+        return _Seen(rows, told, newest_ids, policies=kept)
 
     async def _matches(self, session: AsyncSession, rows: list[Row[Any]]) -> dict[FieldsKey, list[uuid.UUID]]:
         """The silences matching every alert the batch can leave behind.
@@ -365,6 +377,7 @@ class _Batch:
         return _Work(
             rows=[tuple(row) for row in seen.rows],
             told=seen.told,
+            policies=seen.policies,
             checks=list(replay.checks.values()),
             statements=statements,
             outcomes=replay.outcomes,
@@ -379,6 +392,8 @@ class _Batch:
             raise _Moved("its stored alerts changed")
         if seen.told != work.told:
             raise _Moved("the channels told about an alert it resolves changed")
+        if seen.policies != work.policies:
+            raise _Moved("a policy its routes chose was deleted")
         for check in work.checks:
             if await silence_match.held_by(session, check.probe, self.now) != check.assumed:
                 raise _Moved("the silences matching an alert changed")

@@ -133,3 +133,25 @@ async def test_another_replica_sees_a_change_within_about_a_second(service_facto
                 break
         made = await submit(two, source="on-two")
         assert made["channels"] == ["pager"]
+
+
+async def test_a_policy_deleted_on_another_replica_leaves_its_alerts_the_configured_one(
+    service_factory: ServiceFactory,
+) -> None:
+    """Replica two still routes to a policy that replica one deleted a moment
+    ago: singles and batches are stored with no policy, never refused."""
+    async with service_factory(**settings()) as one, service_factory(**settings()) as two:
+        pager = await policy(one, name="pager")
+        made = await route(one, name="prod", matchers=[PROD], escalation_policy="pager", channels=["pager"])
+        await two.app.state.routing.reload()
+        await ok(await one.client.delete(f"/routes/{made['id']}", headers=key("a-manager")))
+        await ok(await one.client.delete(f"/escalation-policies/{pager['id']}", headers=key("a-manager")))
+        assert two.app.state.routing.table  # two has not seen the change yet
+
+        single = await submit(two, source="single")
+        bodies = [{"alert_type": "disk_full", "severity": "critical", "message": "full", "source": f"batch-{n}",
+                   "labels": {"env": "prod"}} for n in range(3)]  # fmt: skip
+        batch = await ok(await two.client.post("/alerts", json=bodies, headers=key("a-writer")), 200)
+        stored = [single, *batch]
+        assert [alert["escalation_policy_id"] for alert in stored] == [None] * 4
+        assert [alert["channels"] for alert in stored] == [["pager"]] * 4
