@@ -10,7 +10,8 @@ slow receiver; GET /stats on 10^4..10^6 alerts; worker memory while
 in force; batches of 100 and 1,000 alerts on SQLite and PostgreSQL, and
 what a single submission sees meanwhile; the console's stats page and
 alert list on 10^5 alerts; POST /alerts through PgBouncer in transaction
-mode beside the direct path. Prints one line per figure and writes them all
+mode beside the direct path; and at 10^7 alerts (BENCH_SCALE_ALERTS) GET
+/stats, /alerts and /channels, the escalation tick and housekeeping. Prints one line per figure and writes them all
 to bench/results/<name>.json.
 
 BENCH_ONLY=ingest,escalation,... limits the run to some parts;
@@ -32,6 +33,7 @@ from bench import (
     escalation_bench,
     ingest_bench,
     paging_bench,
+    scale_bench,
     silences_bench,
     sqlite_bench,
     stats_bench,
@@ -42,7 +44,7 @@ from bench.service import rss_mib, running_service
 from tests.pgbouncer import PgBouncer
 
 PARTS = (
-    "ingest", "sqlite", "escalation", "paging", "delivery", "stats", "memory", "silences", "batches", "console", "pgbouncer",
+    "ingest", "sqlite", "escalation", "paging", "delivery", "stats", "memory", "silences", "batches", "console", "pgbouncer", "scale",
 )  # fmt: skip
 
 
@@ -183,6 +185,8 @@ def main() -> None:
             write_result("console", console_bench.main(url, workers))
         if "pgbouncer" in only:
             write_result("pgbouncer", pgbouncer(url, workers))
+        if "scale" in only:
+            scale_bench.main(url, workers)
 
 
 if __name__ == "__main__":

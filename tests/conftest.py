@@ -54,6 +54,8 @@ TABLES = (
     "heartbeats",
     "channel_messages",
     "alerts",
+    "ended_alert_sums",
+    "ended_alert_deltas",
     "routes",
     "escalation_policies",
     "silences",

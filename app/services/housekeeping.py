@@ -1,4 +1,5 @@
-"""Housekeeping: close old resolved alerts, delete old closed ones.
+"""Housekeeping: close old resolved alerts, delete old closed ones, and fold
+the changes to ended alerts into the sums GET /stats reads (db/ended_sums.py).
 
 Both work in batches so that one run never holds locks for long, and both are
 safe with replicas: closing claims rows with FOR UPDATE SKIP LOCKED, and a
@@ -14,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.db import history
+from app.db import ended_sums, history
 from app.models import Alert, OutboxRow
 from app.settings import Settings
 
@@ -102,6 +103,11 @@ async def run(
     if settings.retention_days:
         keep_for = timedelta(days=settings.retention_days)
         deleted = await _in_batches(sessionmaker, lambda session: purge(session, now=now, after=keep_for))
+    while True:  # last: the deltas of the closes and deletes above go in too
+        async with sessionmaker() as session, session.begin():
+            folded = await ended_sums.fold(session)
+        if folded < ended_sums.CHUNK:
+            break
     if closed or deleted:
         log.info("housekeeping", extra={"closed": closed, "deleted": deleted})
     return closed, deleted
