@@ -581,10 +581,9 @@ class SeenRequest(Base):
 
 
 class _EndedSums:
-    """The figures of ended alerts with one (day, team, status, severity,
+    """The figures of ended alerts with one ([day,] team, status, severity,
     alert_type): what GET /stats needs of them (db/ended_sums.py)."""
 
-    day: Mapped[datetime]
     team: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(20))
     severity: Mapped[str] = mapped_column(String(16))
@@ -614,6 +613,17 @@ class EndedAlertSums(_EndedSums, Base):
     alert_type: Mapped[str] = mapped_column(String(200), primary_key=True)
 
 
+class EndedAlertTotals(_EndedSums, Base):
+    """The same sums over all time: what a period without bounds reads."""
+
+    __tablename__ = "ended_alert_totals"
+
+    team: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(20), primary_key=True)
+    severity: Mapped[str] = mapped_column(String(16), primary_key=True)
+    alert_type: Mapped[str] = mapped_column(String(200), primary_key=True)
+
+
 class EndedAlertDelta(_EndedSums, Base):
     """One change to those sums, signed: written by triggers on `alerts`
     (migration 0016) in the transaction that made it, whichever path did."""
@@ -621,3 +631,4 @@ class EndedAlertDelta(_EndedSums, Base):
     __tablename__ = "ended_alert_deltas"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    day: Mapped[datetime]

@@ -30,6 +30,7 @@ import statistics
 import sys
 import threading
 import time
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -39,7 +40,9 @@ import asyncpg
 import httpx
 
 from app.db import ended_sums
+from app.db.aggregates import percentiles
 from app.db.engine import create_engine, create_sessionmaker
+from app.models import Alert
 from app.services import housekeeping, stats
 from app.services.escalation import escalate_due
 from app.services.queries import encode_cursor
@@ -64,7 +67,7 @@ INSERT INTO alerts (
     acknowledge_minutes, closed_at, policy, deduplicated, escalated_at, next_escalation_at)
 SELECT
     gen_random_uuid(), 'team_' || (i % 7), md5(i::text), 'type_' || (i % 50),
-    (ARRAY['info','low','medium','high','critical'])[1 + (i / 7) % 5],
+    CASE WHEN s.due THEN 'high' ELSE (ARRAY['info','low','medium','high','critical'])[1 + (i / 7) % 5] END,
     'generated alert ' || i, 'host-' || (i % 1009),
     jsonb_build_object('env', 'prod', 'shard', (i % 16)::text), '{}'::jsonb, '["console"]'::jsonb,
     s.status, lvl.level, lvl.level, 1 + i % 4, i % 3, 0, 1,
@@ -168,8 +171,39 @@ async def rollup_backfill(conn: asyncpg.Connection) -> None:
     spec = importlib.util.spec_from_file_location("ended_alert_sums_migration", path)
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     spec.loader.exec_module(module)  # type: ignore[union-attr]
-    await conn.execute("TRUNCATE ended_alert_sums, ended_alert_deltas")
-    await conn.execute(module.backfill_sql("postgresql"))
+    await conn.execute("TRUNCATE ended_alert_sums, ended_alert_totals, ended_alert_deltas")
+    for statement in module.backfill_sql("postgresql"):
+        await conn.execute(statement)
+
+
+async def stats_parts(url: str) -> dict[str, float]:
+    """Where GET /stats (no filter) spends its time: each of its reads alone."""
+    settings = load_settings(database_url=url)
+    engine = create_engine(url)
+    now = datetime.now(UTC)
+    query = stats.StatsQuery()
+    took: dict[str, float] = {}
+
+    async def timed(name: str, read: Awaitable[Any]) -> Any:
+        started = time.perf_counter()
+        result = await read
+        took[name] = round((time.perf_counter() - started) * 1000, 1)
+        return result
+
+    try:
+        async with create_sessionmaker(engine)() as session, session.begin():
+            sums = await timed("alert sums", stats._alert_sums(session, query, [], window_start=now))
+            for name, column, count in (
+                ("resolution percentiles", Alert.resolution_minutes, sums["resolution_count"]),
+                ("acknowledge percentiles", Alert.acknowledge_minutes, sums["ack_count"]),
+            ):
+                await timed(name, percentiles(session, column, [], (0.5, 0.9), count=count))
+            await timed("reopened", stats._reopened(session, []))
+            await timed("escalations", stats._escalations(session, query))
+            await timed("channels", stats._channels(session, query, settings))
+    finally:
+        await engine.dispose()
+    return took
 
 
 async def stats_pairs(url: str, pairs: int = 3) -> dict[str, Any]:
@@ -353,6 +387,8 @@ def main(url: str, workers: int = 2) -> dict[str, Any]:
         "seed_stages": stages,
     }
     results["reads"] = reads(url, workers)
+    parts = results["stats_parts_ms"] = asyncio.run(stats_parts(url))
+    print(f"scale    GET /stats, each read alone: {parts} ms")
     pairs = results["stats_in_process"] = asyncio.run(stats_pairs(url))
     print(
         f"scale    stats.compute from every row {pairs['rows_ms']} ms, from the sums {pairs['sums_ms']} ms "

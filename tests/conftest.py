@@ -55,6 +55,7 @@ TABLES = (
     "channel_messages",
     "alerts",
     "ended_alert_sums",
+    "ended_alert_totals",
     "ended_alert_deltas",
     "routes",
     "escalation_policies",

@@ -5,8 +5,11 @@ reopened or deleted, so they are kept summed per (day of first_seen_at in
 UTC, team, status, severity, alert_type). Triggers on `alerts` (migration
 0016) write every change to an ended alert as a signed delta row in the
 same transaction, on both databases and whatever path wrote the alert;
-`fold` (run by housekeeping) moves the deltas into `ended_alert_sums`.
-Readers add both tables, so the answer is current at every commit.
+`fold` (run by housekeeping) moves the deltas into `ended_alert_sums` and
+into `ended_alert_totals`, the same sums without the day (what a period
+without bounds reads: a few rows per kind instead of one per kind and day).
+Readers add the deltas not yet folded, so the answer is current at every
+commit.
 
 Only whole days can be read here: the ended alerts of a period's partial
 first and last days are read from `alerts` by the caller (services/stats.py).
@@ -22,7 +25,7 @@ from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import EndedAlertDelta, EndedAlertSums
+from app.models import EndedAlertDelta, EndedAlertSums, EndedAlertTotals
 
 ENDED_STATUSES: tuple[str, ...] = ("resolved", "closed")
 KEY = ("day", "team", "status", "severity", "alert_type")
@@ -67,13 +70,16 @@ async def grouped(
     the ended alerts first seen in `days`, from the sums and the deltas not
     yet folded; a group may repeat, and may net to zero."""
     rows: list[tuple[Any, ...]] = []
-    for table in (EndedAlertSums, EndedAlertDelta):
+    first, end = days
+    summed: type[EndedAlertSums | EndedAlertTotals] = (
+        EndedAlertTotals if first is None and end is None else EndedAlertSums
+    )
+    for table in (summed, EndedAlertDelta):
         where: list[ColumnElement[bool]] = []
-        first, end = days
         if first is not None:
-            where.append(table.day >= first)
+            where.append(table.day >= first)  # type: ignore[union-attr]
         if end is not None:
-            where.append(table.day < end)
+            where.append(table.day < end)  # type: ignore[union-attr]
         if team is not None:
             where.append(table.team == team)
         if alert_type is not None:
@@ -108,31 +114,55 @@ async def fold(session: AsyncSession) -> int:
     count = 0
     for row in moved:
         count += 1
-        key, values = tuple(row[: len(KEY)]), row[len(KEY) :]
-        total = totals.setdefault(key, [0] * len(MEASURES))
-        for i, value in enumerate(values):
+        total = totals.setdefault(tuple(row[: len(KEY)]), [0] * len(MEASURES))
+        for i, value in enumerate(row[len(KEY) :]):
             total[i] += value
     if not totals:
         return 0
-    await _add(session, sorted(totals.items()))
+    by_day = sorted(totals.items())
+    await _add(session, by_day)
+    overall: dict[tuple[Any, ...], list[Any]] = {}
+    for day_key, day_values in by_day:
+        kind = overall.setdefault(day_key[1:], [0] * len(MEASURES))
+        for i, value in enumerate(day_values):
+            kind[i] += value
+    await _add_totals(session, sorted(overall.items()))
     return count
 
 
-async def _add(session: AsyncSession, totals: Sequence[tuple[tuple[Any, ...], list[Any]]]) -> None:
+Totals = Sequence[tuple[tuple[Any, ...], list[Any]]]
+
+
+async def _upsert(
+    session: AsyncSession, table: type[EndedAlertSums | EndedAlertTotals], totals: Totals
+) -> None:
+    key = KEY if table is EndedAlertSums else KEY[1:]
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = insert(EndedAlertSums)
+    statement = insert(table)
     await session.execute(
         statement.on_conflict_do_update(
-            index_elements=list(KEY),
-            set_={
-                name: getattr(EndedAlertSums, name) + getattr(statement.excluded, name) for name in MEASURES
-            },
+            index_elements=list(key),
+            set_={name: getattr(table, name) + getattr(statement.excluded, name) for name in MEASURES},
         ),
-        [dict(zip(KEY + MEASURES, (*key, *values), strict=True)) for key, values in totals],
+        [dict(zip(key + MEASURES, (*k, *values), strict=True)) for k, values in totals],
     )
+
+
+async def _add(session: AsyncSession, totals: Totals) -> None:
+    await _upsert(session, EndedAlertSums, totals)
     # A day whose ended alerts were all deleted (or reopened) keeps no row.
     await session.execute(
         delete(EndedAlertSums)
         .where(EndedAlertSums.alerts == 0, EndedAlertSums.day.in_(sorted({key[0] for key, _ in totals})))
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def _add_totals(session: AsyncSession, totals: Totals) -> None:
+    await _upsert(session, EndedAlertTotals, totals)
+    # Nor a kind (a few rows per team: the whole table is read).
+    await session.execute(
+        delete(EndedAlertTotals)
+        .where(EndedAlertTotals.alerts == 0)
         .execution_options(synchronize_session=False)
     )

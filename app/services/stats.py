@@ -4,15 +4,20 @@ The period (since/until) selects alerts by first_seen_at, escalation events
 by their time and notifications by their creation time. The filters
 alert_type and source narrow all three to the matching alerts.
 
-Cost: one grouped pass over the alerts (by status, severity and type: a few
-thousand groups at most, folded here) gives every count, sum and mean.
+Cost: counts, sums and means of ended alerts come summed per day, team,
+status, severity and type (db/ended_sums.py: they change only when an alert
+ends, is reopened or deleted); a grouped pass over the rows (by status,
+severity and type: a few thousand groups at most, folded here) adds the
+active alerts and the ended ones of a period's partial first and last days.
+Narrowed to a source, the pass covers every alert in scope (the sums are not
+kept by source).
 Percentiles are read at their rank from partial indexes (db/aggregates.py);
 events are read through partial indexes as well, and the per-channel
 figures come from services/channels.py, which owns them. No
 covering index for the pass: it would hold columns every duplicate changes
 (occurrences, last_seen_at), and so cost the ingest path an index entry per
 duplicate instead of an in-place update. See bench/stats_bench.py for the
-figures on a million alerts.
+figures on a million alerts, bench/scale_bench.py for ten million.
 """
 
 from __future__ import annotations

@@ -2,7 +2,9 @@
 
 An ended (resolved or closed) alert's figures no longer change, so GET /stats
 reads them summed per (day of first_seen_at, team, status, severity, type)
-from `ended_alert_sums` instead of passing over every alert. Triggers on
+from `ended_alert_sums` instead of passing over every alert, and over all
+time from `ended_alert_totals` (a few rows per kind, for a period without
+bounds). Triggers on
 `alerts` write the change of every insert, update and delete that touches an
 ended alert to `ended_alert_deltas`, in the writing transaction, whichever
 path wrote it (the API, the ingest statement, the ticker, housekeeping);
@@ -129,15 +131,22 @@ def _sqlite_triggers() -> list[str]:
     ]
 
 
-def backfill_sql(dialect: str) -> str:
-    """The sums of the ended alerts there are (also used by bench/scale_bench.py)."""
+def backfill_sql(dialect: str) -> list[str]:
+    """The sums of the ended alerts there are, by day and over all time
+    (also used by bench/scale_bench.py)."""
     values = _values(dialect, "alerts", "")
     key, measures = values[: len(KEY)], values[len(KEY) :]
-    return (
+    by_day = (
         f"INSERT INTO ended_alert_sums ({', '.join(KEY + MEASURES)}) "
         f"SELECT {', '.join(key)}, {', '.join(f'sum({m})' for m in measures)} "
         f"FROM alerts WHERE status IN {ENDED} GROUP BY {', '.join(key)}"
     )
+    totals = (
+        f"INSERT INTO ended_alert_totals ({', '.join(KEY[1:] + MEASURES)}) "
+        f"SELECT {', '.join(KEY[1:])}, {', '.join(f'sum({m})' for m in MEASURES)} "
+        "FROM ended_alert_sums GROUP BY " + ", ".join(KEY[1:])
+    )
+    return [by_day, totals]
 
 
 def upgrade() -> None:
@@ -145,6 +154,11 @@ def upgrade() -> None:
         "ended_alert_sums",
         *_sums(),
         sa.PrimaryKeyConstraint(*KEY, name=op.f("pk_ended_alert_sums")),
+    )
+    op.create_table(
+        "ended_alert_totals",
+        *_sums()[1:],
+        sa.PrimaryKeyConstraint(*KEY[1:], name=op.f("pk_ended_alert_totals")),
     )
     op.create_table(
         "ended_alert_deltas",
@@ -155,7 +169,8 @@ def upgrade() -> None:
     dialect = op.get_bind().dialect.name
     for statement in _postgresql_triggers() if dialect == "postgresql" else _sqlite_triggers():
         op.execute(statement)
-    op.execute(backfill_sql(dialect))
+    for statement in backfill_sql(dialect):
+        op.execute(statement)
 
 
 def downgrade() -> None:
@@ -168,4 +183,5 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP FUNCTION ended_alert_delta()")
     op.drop_table("ended_alert_deltas")
+    op.drop_table("ended_alert_totals")
     op.drop_table("ended_alert_sums")
