@@ -158,6 +158,13 @@ class Alert(Base):
             postgresql_where=text("next_escalation_at IS NOT NULL"),
             sqlite_where=text("next_escalation_at IS NOT NULL"),
         ),
+        # Housekeeping deletes closed alerts by age (migration 0017).
+        Index(
+            "ix_alerts_closed_at",
+            "closed_at",
+            postgresql_where=text("status = 'closed'"),
+            sqlite_where=text("status = 'closed'"),
+        ),
         # Deleting a policy sets its alerts' reference to NULL through this index.
         Index(
             "ix_alerts_escalation_policy_id",
