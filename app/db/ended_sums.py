@@ -11,6 +11,10 @@ without bounds reads: a few rows per kind instead of one per kind and day).
 Readers add the deltas not yet folded, so the answer is current at every
 commit.
 
+A later migration that rebuilds `alerts` on SQLite (alembic's batch mode
+copies the table into a new one) drops these triggers with the old table: it
+must create them again. TRUNCATE on PostgreSQL fires no trigger either.
+
 Only whole days can be read here: the ended alerts of a period's partial
 first and last days are read from `alerts` by the caller (services/stats.py).
 """
