@@ -158,6 +158,13 @@ class Alert(Base):
             postgresql_where=text("next_escalation_at IS NOT NULL"),
             sqlite_where=text("next_escalation_at IS NOT NULL"),
         ),
+        # Housekeeping deletes closed alerts by age (migration 0017).
+        Index(
+            "ix_alerts_closed_at",
+            "closed_at",
+            postgresql_where=text("status = 'closed'"),
+            sqlite_where=text("status = 'closed'"),
+        ),
         # Deleting a policy sets its alerts' reference to NULL through this index.
         Index(
             "ix_alerts_escalation_policy_id",
@@ -578,3 +585,57 @@ class SeenRequest(Base):
     seen_at: Mapped[datetime]
 
     __table_args__ = (Index("ix_seen_requests_seen_at", "seen_at"),)
+
+
+class _EndedSums:
+    """The figures of ended alerts with one ([day,] team, status, severity,
+    alert_type): what GET /stats needs of them (db/ended_sums.py)."""
+
+    team: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20))
+    severity: Mapped[str] = mapped_column(String(16))
+    alert_type: Mapped[str] = mapped_column(String(200))
+    alerts: Mapped[int] = mapped_column(BigInteger)
+    occurrences: Mapped[int] = mapped_column(BigInteger)
+    suppressed: Mapped[int] = mapped_column(BigInteger)
+    resolution_sum: Mapped[float]
+    resolution_count: Mapped[int] = mapped_column(BigInteger)
+    ack_sum: Mapped[float]
+    ack_count: Mapped[int] = mapped_column(BigInteger)
+    reached_2: Mapped[int] = mapped_column(BigInteger)
+    reached_3: Mapped[int] = mapped_column(BigInteger)
+    reached_4: Mapped[int] = mapped_column(BigInteger)
+
+
+class EndedAlertSums(_EndedSums, Base):
+    """Sums of the ended alerts of a day (by first_seen_at, UTC) and kind;
+    written only by housekeeping, which folds the deltas in."""
+
+    __tablename__ = "ended_alert_sums"
+
+    day: Mapped[datetime] = mapped_column(primary_key=True)
+    team: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(20), primary_key=True)
+    severity: Mapped[str] = mapped_column(String(16), primary_key=True)
+    alert_type: Mapped[str] = mapped_column(String(200), primary_key=True)
+
+
+class EndedAlertTotals(_EndedSums, Base):
+    """The same sums over all time: what a period without bounds reads."""
+
+    __tablename__ = "ended_alert_totals"
+
+    team: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(20), primary_key=True)
+    severity: Mapped[str] = mapped_column(String(16), primary_key=True)
+    alert_type: Mapped[str] = mapped_column(String(200), primary_key=True)
+
+
+class EndedAlertDelta(_EndedSums, Base):
+    """One change to those sums, signed: written by triggers on `alerts`
+    (migration 0016) in the transaction that made it, whichever path did."""
+
+    __tablename__ = "ended_alert_deltas"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    day: Mapped[datetime]

@@ -12,7 +12,9 @@ what a single submission sees meanwhile; the console's stats page and
 alert list on 10^5 alerts; POST /alerts through PgBouncer in transaction
 mode beside the direct path; the CPU an alert costs the service and
 PostgreSQL with 1, 2 and 4 workers, and the rate the capacity model
-predicts from it. Prints one line per figure and writes them all
+predicts from it; and at 10^7 alerts (BENCH_SCALE_ALERTS) GET /stats,
+/alerts and /channels, the escalation tick and housekeeping. Prints one
+line per figure and writes them all
 to bench/results/<name>.json.
 
 BENCH_ONLY=ingest,escalation,... limits the run to some parts;
@@ -35,6 +37,7 @@ from bench import (
     escalation_bench,
     ingest_bench,
     paging_bench,
+    scale_bench,
     silences_bench,
     sqlite_bench,
     stats_bench,
@@ -46,7 +49,7 @@ from tests.pgbouncer import PgBouncer
 
 PARTS = (
     "ingest", "sqlite", "escalation", "paging", "delivery", "stats", "memory", "silences", "batches", "console", "pgbouncer",
-    "capacity",
+    "capacity", "scale",
 )  # fmt: skip
 
 
@@ -189,6 +192,8 @@ def main() -> None:
             write_result("pgbouncer", pgbouncer(url, workers))
         if "capacity" in only:
             write_result("capacity", capacity_bench.main(url))
+        if "scale" in only:
+            scale_bench.main(url, workers)
 
 
 if __name__ == "__main__":

@@ -4,27 +4,34 @@ The period (since/until) selects alerts by first_seen_at, escalation events
 by their time and notifications by their creation time. The filters
 alert_type and source narrow all three to the matching alerts.
 
-Cost: one grouped pass over the alerts (by status, severity and type: a few
-thousand groups at most, folded here) gives every count, sum and mean.
+Cost: counts, sums and means of ended alerts come summed per day, team,
+status, severity and type (db/ended_sums.py: they change only when an alert
+ends, is reopened or deleted); a grouped pass over the rows (by status,
+severity and type: a few thousand groups at most, folded here) adds the
+active alerts and the ended ones of a period's partial first and last days.
+Narrowed to a source, the pass covers every alert in scope (the sums are not
+kept by source).
 Percentiles are read at their rank from partial indexes (db/aggregates.py);
 events are read through partial indexes as well, and the per-channel
 figures come from services/channels.py, which owns them. No
 covering index for the pass: it would hold columns every duplicate changes
 (occurrences, last_seen_at), and so cost the ingest path an index entry per
 duplicate instead of an in-place update. See bench/stats_bench.py for the
-figures on a million alerts.
+figures on a million alerts, bench/scale_bench.py for ten million.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import ended_sums
 from app.db.aggregates import percentiles
 from app.models import ACTIVE_STATUSES, STATUSES, Alert, AlertEvent
 from app.services import channels, silences
@@ -77,7 +84,7 @@ async def compute(
 ) -> dict[str, Any]:
     where = [*_period(Alert.first_seen_at, query), *_narrowed(query)]
     sums = await _alert_sums(
-        session, where, window_start=now - timedelta(minutes=settings.dedup_window_minutes)
+        session, query, where, window_start=now - timedelta(minutes=settings.dedup_window_minutes)
     )
     total = sums["total"]
     res_p50, res_p90 = await percentiles(
@@ -131,14 +138,42 @@ async def compute(
 
 
 async def _alert_sums(
-    session: AsyncSession, where: list[ColumnElement[bool]], *, window_start: datetime
+    session: AsyncSession, query: StatsQuery, where: list[ColumnElement[bool]], *, window_start: datetime
 ) -> dict[str, Any]:
+    """Every count and sum of the alerts in scope. Ended alerts of whole
+    days come summed from db/ended_sums.py; the rest (active alerts, the
+    ended ones of a period's partial first and last days) from a grouped
+    pass over their rows. Narrowed to a source, everything comes from the
+    rows (the sums are not kept by source; a source's alerts are few)."""
+    days = ended_sums.whole_days(query.since, query.until)
+    if query.source is not None or days is None:
+        return _fold(await session.execute(_grouped_pass(where, window_start)))
+    first, end = days
+    rows = list(
+        await session.execute(_grouped_pass([*where, Alert.status.in_(ACTIVE_STATUSES)], window_start))
+    )
+    ended = Alert.status.in_(ended_sums.ENDED_STATUSES)
+    if first is not None and query.since is not None and query.since < first:
+        rows += await session.execute(
+            _grouped_pass([*where, ended, Alert.first_seen_at < first], window_start)
+        )
+    if end is not None and query.until is not None and end < query.until:
+        rows += await session.execute(
+            _grouped_pass([*where, ended, Alert.first_seen_at >= end], window_start)
+        )
+    summed = await ended_sums.grouped(session, days=days, team=query.team, alert_type=query.alert_type)
+    # Ended alerts are never live: the window's count is 0 for each group.
+    rows += [(*row[:10], 0, *row[10:]) for row in summed]
+    return _fold(rows)
+
+
+def _grouped_pass(where: list[ColumnElement[bool]], window_start: datetime) -> Select[Any]:
     """One grouped pass: the groups are status x severity x type, so the
     database returns a few thousand rows at most, folded here. What the
     group key already tells (is the status active?) is decided here, not per
     row; resolved_at and resolution_minutes are set and
     cleared together (services/lifecycle.py), so one count serves both."""
-    rows = await session.execute(
+    statement = (
         select(
             Alert.status,
             Alert.severity,
@@ -156,6 +191,10 @@ async def _alert_sums(
         .where(*where)
         .group_by(Alert.status, Alert.severity, Alert.alert_type)
     )
+    return statement  # type: ignore[return-value]
+
+
+def _fold(rows: Iterable[Any]) -> dict[str, Any]:
     sums: dict[str, Any] = {
         "total": 0, "submissions": 0, "suppressed": 0, "resolution_sum": 0.0,
         "resolution_count": 0, "ack_sum": 0.0, "ack_count": 0, "live": 0,
@@ -175,19 +214,21 @@ async def _alert_sums(
         recent,
         *reached,
     ) in rows:
-        sums["total"] += n
+        sums["total"] += int(n)
         sums["submissions"] += int(occ)
         sums["suppressed"] += int(supp)
         sums["resolution_sum"] += float(res_sum or 0)
-        sums["resolution_count"] += res_count
+        sums["resolution_count"] += int(res_count)
         sums["ack_sum"] += float(ack_sum or 0)
-        sums["ack_count"] += ack_count
+        sums["ack_count"] += int(ack_count)
         sums["live"] += recent if status in ACTIVE_STATUSES else 0
-        sums["by_status"][status] += n
-        sums["by_severity"][severity] += n
-        sums["by_type"][alert_type] += n
+        sums["by_status"][status] += int(n)
+        sums["by_severity"][severity] += int(n)
+        sums["by_type"][alert_type] += int(n)
         for level, count in zip(LEVELS, reached, strict=True):
-            sums["reached"][level] += count
+            sums["reached"][level] += int(count)
+    # Deltas may net a group to nothing: a type without alerts is not listed.
+    sums["by_type"] = +sums["by_type"]
     return sums
 
 
