@@ -69,18 +69,23 @@ def _cpu_seconds(pid: int, *, reaped: bool = False) -> float:
     return ticks / TICKS
 
 
-async def _backend_pid(url: str) -> int:
+async def _postmaster_pid(url: str) -> int:
     conn = await asyncpg.connect(plain_dsn(url))
-    try:
-        return int(await conn.fetchval("SELECT pg_backend_pid()"))
+    try:  # the backend's parent, read while the backend lives
+        backend = int(await conn.fetchval("SELECT pg_backend_pid()"))
+        return _parent_of(backend)
     finally:
         await conn.close()
 
 
+def _parent_of(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:")))
+
+
 def postmaster_of(url: str) -> int:
     """The server at `url`: the parent of one of its backends (local servers only)."""
-    status = Path(f"/proc/{asyncio.run(_backend_pid(url))}/status").read_text()
-    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:")))
+    return asyncio.run(_postmaster_pid(url))
 
 
 @dataclass
