@@ -50,13 +50,17 @@ def whole_days(
     since: datetime | None, until: datetime | None
 ) -> tuple[datetime | None, datetime | None] | None:
     """The whole days [first, end) within [since, until) (None: unbounded on
-    that side), or None when the period holds no whole day."""
-    first = (
-        None
-        if since is None
-        else day_of(since) + (timedelta(days=1) if since != day_of(since) else timedelta())
-    )
-    end = None if until is None else day_of(until)
+    that side), or None when the period holds no whole day, or a bound is
+    at the calendar's edge (its day, or the next, is past `datetime.max`)."""
+    try:
+        first = (
+            None
+            if since is None
+            else day_of(since) + (timedelta(days=1) if since != day_of(since) else timedelta())
+        )
+        end = None if until is None else day_of(until)
+    except OverflowError:
+        return None  # the rows alone answer
     if first is not None and end is not None and first >= end:
         return None
     return first, end

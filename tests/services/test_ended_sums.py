@@ -145,3 +145,17 @@ async def test_sums_answer_as_the_rows_do(service_factory, monkeypatch: pytest.M
         await housekeeping.run(svc.app.state.sessionmaker, settings=svc.settings, now=clock.now)
         await _agree(svc, monkeypatch)
         assert await _rows(svc) == (0, 0, 0)  # no day or kind keeps a row of zeros
+
+
+def test_a_period_at_the_calendars_edge_is_read_from_the_rows() -> None:
+    """Its day, or the day after, is past datetime.max: no whole day to sum."""
+    last = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+    assert ended_sums.whole_days(last, None) is None
+    assert (
+        ended_sums.whole_days(None, datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone(timedelta(hours=-14))))
+        is None
+    )
+    assert ended_sums.whole_days(datetime(2026, 1, 1, 12, tzinfo=UTC), last) == (
+        datetime(2026, 1, 2, tzinfo=UTC),
+        datetime(9999, 12, 31, tzinfo=UTC),
+    )
