@@ -15,6 +15,19 @@ from app.db import flood
 from app.db.store import ClaimedRow, FoldedRow
 from app.models import OutboxRow
 
+# What a claim's UPDATE ... RETURNING hands back of each row it took.
+CLAIMED = (
+    OutboxRow.id,
+    OutboxRow.alert_id,
+    OutboxRow.channel,
+    OutboxRow.reason,
+    OutboxRow.level,
+    OutboxRow.attempts,
+    OutboxRow.created_at,
+    OutboxRow.next_attempt_at,
+    OutboxRow.recipient,
+)
+
 
 def due_rows(
     now: datetime | ColumnElement[datetime], in_order: Sequence[str] | ColumnElement[Any] | None = None

@@ -45,7 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db import alert_changes as changes
 from app.db import channel_messages, flood, sent_results, sqlite_calls, sqlite_delivery, transaction
-from app.db.claims import claimed_row, due_rows
+from app.db.claims import CLAIMED, claimed_row, due_rows
 from app.db.store import (
     ALERT_COLUMNS,
     ClaimedRow,
@@ -190,17 +190,7 @@ async def claim(
         update(OutboxRow)
         .where(chosen)
         .values(status="sending", lease_until=lease_until, attempts=OutboxRow.attempts + 1)
-        .returning(
-            OutboxRow.id,
-            OutboxRow.alert_id,
-            OutboxRow.channel,
-            OutboxRow.reason,
-            OutboxRow.level,
-            OutboxRow.attempts,
-            OutboxRow.created_at,
-            OutboxRow.next_attempt_at,
-            OutboxRow.recipient,
-        )
+        .returning(*CLAIMED)
         .execution_options(synchronize_session=False)
     )
     rows = sorted(result.mappings(), key=lambda row: row["next_attempt_at"])  # RETURNING keeps no order

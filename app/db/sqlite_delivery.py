@@ -45,7 +45,7 @@ from sqlalchemy import Connection, Integer, Update, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db import channel_messages, flood, sent_results, transaction
-from app.db.claims import claimed_row, due_rows
+from app.db.claims import CLAIMED, claimed_row, due_rows
 from app.db.sqlite_calls import OneCall
 from app.db.store import ALERT_COLUMNS, ClaimedRow, FoldedRow, Sent
 from app.models import Alert, OutboxRow
@@ -70,17 +70,7 @@ def _claim(ordered: bool) -> Update:
             lease_until=bindparam("lease_until", type_=OutboxRow.lease_until.type),
             attempts=OutboxRow.attempts + 1,
         )
-        .returning(
-            OutboxRow.id,
-            OutboxRow.alert_id,
-            OutboxRow.channel,
-            OutboxRow.reason,
-            OutboxRow.level,
-            OutboxRow.attempts,
-            OutboxRow.created_at,
-            OutboxRow.next_attempt_at,
-            OutboxRow.recipient,
-        )
+        .returning(*CLAIMED)
     )
 
 

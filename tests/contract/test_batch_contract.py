@@ -197,9 +197,11 @@ def _fast_path(d: Driver, counter: str) -> batch.FastPath | None:
     return counted
 
 
-async def _as_batches(d: Driver, scenario: Scenario, counter: str = "") -> list[Any]:
+async def _batchwise(
+    d: Driver, scenario: Scenario, write: Callable[[list[IngestPlan]], Awaitable[Sequence[Ingested]]]
+) -> list[Any]:
+    """The scenario's steps in turn, each batch's plans written by `write`."""
     answers: list[Any] = []
-    fast = _fast_path(d, counter)
     for step in scenario:
         d.at(step.minute)
         if isinstance(step, Step):
@@ -209,28 +211,28 @@ async def _as_batches(d: Driver, scenario: Scenario, counter: str = "") -> list[
             plan(AlertCreate.model_validate(_body(body)), team="default", settings=d.settings, now=d.now)
             for body in step.bodies
         ]
-        done = await batch.submit_many(
+        answers += [d.answer(one) for one in await write(plans)]
+    return answers
+
+
+async def _as_batches(d: Driver, scenario: Scenario, counter: str = "") -> list[Any]:
+    fast = _fast_path(d, counter)
+
+    async def write(plans: list[IngestPlan]) -> Sequence[Ingested]:
+        return await batch.submit_many(
             d.sessionmaker, plans, team="default", settings=d.settings, now=d.now, fast=fast
         )
-        answers += [d.answer(one) for one in done]
-    return answers
+
+    return await _batchwise(d, scenario, write)
 
 
 async def _together(d: Driver, scenario: Scenario) -> list[Any]:
     """Each batch's submissions sent at once: the store groups them."""
-    answers: list[Any] = []
-    for step in scenario:
-        d.at(step.minute)
-        if isinstance(step, Step):
-            await step.run(d)
-            continue
-        plans = [
-            plan(AlertCreate.model_validate(_body(body)), team="default", settings=d.settings, now=d.now)
-            for body in step.bodies
-        ]
-        done = await asyncio.gather(*(d.store.ingest(one) for one in plans))
-        answers += [d.answer(one) for one in done]
-    return answers
+
+    async def write(plans: list[IngestPlan]) -> Sequence[Ingested]:
+        return await asyncio.gather(*(d.store.ingest(one) for one in plans))
+
+    return await _batchwise(d, scenario, write)
 
 
 async def _one_by_one(d: Driver, scenario: Scenario) -> list[Any]:
