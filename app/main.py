@@ -146,9 +146,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             write_together=functools.partial(batch.submit_together, sessionmaker, settings=settings),
             on_batch=INGEST_BATCH.observe,
         )
-        # Batches of submissions (services/batch.py): the store's own path
-        # first (db/pg_batch.py; SQLite's statement, db/sqlite_store.py).
-        app.state.batch_fast_path = store.ingest_batch
+        # Batches of submissions (services/batch.py): on PostgreSQL, the
+        # store's own path first (db/pg_batch.py).
+        app.state.batch_fast_path = pg_store.ingest_batch if pg_store else None
         # Routes and policies in memory, for the write path (services/oncall/routing.py).
         app.state.routing = router_table = routing.Routing(sessionmaker, settings)
         await router_table.start()

@@ -76,15 +76,6 @@ class SqliteStore(OrmStore):
             done = await driver._execute(sqlite_ingest.write_group, driver._conn, plans)
         return done if done is not None else await self._write_declined(plans)
 
-    async def ingest_batch(self, plans: Sequence[IngestPlan]) -> list[Ingested] | None:
-        """A batch (services/batch.py) written whole by the statement, as one
-        group, in one transaction; None, nothing written, when the statement
-        declines any of it (the general batch path then takes it)."""
-        driver = await self._driver()
-        async with self._writers.turn():
-            done = await driver._execute(sqlite_ingest.write_group, driver._conn, list(plans))
-        return None if done is None else list(done)
-
     async def _driver(self) -> Any:
         """The aiosqlite connection of the statement: one of the engine's,
         checked out for the store's life (so set up as all of them), on

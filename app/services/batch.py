@@ -103,7 +103,7 @@ class Ended:
 Outcome = Ingested | Ended
 
 # A store's own path for a batch of deduplicating submissions
-# (`ingest_batch` of db/pg_store.py and db/sqlite_store.py): one answer each, in order, committed
+# (db/pg_store.py `ingest_batch`): one answer each, in order, committed
 # together; or None, nothing written, when it declines the batch.
 FastPath = Callable[[Sequence[IngestPlan]], Awaitable[list[Ingested] | None]]
 
