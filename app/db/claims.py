@@ -4,7 +4,7 @@ statement, db/pg_delivery.py, picks the same rows in SQL)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -85,3 +85,33 @@ def claimed_row(
         reference=reference,
         recipient=row["recipient"],
     )
+
+
+def threaded(rows: Sequence[Any], in_order: Sequence[str]) -> list[tuple[Any, str]]:
+    """The (alert, channel) pairs whose kept message a claim reads: channel
+    rows of channels that thread an alert's messages in order."""
+    return [
+        (row["alert_id"], row["channel"])
+        for row in rows
+        if row["alert_id"] and row["channel"] in in_order and row["recipient"] is None
+    ]
+
+
+def claimed_rows(
+    rows: Sequence[Any],
+    lease_until: datetime,
+    alerts: Mapping[Any, dict[str, Any]],
+    folded: Mapping[Any, tuple[FoldedRow, ...]],
+    kept: Mapping[tuple[Any, str], dict[str, Any]],
+) -> list[ClaimedRow]:
+    """Each claimed row with its alert, the rows a digest folds and its thread's kept message."""
+    return [
+        claimed_row(
+            row,
+            lease_until,
+            alerts.get(row["alert_id"]),
+            folded.get(row["id"], ()),
+            kept.get((row["alert_id"], row["channel"])),
+        )
+        for row in rows
+    ]

@@ -45,7 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db import alert_changes as changes
 from app.db import channel_messages, flood, sent_results, sqlite_calls, sqlite_delivery, transaction
-from app.db.claims import CLAIMED, claimed_row, due_rows
+from app.db.claims import CLAIMED, claimed_rows, due_rows, threaded
 from app.db.store import (
     ALERT_COLUMNS,
     ClaimedRow,
@@ -204,24 +204,8 @@ async def claim(
     )
     digests = [row["id"] for row in rows if row["reason"] == flood.DIGEST]
     folded = await flood.folded_of(session, digests) if digests else {}
-    kept = await channel_messages.read(
-        session,
-        (
-            (row["alert_id"], row["channel"])
-            for row in rows
-            if row["alert_id"] and row["channel"] in in_order and row["recipient"] is None
-        ),
-    )
-    return [
-        claimed_row(
-            row,
-            lease_until,
-            alerts.get(row["alert_id"]),
-            folded.get(row["id"], ()),
-            kept.get((row["alert_id"], row["channel"])),
-        )
-        for row in rows
-    ]
+    kept = await channel_messages.read(session, threaded(rows, in_order))
+    return claimed_rows(rows, lease_until, alerts, folded, kept)
 
 
 async def record(

@@ -45,7 +45,7 @@ from sqlalchemy import Connection, Integer, Update, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db import channel_messages, flood, sent_results, transaction
-from app.db.claims import CLAIMED, claimed_row, due_rows
+from app.db.claims import CLAIMED, claimed_rows, due_rows, threaded
 from app.db.sqlite_calls import OneCall
 from app.db.store import ALERT_COLUMNS, ClaimedRow, FoldedRow, Sent
 from app.models import Alert, OutboxRow
@@ -106,11 +106,7 @@ async def claim(
         )
         alerts = {alert["id"]: dict(alert) for alert in found}
     digests = [row["id"] for row in rows if row["reason"] == flood.DIGEST]
-    ordered = [
-        (row["alert_id"], row["channel"])
-        for row in rows
-        if row["alert_id"] and row["channel"] in in_order and row["recipient"] is None
-    ]
+    ordered = threaded(rows, in_order)
     folded: dict[uuid.UUID, tuple[FoldedRow, ...]] = {}
     kept: dict[channel_messages.Key, dict[str, Any]] = {}
     if digests or ordered:
@@ -120,17 +116,9 @@ async def claim(
             kept.update(await channel_messages.read(session, ordered))
 
         await transaction.read(sessionmaker, details)
-    return [
-        claimed_row(
-            row,
-            lease_until,
-            alerts.get(row["alert_id"]),
-            folded.get(row["id"], ()),
-            kept.get((row["alert_id"], row["channel"])),
-        )
-        for row in rows
-        if row["alert_id"] is None or row["alert_id"] in alerts
-    ]
+    # Read after COMMIT: an alert deleted meanwhile leaves its rows out.
+    rows = [row for row in rows if row["alert_id"] is None or row["alert_id"] in alerts]
+    return claimed_rows(rows, lease_until, alerts, folded, kept)
 
 
 async def mark_sent(calls: OneCall, sent: Sequence[Sent], *, now: datetime) -> set[uuid.UUID]:
