@@ -48,6 +48,7 @@ from app.services.escalation import escalate_due
 from app.services.queries import encode_cursor
 from app.settings import load_settings
 from bench.common import ROOT, fresh_database, median_ms, plain_dsn, write_result
+from bench.seed import EVENTS_SQL
 from bench.service import running_service
 
 ALERTS = int(os.environ.get("BENCH_SCALE_ALERTS", "10000000"))
@@ -95,15 +96,6 @@ CROSS JOIN LATERAL (SELECT
     a.open_ IS NULL AS ended,
     coalesce(a.open_ AND i <= 200 * $4::bigint, false) AS due) AS s
 CROSS JOIN LATERAL (SELECT CASE WHEN i % 20 = 1 AND NOT s.due THEN 2 + i % 3 ELSE 1 END AS level) AS lvl
-"""
-
-EVENTS_SQL = """
-INSERT INTO alert_events (alert_id, at, kind, actor, from_status, to_status, note, data)
-SELECT id, first_seen_at, 'created', source, NULL, 'open', NULL, '{}'::jsonb FROM alerts
-UNION ALL
-SELECT id, escalated_at, 'escalation', 'escalation', NULL, NULL, NULL,
-       jsonb_build_object('from_level', 1, 'to_level', escalation_level, 'policy', 'default')
-FROM alerts WHERE escalation_level > 1
 """
 
 NOTIFICATIONS_SQL = """
