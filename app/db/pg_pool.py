@@ -25,8 +25,9 @@ repeated.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import asyncpg
@@ -42,15 +43,9 @@ async def fetch(pool: asyncpg.Pool, query: str, *args: Any) -> list[asyncpg.Reco
     for attempt in (1, 2):
         sent = False
         try:
-            async with pool.acquire() as connection:
+            async with _discarding(pool) as connection:
                 sent = True  # from here on the statement may reach the server
-                try:
-                    return list(await connection.fetch(query, *args))
-                except Exception as exc:
-                    if is_connection_failure(exc):
-                        connection.terminate()  # never back into the pool
-                        await pool.expire_connections()
-                    raise
+                return list(await connection.fetch(query, *args))
         except Exception as exc:
             retry = is_connection_failure(exc) and (not sent or failed_before_sending(exc))
             if attempt == 2 or not retry:
@@ -67,17 +62,11 @@ async def transaction(pool: asyncpg.Pool, work: Callable[[asyncpg.Connection], A
     for attempt in (1, 2):
         committing = False
         try:
-            async with pool.acquire() as connection:
-                try:
-                    async with connection.transaction():
-                        result = await work(connection)
-                        committing = True  # leaving the block sends COMMIT
-                    return result
-                except Exception as exc:
-                    if is_connection_failure(exc):
-                        connection.terminate()  # never back into the pool
-                        await pool.expire_connections()
-                    raise
+            async with _discarding(pool) as connection:
+                async with connection.transaction():
+                    result = await work(connection)
+                    committing = True  # leaving the block sends COMMIT
+                return result
         except Exception as exc:
             if attempt == 2 or committing or not is_connection_failure(exc):
                 raise
@@ -85,6 +74,20 @@ async def transaction(pool: asyncpg.Pool, work: Callable[[asyncpg.Connection], A
                 "database connection lost before COMMIT (%s); running the transaction again", _name(exc)
             )
     raise AssertionError("unreachable")
+
+
+@contextlib.asynccontextmanager
+async def _discarding(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """A pool connection that a lost connection's error never puts back:
+    it is terminated, and the pool's other connections expired."""
+    async with pool.acquire() as connection:
+        try:
+            yield connection
+        except Exception as exc:
+            if is_connection_failure(exc):
+                connection.terminate()  # never back into the pool
+                await pool.expire_connections()
+            raise
 
 
 def _name(exc: BaseException) -> str:
