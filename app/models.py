@@ -639,3 +639,33 @@ class EndedAlertDelta(_EndedSums, Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     day: Mapped[datetime]
+
+
+class _DurationBuckets:
+    """How many alerts of a team took a bucket's minutes to resolve or to
+    acknowledge (db/duration_buckets.py)."""
+
+    measure: Mapped[str] = mapped_column(String(16))  # resolution | acknowledge
+    team: Mapped[str] = mapped_column(String(64))
+    bucket: Mapped[int] = mapped_column(BigInteger)
+    alerts: Mapped[int] = mapped_column(BigInteger)
+
+
+class DurationBucketTotals(_DurationBuckets, Base):
+    """The counts over all time; written only by housekeeping, which folds
+    the deltas in."""
+
+    __tablename__ = "duration_bucket_totals"
+
+    measure: Mapped[str] = mapped_column(String(16), primary_key=True)
+    team: Mapped[str] = mapped_column(String(64), primary_key=True)
+    bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+
+
+class DurationBucketDelta(_DurationBuckets, Base):
+    """One change to those counts, signed: written by triggers on `alerts`
+    (migration 0018) in the transaction that made it."""
+
+    __tablename__ = "duration_bucket_deltas"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

@@ -57,6 +57,8 @@ TABLES = (
     "ended_alert_sums",
     "ended_alert_totals",
     "ended_alert_deltas",
+    "duration_bucket_totals",
+    "duration_bucket_deltas",
     "routes",
     "escalation_policies",
     "silences",

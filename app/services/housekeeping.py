@@ -1,5 +1,7 @@
 """Housekeeping: close old resolved alerts, delete old closed ones, and fold
-the changes to ended alerts into the sums GET /stats reads (db/ended_sums.py).
+the changes to ended alerts into the sums GET /stats reads (db/ended_sums.py)
+and the changes to resolution and acknowledge times into their bucket counts
+(db/duration_buckets.py).
 
 Both work in batches so that one run never holds locks for long, and both are
 safe with replicas: closing claims rows with FOR UPDATE SKIP LOCKED, and a
@@ -15,7 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.db import ended_sums, history
+from app.db import duration_buckets, ended_sums, history
 from app.models import Alert, OutboxRow
 from app.settings import Settings
 
@@ -106,11 +108,12 @@ async def run(
     if settings.retention_days:
         keep_for = timedelta(days=settings.retention_days)
         deleted = await _in_batches(sessionmaker, lambda session: purge(session, now=now, after=keep_for))
-    while True:  # last: the deltas of the closes and deletes above go in too
-        async with sessionmaker() as session, session.begin():
-            folded = await ended_sums.fold(session)
-        if folded < ended_sums.CHUNK:
-            break
+    for fold, chunk in ((ended_sums.fold, ended_sums.CHUNK), (duration_buckets.fold, duration_buckets.CHUNK)):
+        while True:  # last: the deltas of the closes and deletes above go in too
+            async with sessionmaker() as session, session.begin():
+                folded = await fold(session)
+            if folded < chunk:
+                break
     if closed or deleted:
         log.info("housekeeping", extra={"closed": closed, "deleted": deleted})
     return closed, deleted

@@ -11,7 +11,9 @@ severity and type: a few thousand groups at most, folded here) adds the
 active alerts and the ended ones of a period's partial first and last days.
 Narrowed to a source, the pass covers every alert in scope (the sums are not
 kept by source).
-Percentiles are read at their rank from partial indexes (db/aggregates.py);
+Percentiles over all time are found through counts of alerts per minute
+(db/duration_buckets.py); a period's are read at their rank from partial
+indexes (db/aggregates.py);
 events are read through partial indexes as well, and the per-channel
 figures come from services/channels.py, which owns them. No
 covering index for the pass: it would hold columns every duplicate changes
@@ -31,7 +33,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import ended_sums
+from app.db import duration_buckets, ended_sums
 from app.db.aggregates import percentiles
 from app.models import ACTIVE_STATUSES, STATUSES, Alert, AlertEvent
 from app.services import channels, silences
@@ -87,12 +89,8 @@ async def compute(
         session, query, where, window_start=now - timedelta(minutes=settings.dedup_window_minutes)
     )
     total = sums["total"]
-    res_p50, res_p90 = await percentiles(
-        session, Alert.resolution_minutes, where, (0.5, 0.9), count=sums["resolution_count"]
-    )
-    ack_p50, ack_p90 = await percentiles(
-        session, Alert.acknowledge_minutes, where, (0.5, 0.9), count=sums["ack_count"]
-    )
+    res_p50, res_p90 = await _percentiles(session, query, where, "resolution", sums["resolution_count"])
+    ack_p50, ack_p90 = await _percentiles(session, query, where, "acknowledge", sums["ack_count"])
     reopened = await _reopened(session, where)
     types = sums["by_type"].most_common()
     return {
@@ -135,6 +133,23 @@ async def compute(
         "channels": await _channels(session, query, settings),
         "silences": asdict(await silences.figures(session, now=now)),
     }
+
+
+def _counted(query: StatsQuery) -> bool:
+    """Whether the bucket counts cover the query: all time, all types and sources."""
+    return query.since is None and query.until is None and query.alert_type is None and query.source is None
+
+
+async def _percentiles(
+    session: AsyncSession, query: StatsQuery, where: list[ColumnElement[bool]], measure: str, count: int
+) -> list[float | None]:
+    """The median and p90 of a measure: over all time (at most narrowed to a
+    team) found through its bucket counts (db/duration_buckets.py), else
+    read at their ranks from the index (db/aggregates.py)."""
+    if _counted(query):
+        return await duration_buckets.percentiles(session, measure, (0.5, 0.9), team=query.team)
+    value = duration_buckets.MEASURES[measure]
+    return await percentiles(session, value, where, (0.5, 0.9), count=count)
 
 
 async def _alert_sums(
