@@ -158,6 +158,17 @@ class Alert(Base):
             postgresql_where=text("next_escalation_at IS NOT NULL"),
             sqlite_where=text("next_escalation_at IS NOT NULL"),
         ),
+        # A page of active alerts of one status and type (migration 0019): the
+        # active alerts only, and no column a duplicate changes.
+        Index(
+            "ix_alerts_active_status_type",
+            "status",
+            "alert_type",
+            "first_seen_at",
+            "id",
+            postgresql_where=text(_ACTIVE_SQL),
+            sqlite_where=text(_ACTIVE_SQL),
+        ),
         # Housekeeping deletes closed alerts by age (migration 0017).
         Index(
             "ix_alerts_closed_at",
