@@ -22,6 +22,7 @@ submission is not charged to the rate limit twice.
 from __future__ import annotations
 
 import email.message
+import functools
 import time
 
 from pydantic import ValidationError
@@ -93,9 +94,11 @@ class FastSubmit:
         observe_request("POST", PATH, response.status_code, started)
 
 
+@functools.lru_cache(maxsize=64)
 def _is_json(content_type: str | None) -> bool:
     """FastAPI's rule for a JSON body: application/json or application/*+json.
-    (Without a content type FastAPI's strict default refuses the body.)"""
+    (Without a content type FastAPI's strict default refuses the body.)
+    Parsed once per distinct header value: a client sends the same one every time."""
     if not content_type:
         return False
     message = email.message.Message()
