@@ -268,6 +268,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(policies.router)
     app.include_router(routes.router)
     app.include_router(calendar.router)
+    app.include_router(calendar.users_router)
     app.include_router(integrations.router)
     app.include_router(slack_actions.router)
     app.include_router(health.router)

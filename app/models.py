@@ -453,6 +453,9 @@ class User(Base):
     time_zone: Mapped[str] = mapped_column(String(64))
     # [{"type": "email" | "sms" | ..., "address": ...}], in the order to try them.
     contact_methods: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
+    # Signed into the link of the user's own calendar feed (services/oncall/
+    # calendar.py); a new key revokes every link made before. NULL: none yet.
+    calendar_key: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

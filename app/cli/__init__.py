@@ -28,7 +28,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from app.cli import commands, ops, routing
+from app.cli import commands, ops, people, routing
 from app.client import AlertServiceError, ConnectionFailed
 from app.client.defaults import DEFAULT_URL, KEY_ENV, URL_ENV
 from app.settings import ConfigError
@@ -188,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     oncall.add_argument("--dry-run", action="store_true", help="import: only print what would change")
 
     routing.add_commands(command, common, SEVERITIES)
+    people.add_commands(command, common)
 
     stats = command("stats", "statistics (GET /stats)")
     stats.add_argument("--since")
@@ -262,7 +263,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "follow":
             commands.follow(args, write=lambda text: print(text, flush=True))
             return EXIT_OK
-        print(commands.run(args, routing.HANDLERS))
+        print(commands.run(args, {**routing.HANDLERS, **people.HANDLERS}))
         return EXIT_OK
     except AlertServiceError as exc:
         return _fail(args, exc)

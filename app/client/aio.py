@@ -29,6 +29,7 @@ from app.client.models import (
     Heartbeat,
     OnCall,
     OncallImport,
+    Override,
     Route,
     RouteTestResult,
     Schedule,
@@ -36,6 +37,7 @@ from app.client.models import (
     Statistics,
     Submission,
     TeamPolicy,
+    User,
 )
 
 T = TypeVar("T")
@@ -286,6 +288,37 @@ class AsyncAlertClient:
         return await self._run(calls.import_oncall(document, dry_run=dry_run))
 
     # --- routing --------------------------------------------------------------------
+
+    async def list_users(self, *, team: str | None = None) -> list[User]:
+        """The key's team's users, by name (`team`: one team's, for keys of every team)."""
+        return await self._run(calls.list_users(team=team))
+
+    async def create_user(self, body: Mapping[str, Any]) -> User:
+        """A user from the fields of POST /users."""
+        return await self._run(calls.create_user(body))
+
+    async def delete_user(self, user_id: uuid.UUID | str) -> User:
+        return await self._run(calls.delete_user(user_id))
+
+    async def create_schedule(self, body: Mapping[str, Any]) -> Schedule:
+        """A schedule with its layers, from the fields of POST /schedules."""
+        return await self._run(calls.create_schedule(body))
+
+    async def delete_schedule(self, schedule_id: uuid.UUID | str) -> Schedule:
+        return await self._run(calls.delete_schedule(schedule_id))
+
+    async def list_overrides(
+        self, schedule_id: uuid.UUID | str, *, start: datetime | None = None, end: datetime | None = None
+    ) -> list[Override]:
+        """The schedule's overrides overlapping `start`-`end` (default: from now, 90 days)."""
+        return await self._run(calls.list_overrides(schedule_id, start=start, end=end))
+
+    async def add_override(self, schedule_id: uuid.UUID | str, body: Mapping[str, Any]) -> Override:
+        """`user_id` covers the schedule from `start` to `end` (the fields of POST .../overrides)."""
+        return await self._run(calls.add_override(schedule_id, body))
+
+    async def delete_override(self, schedule_id: uuid.UUID | str, override_id: uuid.UUID | str) -> Override:
+        return await self._run(calls.delete_override(schedule_id, override_id))
 
     async def list_policies(self, *, team: str | None = None) -> list[TeamPolicy]:
         """The key's team's escalation policies (`team`: one team's, for keys of every team)."""

@@ -22,6 +22,7 @@ from app.client.models import (
     Heartbeat,
     OnCall,
     OncallImport,
+    Override,
     Route,
     RouteTestResult,
     Schedule,
@@ -29,6 +30,7 @@ from app.client.models import (
     Statistics,
     Submission,
     TeamPolicy,
+    User,
 )
 
 T = TypeVar("T")
@@ -208,6 +210,41 @@ def import_oncall(document: str | bytes, *, dry_run: bool) -> Call[OncallImport]
         content=content,
         headers={"Content-Type": "application/toml"},
     )
+
+
+def list_users(*, team: str | None) -> Call[list[User]]:
+    return Call("GET", "/users", _model(list[User]), params=_params(team=team))
+
+
+def create_user(body: Mapping[str, Any]) -> Call[User]:
+    return Call("POST", "/users", _model(User), json=dict(body))
+
+
+def delete_user(user_id: uuid.UUID | str) -> Call[User]:
+    return Call("DELETE", f"/users/{user_id}", _model(User))
+
+
+def create_schedule(body: Mapping[str, Any]) -> Call[Schedule]:
+    return Call("POST", "/schedules", _model(Schedule), json=dict(body))
+
+
+def delete_schedule(schedule_id: uuid.UUID | str) -> Call[Schedule]:
+    return Call("DELETE", f"/schedules/{schedule_id}", _model(Schedule))
+
+
+def list_overrides(
+    schedule_id: uuid.UUID | str, *, start: datetime | None, end: datetime | None
+) -> Call[list[Override]]:
+    params = _params(**{"from": start, "to": end})
+    return Call("GET", f"/schedules/{schedule_id}/overrides", _model(list[Override]), params=params)
+
+
+def add_override(schedule_id: uuid.UUID | str, body: Mapping[str, Any]) -> Call[Override]:
+    return Call("POST", f"/schedules/{schedule_id}/overrides", _model(Override), json=dict(body))
+
+
+def delete_override(schedule_id: uuid.UUID | str, override_id: uuid.UUID | str) -> Call[Override]:
+    return Call("DELETE", f"/schedules/{schedule_id}/overrides/{override_id}", _model(Override))
 
 
 def list_policies(*, team: str | None) -> Call[list[TeamPolicy]]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from app.heartbeat_schemas import HeartbeatRead
 from app.oncall_document import OncallImportRead
-from app.oncall_schemas import OnCallRead, ScheduleRead
+from app.oncall_schemas import OnCallRead, OverrideRead, ScheduleRead, UserRead
 from app.routing_schemas import PolicyRead, RouteRead, RouteTestRead
 from app.schemas import (
     AlertDetail,
@@ -31,6 +31,8 @@ Heartbeat = HeartbeatRead
 Schedule = ScheduleRead
 OnCall = OnCallRead
 OncallImport = OncallImportRead
+User = UserRead
+Override = OverrideRead
 # A team's escalation policy (the configured one is EscalationPolicy).
 TeamPolicy = PolicyRead
 Route = RouteRead
@@ -68,6 +70,7 @@ __all__ = [
     "Heartbeat",
     "OnCall",
     "OncallImport",
+    "Override",
     "Route",
     "RouteTestResult",
     "Schedule",
@@ -75,4 +78,5 @@ __all__ = [
     "Statistics",
     "Submission",
     "TeamPolicy",
+    "User",
 ]

@@ -30,6 +30,7 @@ from app.client.models import (
     Heartbeat,
     OnCall,
     OncallImport,
+    Override,
     Route,
     RouteTestResult,
     Schedule,
@@ -37,6 +38,7 @@ from app.client.models import (
     Statistics,
     Submission,
     TeamPolicy,
+    User,
 )
 
 T = TypeVar("T")
@@ -285,6 +287,37 @@ class AlertClient:
         return self._run(calls.import_oncall(document, dry_run=dry_run))
 
     # --- routing --------------------------------------------------------------------
+
+    def list_users(self, *, team: str | None = None) -> list[User]:
+        """The key's team's users, by name (`team`: one team's, for keys of every team)."""
+        return self._run(calls.list_users(team=team))
+
+    def create_user(self, body: Mapping[str, Any]) -> User:
+        """A user from the fields of POST /users."""
+        return self._run(calls.create_user(body))
+
+    def delete_user(self, user_id: uuid.UUID | str) -> User:
+        return self._run(calls.delete_user(user_id))
+
+    def create_schedule(self, body: Mapping[str, Any]) -> Schedule:
+        """A schedule with its layers, from the fields of POST /schedules."""
+        return self._run(calls.create_schedule(body))
+
+    def delete_schedule(self, schedule_id: uuid.UUID | str) -> Schedule:
+        return self._run(calls.delete_schedule(schedule_id))
+
+    def list_overrides(
+        self, schedule_id: uuid.UUID | str, *, start: datetime | None = None, end: datetime | None = None
+    ) -> list[Override]:
+        """The schedule's overrides overlapping `start`-`end` (default: from now, 90 days)."""
+        return self._run(calls.list_overrides(schedule_id, start=start, end=end))
+
+    def add_override(self, schedule_id: uuid.UUID | str, body: Mapping[str, Any]) -> Override:
+        """`user_id` covers the schedule from `start` to `end` (the fields of POST .../overrides)."""
+        return self._run(calls.add_override(schedule_id, body))
+
+    def delete_override(self, schedule_id: uuid.UUID | str, override_id: uuid.UUID | str) -> Override:
+        return self._run(calls.delete_override(schedule_id, override_id))
 
     def list_policies(self, *, team: str | None = None) -> list[TeamPolicy]:
         """The key's team's escalation policies (`team`: one team's, for keys of every team)."""

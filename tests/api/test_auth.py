@@ -143,9 +143,10 @@ async def _new_schedule(client: httpx.AsyncClient) -> str:
     return await _new(client, "/schedules", {"name": f"matrix-{next(_sources)}", "time_zone": "UTC"})
 
 
-def _with_user(method: str, body: dict[str, Any] | None = None) -> Call:
+def _with_user(method: str, body: dict[str, Any] | None = None, suffix: str = "") -> Call:
     async def call(client: httpx.AsyncClient, headers: dict[str, str]) -> httpx.Response:
-        return await client.request(method, f"/users/{await _new_user(client)}", json=body, headers=headers)
+        path = f"/users/{await _new_user(client)}{suffix}"
+        return await client.request(method, path, json=body, headers=headers)
 
     return call
 
@@ -198,6 +199,13 @@ async def _calendar_link(client: httpx.AsyncClient, headers: dict[str, str]) -> 
     made = await client.post(f"/schedules/{schedule_id}/calendar-link", headers=bearer(KEYS["admin"]))
     assert made.status_code == 200, made.text
     return await client.get(f"/schedules/{schedule_id}/calendar-link", headers=headers)
+
+
+async def _user_calendar_link(client: httpx.AsyncClient, headers: dict[str, str]) -> httpx.Response:
+    user_id = await _new_user(client)
+    made = await client.post(f"/users/{user_id}/calendar-link", headers=bearer(KEYS["admin"]))
+    assert made.status_code == 200, made.text
+    return await client.get(f"/users/{user_id}/calendar-link", headers=headers)
 
 
 async def _import_dry_run(client: httpx.AsyncClient, headers: dict[str, str]) -> httpx.Response:
@@ -290,6 +298,12 @@ SCOPE_OF: dict[tuple[str, str], tuple[str, Call, int]] = {
         200,
     ),
     ("GET", "/schedules/{schedule_id}/calendar-link"): ("read", _calendar_link, 200),
+    ("POST", "/users/{user_id}/calendar-link"): (
+        "oncall:manage",
+        _with_user("POST", suffix="/calendar-link"),
+        200,
+    ),
+    ("GET", "/users/{user_id}/calendar-link"): ("read", _user_calendar_link, 200),
     ("GET", "/oncall/export"): ("read", _plain("GET", "/oncall/export"), 200),
     ("POST", "/oncall/import"): ("oncall:manage", _import_dry_run, 200),
     ("POST", "/escalation-policies"): (
@@ -325,6 +339,7 @@ SCOPE_OF: dict[tuple[str, str], tuple[str, Call, int]] = {
 # The calendar feed's credential is the signed token of its link, which
 # calendar apps put in the URL (tests/oncall/test_calendar.py).
 CALENDAR_FEED = ("GET", "/schedules/{schedule_id}/calendar.ics")
+USER_CALENDAR_FEED = ("GET", "/users/{user_id}/calendar.ics")
 # Slack's buttons are signed by the Slack app, not keyed; the signing
 # channel is charged and logged (tests/api/test_slack_actions.py).
 SLACK_ACTIONS = ("POST", "/integrations/slack/actions")
@@ -333,6 +348,7 @@ OPEN_ROUTES = {
     ("GET", "/readyz"),
     ("POST", "/integrations/pagerduty/v2/enqueue"),
     CALENDAR_FEED,
+    USER_CALENDAR_FEED,
     SLACK_ACTIONS,
 }
 
@@ -595,7 +611,13 @@ def test_every_route_but_the_probes_passes_the_gate() -> None:
     routes = _routes(create_app(load_settings()))
     # The calendar feed is let in by its link's token, then charged and
     # logged under the link's name (tests/oncall/test_calendar.py).
-    assert routes - set(GATED) == {("GET", "/healthz"), ("GET", "/readyz"), CALENDAR_FEED, SLACK_ACTIONS}
+    assert routes - set(GATED) == {
+        ("GET", "/healthz"),
+        ("GET", "/readyz"),
+        CALENDAR_FEED,
+        USER_CALENDAR_FEED,
+        SLACK_ACTIONS,
+    }
 
 
 @pytest.mark.parametrize("route", list(GATED), ids=lambda r: f"{r[0]} {r[1]}")

@@ -1,6 +1,7 @@
-"""The calendar feed: a link made with `oncall:manage`, read by a calendar
-app with its token and no key, parsed here with the icalendar library as an
-app would; a new link revokes the old one; a forged token is a 404."""
+"""The calendar feeds of a schedule and of a user: a link made with
+`oncall:manage`, read by a calendar app with its token and no key, parsed
+here with the icalendar library as an app would; a new link revokes the old
+one; a forged token is a 404."""
 
 from __future__ import annotations
 
@@ -19,10 +20,12 @@ from tests.api.test_errors import assert_error_shape
 from tests.conftest import Service, ServiceFactory
 
 MANAGER, READER, OTHER = "cal-manager-key-0123456789", "cal-reader-key-0123456789", "cal-other-key-0123456789"
+ADMIN = "cal-admin-key-0123456789"
 KEYS = [
     {"name": "manager", "hash": hash_key(MANAGER), "scopes": ["oncall:manage", "read"], "team": "a"},
     {"name": "reader", "hash": hash_key(READER), "scopes": ["read"], "team": "a"},
     {"name": "other", "hash": hash_key(OTHER), "scopes": ["oncall:manage", "read"], "team": "b"},
+    {"name": "admin", "hash": hash_key(ADMIN), "scopes": ["admin"]},
 ]
 
 
@@ -129,3 +132,112 @@ async def test_the_feed_is_logged_and_rate_limited_under_its_link(
         assert answers == [200] * 10 + [429]
         names = {r.__dict__["key_name"] for r in caplog.records if r.name == "app.access"}
         assert "calendar-link:a/primary" in names
+
+
+# --- a person's own feed -------------------------------------------------------
+
+
+async def _two_teams(client: httpx.AsyncClient) -> dict[str, str]:
+    """alice in teams a and b: a's `primary` (daily with bob, an override of
+    alice's over one of bob's days) and b's `backend` (weekly, alice alone);
+    bob's schedule of team a is in neither of alice's feeds."""
+    ids = {"primary": await _schedule(client)}
+    listed = (await client.get("/users", headers=key(MANAGER))).json()
+    ids |= {u["name"]: u["id"] for u in listed}
+    made = await client.patch(f"/users/{ids['alice']}", json={"teams": ["a", "b"]}, headers=key(ADMIN))
+    assert made.status_code == 200, made.text
+    cover = {"user_id": ids["alice"], "start": "2026-01-06T10:00:00Z", "end": "2026-01-06T12:00:00Z"}
+    made = await client.post(f"/schedules/{ids['primary']}/overrides", json=cover, headers=key(MANAGER))
+    assert made.status_code == 201, made.text
+    layer = {"participants": [ids["alice"]], "shift_unit": "weeks", "shift_length": 1, "handoff_time": "00:00",
+             "start_date": "2026-03-02"}  # fmt: skip
+    body = {"name": "backend", "time_zone": "UTC", "layers": [layer]}
+    made = await client.post("/schedules", json=body, headers=key(OTHER))
+    assert made.status_code == 201, made.text
+    ids["backend"] = made.json()["id"]
+    return ids
+
+
+def _events(feed: httpx.Response) -> list[tuple[datetime, datetime, str]]:
+    assert feed.status_code == 200, feed.text
+    assert feed.headers["content-type"].startswith("text/calendar")
+    calendar = Calendar.from_ical(feed.content)
+    assert str(calendar["X-WR-CALNAME"]) == "On call: Alice Example"
+    events = [(e.decoded("dtstart"), e.decoded("dtend"), str(e["summary"])) for e in calendar.walk("VEVENT")]
+    assert len({str(e["uid"]) for e in calendar.walk("VEVENT")}) == len(events)
+    return events
+
+
+async def test_a_users_feed_holds_their_shifts_in_every_schedule_of_the_links_team(svc: Service) -> None:
+    ids = await _two_teams(svc.client)
+    alice = ids["alice"]
+    assert_error_shape(await svc.client.get(f"/users/{alice}/calendar-link", headers=key(READER)), 404)
+    made = await svc.client.post(f"/users/{alice}/calendar-link", headers=key(MANAGER))
+    assert made.status_code == 200, made.text
+    team_a = made.json()["url"]
+    assert team_a.startswith(f"https://alerts.example.com/users/{alice}/calendar.ics?token=")
+    assert (await svc.client.get(f"/users/{alice}/calendar-link", headers=key(READER))).json()[
+        "url"
+    ] == team_a
+
+    # Team a's link: alice's days of `primary` (every other day from 1 January,
+    # 09:00 CET), and her override in bob's day of 6 January; nothing of team b.
+    events = _events(await svc.client.get(_local(team_a)))
+    assert {summary for *_, summary in events} == {"On call: primary (a)"}
+    starts = sorted(start for start, _, _ in events)
+    assert datetime(2026, 1, 6, 10, tzinfo=UTC) in starts  # the override, in bob's day
+    assert datetime(2026, 1, 5, 8, tzinfo=UTC) in starts and datetime(2026, 1, 4, 8, tzinfo=UTC) not in starts
+    shifts = await svc.client.get(
+        f"/schedules/{ids['primary']}/shifts",
+        params={"from": "2025-12-29T09:00:00Z", "to": "2026-03-29T09:00:00Z"},
+        headers=key(READER),
+    )
+    alices = [
+        (datetime.fromisoformat(s["start"]), datetime.fromisoformat(s["end"]))
+        for s in shifts.json()["shifts"]
+        if s["user"]["name"] == "alice"
+    ]
+    assert sorted((start, end) for start, end, _ in events) == alices
+
+    # A key of every team: her weeks of team b's `backend` (from 2 March) as well.
+    every = (await svc.client.get(f"/users/{alice}/calendar-link", headers=key(ADMIN))).json()["url"]
+    events = _events(await svc.client.get(_local(every)))
+    backend = sorted((start, end) for start, end, summary in events if summary == "On call: backend (b)")
+    assert backend[0] == (datetime(2026, 3, 2, tzinfo=UTC), datetime(2026, 3, 29, 9, tzinfo=UTC))
+    assert len(events) == len(alices) + 1  # one merged shift of backend: alice alone, every week
+    # bob's own link holds bob's days of primary alone.
+    bob = (await svc.client.post(f"/users/{ids['bob']}/calendar-link", headers=key(MANAGER))).json()["url"]
+    bobs = Calendar.from_ical((await svc.client.get(_local(bob))).content).walk("VEVENT")
+    assert bobs and not {e.decoded("dtstart") for e in bobs} & set(starts)
+
+
+async def test_a_users_new_link_revokes_the_old_and_other_tokens_are_404(svc: Service) -> None:
+    ids = await _two_teams(svc.client)
+    alice, sid = ids["alice"], ids["primary"]
+    old = (await svc.client.post(f"/users/{alice}/calendar-link", headers=key(MANAGER))).json()["url"]
+    new = (await svc.client.post(f"/users/{alice}/calendar-link", headers=key(MANAGER))).json()["url"]
+    assert old != new
+    assert_error_shape(await svc.client.get(_local(old)), 404)
+    assert (await svc.client.get(_local(new))).status_code == 200
+    token = new.partition("token=")[2]
+    schedule_link = (await svc.client.post(f"/schedules/{sid}/calendar-link", headers=key(MANAGER))).json()
+    schedule_token = schedule_link["url"].partition("token=")[2]
+    for forged in (token[:-2] + "xx", "not-a-token", schedule_token):
+        error = assert_error_shape(
+            await svc.client.get(f"/users/{alice}/calendar.ics", params={"token": forged}), 404
+        )
+        assert error["field"] == "token"
+    # A user's token is no schedule's, and not another user's.
+    assert_error_shape(await svc.client.get(f"/schedules/{sid}/calendar.ics", params={"token": token}), 404)
+    assert_error_shape(
+        await svc.client.get(f"/users/{ids['bob']}/calendar.ics", params={"token": token}), 404
+    )
+    assert_error_shape(await svc.client.get(f"/users/{alice}/calendar.ics"), 422)
+    # Keys: a reader makes none, another team's key none for bob (not in team b).
+    assert_error_shape(await svc.client.post(f"/users/{alice}/calendar-link", headers=key(READER)), 403)
+    assert_error_shape(await svc.client.post(f"/users/{ids['bob']}/calendar-link", headers=key(OTHER)), 404)
+    # Team b's key may make alice's link, for team b alone, which revokes team a's.
+    made = await svc.client.post(f"/users/{alice}/calendar-link", headers=key(OTHER))
+    events = _events(await svc.client.get(_local(made.json()["url"])))
+    assert {summary for *_, summary in events} == {"On call: backend (b)"}
+    assert_error_shape(await svc.client.get(_local(new)), 404)

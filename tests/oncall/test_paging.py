@@ -31,6 +31,7 @@ from tests.oncall.paging_setup import (
     mailed,
     person,
     person_rows,
+    settled,
     steps_recorded,
     stored_alert,
     texted,
@@ -129,6 +130,27 @@ async def test_primary_then_secondary_by_email_and_sms_until_acknowledged(paging
     assert (await stored_alert(p.svc, alert_id)).next_escalation_at is None
     assert await tick_at(p.svc, 60) == []
     await delivered(p, mails=2, texts=2)  # acknowledging notifies no person
+
+
+async def test_acknowledged_between_steps_the_next_step_is_not_done(paging: Paging) -> None:
+    p = paging
+    alert_id = await paged_alert(p, TWO_STEPS, repeat_last_step=3, repeat_every_minutes=5)
+    assert await tick_at(p.svc, 0) == [("escalation", 1, 1)]
+    await delivered(p, mails=1, texts=1)
+    assert (await stored_alert(p.svc, alert_id)).next_escalation_at == START + timedelta(minutes=5)
+
+    p.svc.clock.now = START + timedelta(minutes=2)
+    assert (await move(p.svc.client, alert_id, "acknowledged")).status_code == 200
+    alert = await stored_alert(p.svc, alert_id)
+    assert (alert.escalation_step, alert.next_escalation_at) == (1, None)
+    for minute in (5, 10, 30):  # step 2 and its repeats would have been due
+        assert await tick_at(p.svc, minute) == [], minute
+    assert [e.data["step"] for e in await steps_recorded(p.svc, alert_id)] == [1]
+    await delivered(p, mails=1, texts=1)  # bob, the secondary, is never paged
+    assert texted(p.twilio) == [ALICE] and [r[2] for r in await person_rows(p.svc, alert_id)] == [
+        "alice@example.com",
+        ALICE,
+    ]
 
 
 async def test_a_schedule_change_between_steps_reaches_the_next_step(paging: Paging) -> None:
@@ -327,8 +349,10 @@ async def test_two_tickers_at_once_notify_each_person_once_per_step(paging: Pagi
 
     try:
         for minutes in (0, 5):
+            p.svc.clock.now = START + timedelta(minutes=minutes)
             counts = await asyncio.gather(*(ticker(engine, minutes) for engine in engines))
             assert sum(counts) == 40, (minutes, counts)
+            await settled(p.svc)  # this step's pages sent before the clock moves on
         async with create_sessionmaker(engines[0])() as session:
             events = await session.scalar(select(func.count()).where(AlertEvent.kind == "escalation"))
             per_person = (
@@ -344,6 +368,9 @@ async def test_two_tickers_at_once_notify_each_person_once_per_step(paging: Pagi
     assert events == 80
     # alice (step 1) and bob (step 2), by email and SMS, once each, on every alert.
     assert len(per_person) == 40 * 2 * 2 and {count for *_, count in per_person} == {1}
+    # And at the receivers: one mail and one text per alert and step, alice's then bob's.
+    await delivered(p, mails=80, texts=80)
+    assert sorted(texted(p.twilio)) == [ALICE] * 40 + [BOB] * 40
 
 
 async def test_the_history_is_readable_through_the_api(paging: Paging) -> None:
