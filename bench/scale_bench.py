@@ -39,7 +39,7 @@ from unittest import mock
 import asyncpg
 import httpx
 
-from app.db import ended_sums
+from app.db import ended_sums, notification_sums
 from app.db.aggregates import percentiles
 from app.db.engine import create_engine, create_sessionmaker
 from app.models import Alert
@@ -157,15 +157,19 @@ async def seed(dsn: str, count: int, now: datetime) -> dict[str, float]:
 
 
 async def rollup_backfill(conn: asyncpg.Connection) -> None:
-    """The sums of ended alerts, as migration 0016 builds them: the seed
-    wrote its rows with triggers off."""
-    path = ROOT / "migrations" / "versions" / "0016_ended_alert_sums.py"
-    spec = importlib.util.spec_from_file_location("ended_alert_sums_migration", path)
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    await conn.execute("TRUNCATE ended_alert_sums, ended_alert_totals, ended_alert_deltas")
-    for statement in module.backfill_sql("postgresql"):
-        await conn.execute(statement)
+    """The sums of ended alerts and of notifications, as migrations 0016 and
+    0018 build them: the seed wrote its rows with triggers off."""
+    for migration, tables in (
+        ("0016_ended_alert_sums", "ended_alert_sums, ended_alert_totals, ended_alert_deltas"),
+        ("0018_notification_sums", "notification_sums, notification_totals, notification_deltas"),
+    ):
+        path = ROOT / "migrations" / "versions" / f"{migration}.py"
+        spec = importlib.util.spec_from_file_location(f"{migration}_migration", path)
+        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+        spec.loader.exec_module(module)  # type: ignore[union-attr]
+        await conn.execute(f"TRUNCATE {tables}")
+        for statement in module.backfill_sql("postgresql"):
+            await conn.execute(statement)
 
 
 async def stats_parts(url: str) -> dict[str, float]:
@@ -212,7 +216,10 @@ async def stats_pairs(url: str, pairs: int = 3) -> dict[str, Any]:
                 async with sessionmaker() as session, session.begin():
                     started = time.perf_counter()
                     if way == "rows":
-                        with mock.patch.object(ended_sums, "whole_days", lambda since, until: None):
+                        with (
+                            mock.patch.object(ended_sums, "whole_days", lambda since, until: None),
+                            mock.patch.object(notification_sums, "whole_days", lambda since, until: None),
+                        ):
                             await stats.compute(
                                 session, query=stats.StatsQuery(), settings=settings, now=datetime.now(UTC)
                             )
