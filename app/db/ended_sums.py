@@ -24,7 +24,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, func, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import day_sums
@@ -61,11 +61,11 @@ async def grouped(
     resolution_sum, resolution_count, ack_sum, ack_count, reached_2..4) of
     the ended alerts first seen in `days`, from the sums and the deltas not
     yet folded; a group may repeat, and may net to zero."""
-    rows: list[tuple[Any, ...]] = []
     first, end = days
     summed: type[EndedAlertSums | EndedAlertTotals] = (
         EndedAlertTotals if first is None and end is None else EndedAlertSums
     )
+    parts = []
     for table in (summed, EndedAlertDelta):
         where: list[ColumnElement[bool]] = []
         if first is not None:
@@ -76,18 +76,19 @@ async def grouped(
             where.append(table.team == team)
         if alert_type is not None:
             where.append(table.alert_type == alert_type)
-        statement = (
+        parts.append(
             select(
                 table.status,
                 table.severity,
                 table.alert_type,
-                *(func.sum(getattr(table, name)) for name in MEASURES),
+                *(func.sum(getattr(table, name)).label(name) for name in MEASURES),
             )
             .where(*where)
             .group_by(table.status, table.severity, table.alert_type)
         )
-        rows.extend(tuple(row) for row in await session.execute(statement))
-    return rows
+    # One statement, one snapshot: a fold committing meanwhile is seen whole
+    # or not at all (two reads could miss the deltas it moved).
+    return [tuple(row) for row in await session.execute(union_all(*parts))]
 
 
 async def fold(session: AsyncSession) -> int:

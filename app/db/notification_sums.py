@@ -21,7 +21,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, func, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import day_sums
@@ -46,24 +46,24 @@ async def grouped(
     session: AsyncSession, *, days: tuple[datetime | None, datetime | None]
 ) -> list[tuple[Any, ...]]:
     """Rows (channel, *MEASURES) of the notifications created in `days`, from
-    the sums and the deltas not yet folded; a channel may repeat, and may
-    net to zero."""
-    rows: list[tuple[Any, ...]] = []
+    the sums and the deltas not yet folded, read by one statement (one
+    snapshot: a fold committing meanwhile is seen whole or not at all); a
+    channel may repeat, and may net to zero."""
     first, end = days
     summed: Any = NotificationTotals if first is None and end is None else NotificationSums
+    parts = []
     for table in (summed, NotificationDelta):
         where: list[ColumnElement[bool]] = []
         if first is not None:
             where.append(table.day >= first)
         if end is not None:
             where.append(table.day < end)
-        statement = (
-            select(table.channel, *(func.sum(getattr(table, name)) for name in MEASURES))
+        parts.append(
+            select(table.channel, *(func.sum(getattr(table, name)).label(name) for name in MEASURES))
             .where(*where)
             .group_by(table.channel)
         )
-        rows.extend(tuple(row) for row in await session.execute(statement))
-    return rows
+    return [tuple(row) for row in await session.execute(union_all(*parts))]
 
 
 async def fold(session: AsyncSession) -> int:
