@@ -111,7 +111,11 @@ async def delivery_figures(
 
     figures: dict[str, Delivery] = {}
     for name in sorted(counted):
-        sent, failed, pending, silenced, folded, latency_sum, latency_count = counted[name]
+        # PostgreSQL sums integers as numeric: back to int and float here.
+        sent, failed, pending, silenced, folded, latency_count = (
+            int(counted[name][i]) for i in (0, 1, 2, 3, 4, 6)
+        )
+        latency_sum = float(counted[name][5])
         if not (sent or failed or pending or silenced or folded):
             continue  # deltas netted to nothing: no notification in scope
         p95_latency = None
@@ -120,16 +124,16 @@ async def delivery_figures(
             (p95_latency,) = await percentiles(
                 session, OutboxRow.duration_ms,
                 [OutboxRow.status == "sent", OutboxRow.channel == name, *where],
-                (0.95,), count=int(sent), source=joined,
+                (0.95,), count=sent, source=joined,
             )  # fmt: skip
         figures[name] = Delivery(
-            sent=int(sent),
-            failed=int(failed),
-            pending=int(pending),
-            silenced=int(silenced),
-            folded=int(folded),
+            sent=sent,
+            failed=failed,
+            pending=pending,
+            silenced=silenced,
+            folded=folded,
             success_rate=sent / (sent + failed) if sent + failed else None,
-            mean_latency_ms=float(latency_sum) / int(latency_count) if latency_count else None,
+            mean_latency_ms=latency_sum / latency_count if latency_count else None,
             p95_latency_ms=p95_latency,
         )
     return figures

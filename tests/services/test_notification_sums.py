@@ -62,6 +62,7 @@ def _counted(rows: list[OutboxRow], since: datetime | None, until: datetime | No
 def _same(left: Any, right: Any, where: str) -> None:
     assert left.keys() == right.keys(), where
     for key in left:
+        assert type(left[key]) is type(right[key]), (where, key, left[key], right[key])  # no Decimal
         if isinstance(left[key], float) and isinstance(right[key], float):
             assert math.isclose(left[key], right[key], rel_tol=1e-9), (where, key, left[key], right[key])
         else:
