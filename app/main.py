@@ -196,8 +196,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         janitor = PeriodicWorker(
             "housekeeping", jobs.keep_house, interval=settings.housekeeping_interval_seconds
         )
-        if settings.auto_close_hours or settings.retention_days:
-            janitor.start()
+        # Always: besides closing and deleting (when set), housekeeping folds
+        # the deltas that the sums of /stats and /channels add up.
+        janitor.start()
         silence_worker = PeriodicWorker(
             "silences", jobs.release_silences, interval=settings.silence_check_seconds
         )

@@ -683,3 +683,46 @@ class DurationBucketDelta(_DurationBuckets, Base):
     __tablename__ = "duration_bucket_deltas"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+
+
+class _NotificationSums:
+    """The figures of the notifications with one ([day,] channel): counts per
+    status (pending counts sending too) and the latency of the sent ones
+    (db/notification_sums.py)."""
+
+    channel: Mapped[str] = mapped_column(String(100))
+    sent: Mapped[int] = mapped_column(BigInteger)
+    failed: Mapped[int] = mapped_column(BigInteger)
+    pending: Mapped[int] = mapped_column(BigInteger)
+    silenced: Mapped[int] = mapped_column(BigInteger)
+    folded: Mapped[int] = mapped_column(BigInteger)
+    latency_sum: Mapped[float]
+    latency_count: Mapped[int] = mapped_column(BigInteger)
+
+
+class NotificationSums(_NotificationSums, Base):
+    """Sums of the notifications created on a day (UTC) to a channel;
+    written only by housekeeping, which folds the deltas in."""
+
+    __tablename__ = "notification_sums"
+
+    day: Mapped[datetime] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(100), primary_key=True)
+
+
+class NotificationTotals(_NotificationSums, Base):
+    """The same sums over all time: what GET /channels reads."""
+
+    __tablename__ = "notification_totals"
+
+    channel: Mapped[str] = mapped_column(String(100), primary_key=True)
+
+
+class NotificationDelta(_NotificationSums, Base):
+    """One change to those sums, signed: written by triggers on
+    `notifications` (migration 0021) in the transaction that made it."""
+
+    __tablename__ = "notification_deltas"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    day: Mapped[datetime]

@@ -39,7 +39,7 @@ from unittest import mock
 import asyncpg
 import httpx
 
-from app.db import duration_buckets, ended_sums
+from app.db import duration_buckets, ended_sums, notification_sums
 from app.db.aggregates import percentiles
 from app.db.engine import create_engine, create_sessionmaker
 from app.services import housekeeping, stats
@@ -164,11 +164,15 @@ def _migration(filename: str) -> Any:
 
 
 async def rollup_backfill(conn: asyncpg.Connection) -> None:
-    """The sums of ended alerts and the counts of durations, as migrations
-    0016 and 0018 build them: the seed wrote its rows with triggers off."""
-    await conn.execute("TRUNCATE ended_alert_sums, ended_alert_totals, ended_alert_deltas")
-    await conn.execute("TRUNCATE duration_bucket_totals, duration_bucket_deltas")
-    for filename in ("0016_ended_alert_sums.py", "0018_duration_buckets.py"):
+    """The sums of ended alerts, the counts of durations and the sums of
+    notifications, as migrations 0016, 0018 and 0021 build them: the seed
+    wrote its rows with triggers off."""
+    for filename, tables in (
+        ("0016_ended_alert_sums.py", "ended_alert_sums, ended_alert_totals, ended_alert_deltas"),
+        ("0018_duration_buckets.py", "duration_bucket_totals, duration_bucket_deltas"),
+        ("0021_notification_sums.py", "notification_sums, notification_totals, notification_deltas"),
+    ):
+        await conn.execute(f"TRUNCATE {tables}")
         for statement in _migration(filename).backfill_sql("postgresql"):
             await conn.execute(statement)
 
@@ -225,6 +229,7 @@ async def stats_pairs(url: str, pairs: int = 3) -> dict[str, Any]:
                         with (
                             mock.patch.object(ended_sums, "whole_days", lambda since, until: None),
                             mock.patch.object(stats, "_counted", lambda query: False),
+                            mock.patch.object(notification_sums, "whole_days", lambda since, until: None),
                         ):
                             await stats.compute(
                                 session, query=stats.StatsQuery(), settings=settings, now=datetime.now(UTC)

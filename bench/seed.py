@@ -62,7 +62,10 @@ SELECT gen_random_uuid(), id, 'console', 'new', 1, 'sent', 1, first_seen_at, fir
 FROM alerts
 """
 
-TRUNCATE_SQL = "TRUNCATE notifications, alert_events, alerts"
+TRUNCATE_SQL = (
+    "TRUNCATE notifications, alert_events, alerts, ended_alert_sums, ended_alert_totals, ended_alert_deltas, "
+    "notification_sums, notification_totals, notification_deltas"
+)
 
 
 async def seed(dsn: str, count: int) -> None:

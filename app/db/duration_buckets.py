@@ -26,13 +26,12 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from app.db import day_sums
 from app.models import Alert, DurationBucketDelta, DurationBucketTotals
 
 DAY = 1440  # minutes: whole minutes below, whole hours above
@@ -40,8 +39,14 @@ MEASURES: dict[str, InstrumentedAttribute[float | None]] = {
     "resolution": Alert.resolution_minutes,
     "acknowledge": Alert.acknowledge_minutes,
 }
-# Deltas folded per statement.
-CHUNK = 5_000
+ROLLUP = day_sums.Rollup(
+    deltas=DurationBucketDelta,
+    sums=None,
+    totals=DurationBucketTotals,
+    key=("measure", "team", "bucket"),
+    measures=("alerts",),
+    counts=("alerts",),
+)
 
 
 def bucket(minutes: float) -> int:
@@ -122,45 +127,5 @@ def _holding(buckets: list[tuple[int, int]], rank: int) -> tuple[int, int]:
 
 
 async def fold(session: AsyncSession) -> int:
-    """Move up to CHUNK deltas into the totals; returns how many were moved.
-    Each delta is deleted by the statement that reads it, so two replicas
-    folding at once never count one twice; the totals are written in key
-    order, so they wait for each other instead of deadlocking."""
-    oldest = select(DurationBucketDelta.id).order_by(DurationBucketDelta.id).limit(CHUNK)
-    moved = await session.execute(
-        delete(DurationBucketDelta)
-        .where(DurationBucketDelta.id.in_(oldest.scalar_subquery()))
-        .returning(
-            DurationBucketDelta.measure,
-            DurationBucketDelta.team,
-            DurationBucketDelta.bucket,
-            DurationBucketDelta.alerts,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    totals: Counter[tuple[Any, ...]] = Counter()
-    count = 0
-    for measure, team, index, alerts in moved:
-        count += 1
-        totals[(measure, team, index)] += alerts
-    if not totals:
-        return 0
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = insert(DurationBucketTotals)
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["measure", "team", "bucket"],
-            set_={"alerts": DurationBucketTotals.alerts + statement.excluded.alerts},
-        ),
-        [
-            {"measure": measure, "team": team, "bucket": index, "alerts": alerts}
-            for (measure, team, index), alerts in sorted(totals.items())
-        ],
-    )
-    # A bucket left without alerts keeps no row.
-    await session.execute(
-        delete(DurationBucketTotals)
-        .where(DurationBucketTotals.alerts == 0)
-        .execution_options(synchronize_session=False)
-    )
-    return count
+    """Move up to day_sums.CHUNK deltas into the totals; returns how many were moved."""
+    return await day_sums.fold(session, ROLLUP)

@@ -9,7 +9,7 @@ same transaction, on both databases and whatever path wrote the alert;
 into `ended_alert_totals`, the same sums without the day (what a period
 without bounds reads: a few rows per kind instead of one per kind and day).
 Readers add the deltas not yet folded, so the answer is current at every
-commit.
+commit. The folding is db/day_sums.py's, shared with the notifications' sums.
 
 A later migration that rebuilds `alerts` on SQLite (alembic's batch mode
 copies the table into a new one) drops these triggers with the old table: it
@@ -21,14 +21,13 @@ first and last days are read from `alerts` by the caller (services/stats.py).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import ColumnElement, func, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import day_sums
 from app.models import EndedAlertDelta, EndedAlertSums, EndedAlertTotals
 
 ENDED_STATUSES: tuple[str, ...] = ("resolved", "closed")
@@ -37,33 +36,18 @@ MEASURES = (
     "alerts", "occurrences", "suppressed", "resolution_sum", "resolution_count",
     "ack_sum", "ack_count", "reached_2", "reached_3", "reached_4",
 )  # fmt: skip
-# Deltas folded per statement.
-CHUNK = 5_000
-
-
-def day_of(moment: datetime) -> datetime:
-    """The start of the moment's day in UTC."""
-    return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def whole_days(
-    since: datetime | None, until: datetime | None
-) -> tuple[datetime | None, datetime | None] | None:
-    """The whole days [first, end) within [since, until) (None: unbounded on
-    that side), or None when the period holds no whole day, or a bound is
-    at the calendar's edge (its day, or the next, is past `datetime.max`)."""
-    try:
-        first = (
-            None
-            if since is None
-            else day_of(since) + (timedelta(days=1) if since != day_of(since) else timedelta())
-        )
-        end = None if until is None else day_of(until)
-    except OverflowError:
-        return None  # the rows alone answer
-    if first is not None and end is not None and first >= end:
-        return None
-    return first, end
+CHUNK = day_sums.CHUNK
+ROLLUP = day_sums.Rollup(
+    deltas=EndedAlertDelta,
+    sums=EndedAlertSums,
+    totals=EndedAlertTotals,
+    key=KEY,
+    measures=MEASURES,
+    counts=("alerts",),
+)
+# The stats read here by whole days (a name of this module, so that a test can
+# patch it to read every figure from the rows).
+whole_days = day_sums.whole_days
 
 
 async def grouped(
@@ -77,11 +61,11 @@ async def grouped(
     resolution_sum, resolution_count, ack_sum, ack_count, reached_2..4) of
     the ended alerts first seen in `days`, from the sums and the deltas not
     yet folded; a group may repeat, and may net to zero."""
-    rows: list[tuple[Any, ...]] = []
     first, end = days
     summed: type[EndedAlertSums | EndedAlertTotals] = (
         EndedAlertTotals if first is None and end is None else EndedAlertSums
     )
+    parts = []
     for table in (summed, EndedAlertDelta):
         where: list[ColumnElement[bool]] = []
         if first is not None:
@@ -92,85 +76,21 @@ async def grouped(
             where.append(table.team == team)
         if alert_type is not None:
             where.append(table.alert_type == alert_type)
-        statement = (
+        parts.append(
             select(
                 table.status,
                 table.severity,
                 table.alert_type,
-                *(func.sum(getattr(table, name)) for name in MEASURES),
+                *(func.sum(getattr(table, name)).label(name) for name in MEASURES),
             )
             .where(*where)
             .group_by(table.status, table.severity, table.alert_type)
         )
-        rows.extend(tuple(row) for row in await session.execute(statement))
-    return rows
+    # One statement, one snapshot: a fold committing meanwhile is seen whole
+    # or not at all (two reads could miss the deltas it moved).
+    return [tuple(row) for row in await session.execute(union_all(*parts))]
 
 
 async def fold(session: AsyncSession) -> int:
-    """Move up to CHUNK deltas into the sums; returns how many were moved.
-    Each delta is deleted by the statement that reads it, so two replicas
-    folding at once never count one twice; the sums are written in key
-    order, so they wait for each other instead of deadlocking."""
-    oldest = select(EndedAlertDelta.id).order_by(EndedAlertDelta.id).limit(CHUNK)
-    moved = await session.execute(
-        delete(EndedAlertDelta)
-        .where(EndedAlertDelta.id.in_(oldest.scalar_subquery()))
-        .returning(*(getattr(EndedAlertDelta, name) for name in KEY + MEASURES))
-        .execution_options(synchronize_session=False)
-    )
-    totals: dict[tuple[Any, ...], list[Any]] = {}
-    count = 0
-    for row in moved:
-        count += 1
-        total = totals.setdefault(tuple(row[: len(KEY)]), [0] * len(MEASURES))
-        for i, value in enumerate(row[len(KEY) :]):
-            total[i] += value
-    if not totals:
-        return 0
-    by_day = sorted(totals.items())
-    await _add(session, by_day)
-    overall: dict[tuple[Any, ...], list[Any]] = {}
-    for day_key, day_values in by_day:
-        kind = overall.setdefault(day_key[1:], [0] * len(MEASURES))
-        for i, value in enumerate(day_values):
-            kind[i] += value
-    await _add_totals(session, sorted(overall.items()))
-    return count
-
-
-Totals = Sequence[tuple[tuple[Any, ...], list[Any]]]
-
-
-async def _upsert(
-    session: AsyncSession, table: type[EndedAlertSums | EndedAlertTotals], totals: Totals
-) -> None:
-    key = KEY if table is EndedAlertSums else KEY[1:]
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = insert(table)
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=list(key),
-            set_={name: getattr(table, name) + getattr(statement.excluded, name) for name in MEASURES},
-        ),
-        [dict(zip(key + MEASURES, (*k, *values), strict=True)) for k, values in totals],
-    )
-
-
-async def _add(session: AsyncSession, totals: Totals) -> None:
-    await _upsert(session, EndedAlertSums, totals)
-    # A day whose ended alerts were all deleted (or reopened) keeps no row.
-    await session.execute(
-        delete(EndedAlertSums)
-        .where(EndedAlertSums.alerts == 0, EndedAlertSums.day.in_(sorted({key[0] for key, _ in totals})))
-        .execution_options(synchronize_session=False)
-    )
-
-
-async def _add_totals(session: AsyncSession, totals: Totals) -> None:
-    await _upsert(session, EndedAlertTotals, totals)
-    # Nor a kind (a few rows per team: the whole table is read).
-    await session.execute(
-        delete(EndedAlertTotals)
-        .where(EndedAlertTotals.alerts == 0)
-        .execution_options(synchronize_session=False)
-    )
+    """Move up to CHUNK deltas into the sums (db/day_sums.py)."""
+    return await day_sums.fold(session, ROLLUP)

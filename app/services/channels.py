@@ -4,9 +4,14 @@ GET /channels shows them for the configured channels over all time; GET /stats
 for a period (notifications by creation time), optionally narrowed to the
 alerts of one type or source, for every channel that appears.
 
-Two grouped queries, each served by a partial index: the sent rows (count and
-mean latency, from ix_notifications_sent_latency) and the unsent rest, few by
-nature: failed, waiting, held, folded (ix_notifications_unsent).
+The counts and the mean latency of whole days (all time, for /channels) come
+summed per day and channel (db/notification_sums.py: triggers keep them as
+notifications are written, change status and are deleted); the partial first
+and last days of a period, and any narrowing to the alerts of a type, source
+or team, from two grouped queries over the rows, each served by a partial
+index: the sent rows (count and latency, from ix_notifications_sent_latency)
+and the unsent rest, few by nature: failed, waiting, held, folded
+(ix_notifications_unsent).
 
 Flood control (services/flood.py) counts so: a digest is one message, in
 `sent`, `failed` or `pending` like any other; each notification folded into
@@ -21,7 +26,6 @@ The console's channel page adds each channel's outstanding error
 from __future__ import annotations
 
 import uuid
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -31,7 +35,7 @@ from sqlalchemy import ColumnElement, FromClause, func, join, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from app.db import flood
+from app.db import flood, notification_sums
 from app.db.aggregates import percentiles
 from app.errors import NotFound
 from app.models import Alert, OutboxRow
@@ -86,57 +90,106 @@ async def delivery_figures(
 ) -> dict[str, Delivery]:
     """Figures per channel over the notifications created in [since, until)
     for the alerts that the `narrowed` conditions on Alert select (all when
-    none); a channel without such notifications is absent (use NO_DELIVERY)."""
-    where: list[ColumnElement[bool]] = []
-    if since is not None:
-        where.append(OutboxRow.created_at >= since)
-    if until is not None:
-        where.append(OutboxRow.created_at < until)
-    joined: FromClause | None = join(OutboxRow, Alert, Alert.id == OutboxRow.alert_id) if narrowed else None
-    where += narrowed
-
-    def over(*columns: Any) -> Any:
-        statement = select(*columns)
-        return statement.select_from(joined) if joined is not None else statement
-
-    is_sent = OutboxRow.status == "sent"
-    delivered = {
-        channel: (int(n), None if mean is None else float(mean))
-        for channel, n, mean in await session.execute(
-            over(OutboxRow.channel, func.count(), func.avg(OutboxRow.duration_ms))
-            .where(is_sent, *where)
-            .group_by(OutboxRow.channel)
-        )
-    }
-    others: Counter[tuple[str, str]] = Counter()
-    for channel, status, n in await session.execute(
-        over(OutboxRow.channel, OutboxRow.status, func.count())
-        .where(OutboxRow.status != "sent", *where)  # the partial index of unsent rows
-        .group_by(OutboxRow.channel, OutboxRow.status)
-    ):
-        others[(channel, status)] += int(n)
+    none); a channel without such notifications is absent (use NO_DELIVERY).
+    Whole days come summed (db/notification_sums.py), the partial first and
+    last days and any narrowing from the rows."""
+    days = None if narrowed else notification_sums.whole_days(since, until)
+    counted: dict[str, list[Any]] = {}
+    if days is None:
+        rows = await _counted(session, since=since, until=until, narrowed=narrowed)
+    else:
+        first, end = days
+        rows = await notification_sums.grouped(session, days=days)
+        if first is not None and since is not None and since < first:
+            rows += await _counted(session, since=since, until=first)
+        if end is not None and until is not None and end < until:
+            rows += await _counted(session, since=end, until=until)
+    for channel, *values in rows:
+        total = counted.setdefault(channel, [0] * len(values))
+        for i, value in enumerate(values):
+            total[i] += value or 0
 
     figures: dict[str, Delivery] = {}
-    for name in sorted(set(delivered) | {channel for channel, _ in others}):
-        sent, mean = delivered.get(name, (0, None))
-        failed = others[(name, "failed")]
+    for name in sorted(counted):
+        # PostgreSQL sums integers as numeric: back to int and float here.
+        sent, failed, pending, silenced, folded, latency_count = (
+            int(counted[name][i]) for i in (0, 1, 2, 3, 4, 6)
+        )
+        latency_sum = float(counted[name][5])
+        if not (sent or failed or pending or silenced or folded):
+            continue  # deltas netted to nothing: no notification in scope
         p95_latency = None
         if p95:
+            where, joined = _scope(since, until, narrowed)
             (p95_latency,) = await percentiles(
-                session, OutboxRow.duration_ms, [is_sent, OutboxRow.channel == name, *where],
+                session, OutboxRow.duration_ms,
+                [OutboxRow.status == "sent", OutboxRow.channel == name, *where],
                 (0.95,), count=sent, source=joined,
             )  # fmt: skip
         figures[name] = Delivery(
             sent=sent,
             failed=failed,
-            pending=others[(name, "pending")] + others[(name, "sending")],
-            silenced=others[(name, "silenced")],
-            folded=others[(name, "folded")],
+            pending=pending,
+            silenced=silenced,
+            folded=folded,
             success_rate=sent / (sent + failed) if sent + failed else None,
-            mean_latency_ms=mean,
+            mean_latency_ms=latency_sum / latency_count if latency_count else None,
             p95_latency_ms=p95_latency,
         )
     return figures
+
+
+def _scope(
+    since: datetime | None, until: datetime | None, narrowed: Sequence[ColumnElement[bool]]
+) -> tuple[list[ColumnElement[bool]], FromClause | None]:
+    """The conditions on the notifications in scope, and the join they need."""
+    where: list[ColumnElement[bool]] = []
+    if since is not None:
+        where.append(OutboxRow.created_at >= since)
+    if until is not None:
+        where.append(OutboxRow.created_at < until)
+    joined = join(OutboxRow, Alert, Alert.id == OutboxRow.alert_id) if narrowed else None
+    return [*where, *narrowed], joined
+
+
+async def _counted(
+    session: AsyncSession,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    narrowed: Sequence[ColumnElement[bool]] = (),
+) -> list[tuple[Any, ...]]:
+    """Rows (channel, *notification_sums.MEASURES) from the notifications
+    themselves: two grouped queries, each served by a partial index."""
+    where, joined = _scope(since, until, narrowed)
+
+    def over(*columns: Any) -> Any:
+        statement = select(*columns)
+        return statement.select_from(joined) if joined is not None else statement
+
+    rows: list[tuple[Any, ...]] = [
+        (channel, n, 0, 0, 0, 0, latency_sum or 0.0, latency_count)
+        for channel, n, latency_sum, latency_count in await session.execute(
+            over(
+                OutboxRow.channel,
+                func.count(),
+                func.sum(OutboxRow.duration_ms),
+                func.count(OutboxRow.duration_ms),
+            )
+            .where(OutboxRow.status == "sent", *where)
+            .group_by(OutboxRow.channel)
+        )
+    ]
+    column = {"failed": 2, "pending": 3, "sending": 3, "silenced": 4, "folded": 5}
+    for channel, status, n in await session.execute(
+        over(OutboxRow.channel, OutboxRow.status, func.count())
+        .where(OutboxRow.status != "sent", *where)  # the partial index of unsent rows
+        .group_by(OutboxRow.channel, OutboxRow.status)
+    ):
+        row = [channel, 0, 0, 0, 0, 0, 0.0, 0]
+        row[column[status]] = n
+        rows.append(tuple(row))
+    return rows
 
 
 async def channel_figures(

@@ -1,7 +1,10 @@
 """Housekeeping: close old resolved alerts, delete old closed ones, and fold
-the changes to ended alerts into the sums GET /stats reads (db/ended_sums.py)
-and the changes to resolution and acknowledge times into their bucket counts
-(db/duration_buckets.py).
+the changes to ended alerts and to notifications into the sums GET /stats and
+GET /channels read (db/ended_sums.py, db/notification_sums.py), and the
+changes to resolution and acknowledge times into their bucket counts
+(db/duration_buckets.py). A deleted notification's counts leave the sums
+with it (its delta is written by the delete): the channel figures are those
+of the notifications kept.
 
 Both work in batches so that one run never holds locks for long, and both are
 safe with replicas: closing claims rows with FOR UPDATE SKIP LOCKED, and a
@@ -17,7 +20,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.db import duration_buckets, ended_sums, history
+from app.db import day_sums, duration_buckets, ended_sums, history, notification_sums
 from app.models import Alert, OutboxRow
 from app.settings import Settings
 
@@ -108,11 +111,11 @@ async def run(
     if settings.retention_days:
         keep_for = timedelta(days=settings.retention_days)
         deleted = await _in_batches(sessionmaker, lambda session: purge(session, now=now, after=keep_for))
-    for fold, chunk in ((ended_sums.fold, ended_sums.CHUNK), (duration_buckets.fold, duration_buckets.CHUNK)):
+    for fold in (ended_sums.fold, notification_sums.fold, duration_buckets.fold):
         while True:  # last: the deltas of the closes and deletes above go in too
             async with sessionmaker() as session, session.begin():
                 folded = await fold(session)
-            if folded < chunk:
+            if folded < day_sums.CHUNK:
                 break
     if closed or deleted:
         log.info("housekeeping", extra={"closed": closed, "deleted": deleted})

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.db import duration_buckets
+from app.db import day_sums, duration_buckets
 from app.db.aggregates import percentiles
 from app.db.engine import create_engine
 from app.models import Alert, DurationBucketDelta, DurationBucketTotals
@@ -135,12 +135,12 @@ async def test_percentiles_through_the_counts_equal_the_whole_walk(clean_databas
         async with sessionmaker() as session, session.begin():
             await _agree(session)
         async with sessionmaker() as session, session.begin():
-            while await duration_buckets.fold(session) == duration_buckets.CHUNK:
+            while await duration_buckets.fold(session) == day_sums.CHUNK:
                 pass
             assert await session.scalar(select(func.count()).select_from(DurationBucketDelta)) == 0
             await _agree(session)
             await session.execute(delete(Alert))
-            while await duration_buckets.fold(session) == duration_buckets.CHUNK:
+            while await duration_buckets.fold(session) == day_sums.CHUNK:
                 pass
             await _agree(session)
             # No bucket keeps a row of zeros.
