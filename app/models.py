@@ -102,6 +102,8 @@ class Alert(Base):
     # When the current level was reached or last repeated: repeats count from here.
     escalated_at: Mapped[datetime | None]
     # When the escalation ticker must next look at this alert; NULL = never.
+    # Not indexed: triggers copy it to escalation_due (EscalationDue), so
+    # that a step, which moves it, changes no indexed column of this table.
     next_escalation_at: Mapped[datetime | None]
     # The team's escalation policy its route chose when it was created
     # (services/oncall/routing.py); NULL: the configured [escalation] policy.
@@ -151,12 +153,6 @@ class Alert(Base):
             "acknowledge_minutes",
             postgresql_where=text("acknowledge_minutes IS NOT NULL"),
             sqlite_where=text("acknowledge_minutes IS NOT NULL"),
-        ),
-        Index(
-            "ix_alerts_next_escalation_at",
-            "next_escalation_at",
-            postgresql_where=text("next_escalation_at IS NOT NULL"),
-            sqlite_where=text("next_escalation_at IS NOT NULL"),
         ),
         # A page of active alerts of one status and type (migration 0019): the
         # active alerts only, and no column a duplicate changes.
@@ -217,6 +213,24 @@ class Alert(Base):
         self.resolution_minutes = None
         self.closed_at = None
         self.suppressed_streak = 0
+
+
+class EscalationDue(Base):
+    """When each alert with a next_escalation_at is due: the ticker's queue,
+    kept by triggers on alerts from alerts.next_escalation_at (migration
+    0022), in the writing transaction, whichever path wrote it. A row of
+    its own, so that moving an alert's due time rewrites this small row and
+    its two index entries, not an entry in each of the alerts table's
+    indexes (its update stays on the page: HOT)."""
+
+    __tablename__ = "escalation_due"
+
+    alert_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("alerts.id", ondelete="CASCADE"), primary_key=True
+    )
+    due_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_escalation_due_due_at", "due_at"),)
 
 
 class AlertEvent(Base):

@@ -18,12 +18,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import history
+from app.db import batch_store, bulk, history
 from app.db.store import Ingested, next_escalation_at
-from app.models import Alert
+from app.models import Alert, EscalationDue
 from app.services import outbox
 from app.services.oncall import policy_steps
 from app.services.oncall.paging import Paging, load_policy
@@ -187,35 +187,103 @@ async def escalate_due(
     policy = settings.escalation
     paging = Paging(session, settings=settings, now=now)
     steps: list[Step] = []
+    after: tuple[datetime, uuid.UUID] | None = None
     while True:
+        # Which alerts are due: a range of escalation_due's index, paged by
+        # its key, so that a row whose alert turns out not to be due (a
+        # replica escalated it meanwhile) is passed over, not read again.
+        due = select(EscalationDue.due_at, EscalationDue.alert_id).where(EscalationDue.due_at <= now)
+        if after is not None:
+            due = due.where(tuple_(EscalationDue.due_at, EscalationDue.alert_id) > after)
+        found = (
+            await session.execute(
+                due.order_by(EscalationDue.due_at, EscalationDue.alert_id).limit(batch_size)
+            )
+        ).all()
+        if not found:
+            return steps
+        after = (found[-1].due_at, found[-1].alert_id)
         alerts = list(
             await session.scalars(
                 select(Alert)
-                .where(Alert.next_escalation_at <= now, Alert.status.in_(ESCALATING_STATUSES))
-                .order_by(Alert.next_escalation_at)
-                .limit(batch_size)
+                .where(
+                    Alert.id.in_([row.alert_id for row in found]),
+                    # Checked on the row locked: PostgreSQL re-checks it
+                    # after waiting for another ticker's commit.
+                    Alert.next_escalation_at <= now,
+                    Alert.status.in_(ESCALATING_STATUSES),
+                )
+                .order_by(Alert.next_escalation_at, Alert.id)
                 .with_for_update()
                 .execution_options(populate_existing=True)
             )
         )
         await paging.prepare(alerts)
-        for alert in alerts:
-            own = paging.policy_of(alert)
-            if own is not None:
-                paged = await paging.escalate(alert, own)
-                steps += [Step(alert.id, p.kind, p.from_level, p.to_level, p.notifications) for p in paged]
-                continue
-            step = await _step(session, alert, policy=policy, settings=settings, now=now)
-            if step is not None:
-                steps.append(step)
-        await session.flush()
+        with session.no_autoflush:  # the changes are written by _store, set-wise
+            for alert in alerts:
+                own = paging.policy_of(alert)
+                if own is not None:
+                    paged = await paging.escalate(alert, own)
+                    steps += [
+                        Step(alert.id, p.kind, p.from_level, p.to_level, p.notifications) for p in paged
+                    ]
+                    continue
+                step = await _step(session, alert, paging=paging, policy=policy, settings=settings, now=now)
+                if step is not None:
+                    steps.append(step)
+        await _store(session, alerts)
         await paging.write()
-        if len(alerts) < batch_size:
+        if len(found) < batch_size:
             return steps
 
 
+# What a step changes on an alert: the columns written back, the alerts of a
+# batch in one statement. None of them is indexed, so on PostgreSQL the
+# update stays on the row's page (a HOT update); escalation_due follows
+# next_escalation_at by trigger (migration 0022).
+STEP_COLUMNS = (
+    "escalation_level", "max_escalation_level", "escalated_at", "next_escalation_at", "escalation_step",
+)  # fmt: skip
+_STORE_PG = (
+    "UPDATE alerts SET escalation_level = v.escalation_level, "
+    "max_escalation_level = v.max_escalation_level, escalated_at = v.escalated_at, "
+    "next_escalation_at = v.next_escalation_at, escalation_step = v.escalation_step "
+    "FROM unnest($1::uuid[], $2::int[], $3::int[], $4::timestamptz[], $5::timestamptz[], $6::int[]) "
+    "AS v(id, escalation_level, max_escalation_level, escalated_at, next_escalation_at, escalation_step) "
+    "WHERE alerts.id = v.id"
+)
+
+
+async def _store(session: AsyncSession, alerts: list[Alert]) -> None:
+    """Write the batch's step columns: one UPDATE from arrays on PostgreSQL,
+    one executemany on SQLite; the alerts leave the session (their state is
+    the database's again), so no flush writes them a second time."""
+    if not alerts:
+        return
+    dialect = session.get_bind().dialect
+    connection = await session.connection()
+    if dialect.name == "postgresql":
+        columns = [[alert.id for alert in alerts]]
+        columns += [[getattr(alert, name) for alert in alerts] for name in STEP_COLUMNS]
+        await connection.exec_driver_sql(_STORE_PG, tuple(columns))
+    else:
+        statement = bulk.updating(dialect, batch_store.ALERTS, STEP_COLUMNS)
+        rows = [
+            {bulk.KEY: alert.id, **{name: getattr(alert, name) for name in STEP_COLUMNS}} for alert in alerts
+        ]
+        await connection.exec_driver_sql(statement.sql, statement.encode(rows))
+    for alert in alerts:
+        session.expunge(alert)
+
+
 async def _step(
-    session: AsyncSession, alert: Alert, *, policy: EscalationPolicy, settings: Settings, now: datetime
+    session: AsyncSession,
+    alert: Alert,
+    *,
+    paging: Paging,
+    policy: EscalationPolicy,
+    settings: Settings,
+    now: datetime,
 ) -> Step | None:
     previous = alert.escalation_level
     target, channels = due_level(policy, alert, now=now)
@@ -232,20 +300,19 @@ async def _step(
     rows = []
     if kind is not None:
         alert.escalated_at = now
-        session.add(
-            history.event(
-                alert.id,
-                kind=kind,
-                at=now,
-                actor="escalation",
-                from_level=previous,
-                to_level=alert.escalation_level,
-                policy=policy.name,
-            )
+        event = history.event(
+            alert.id,
+            kind=kind,
+            at=now,
+            actor="escalation",
+            from_level=previous,
+            to_level=alert.escalation_level,
+            policy=policy.name,
         )
-        rows = await outbox.queue(
+        rows = await outbox.build(
             session, alert=alert, reason=kind, settings=settings, now=now, extra_channels=channels
         )
+        paging.add(event, rows)  # written with the batch's, one statement each
     schedule(alert, policy, now=now)
     if kind is None:
         return None

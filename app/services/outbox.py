@@ -84,13 +84,38 @@ async def queue(
     level: int | None = None,
     extra_channels: Iterable[str] = (),
 ) -> list[OutboxRow]:
+    rows = await build(
+        session,
+        alert=alert,
+        reason=reason,
+        settings=settings,
+        now=now,
+        level=level,
+        extra_channels=extra_channels,
+    )
+    session.add_all(rows)
+    return rows
+
+
+async def build(
+    session: AsyncSession,
+    *,
+    alert: Alert,
+    reason: str,
+    settings: Settings,
+    now: datetime,
+    level: int | None = None,
+    extra_channels: Iterable[str] = (),
+) -> list[OutboxRow]:
+    """`queue`'s rows, not added to the session: the ticker writes a batch's
+    rows in one statement (services/oncall/paging.py `write`)."""
     if not settings.enabled:
         return []
     channels = route(alert, settings, reason=reason, extra=extra_channels)
     if not channels:
         return []
     held_by = await silence_match.held_by(session, alert, now)
-    rows = outbox.rows(
+    return outbox.rows(
         alert_id=alert.id,
         channels=channels,
         reason=reason,
@@ -98,8 +123,6 @@ async def queue(
         now=now,
         silence_id=held_by[0] if held_by else None,
     )
-    session.add_all(rows)
-    return rows
 
 
 @dataclass(frozen=True, slots=True)

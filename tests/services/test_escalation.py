@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.db.engine import create_engine, create_sessionmaker
-from app.models import AlertEvent, OutboxRow
+from app.models import Alert, AlertEvent, EscalationDue, OutboxRow
 from app.services.escalation import escalate_due
 from tests.conftest import FakeClock, Service, make_settings
 from tests.helpers import alert_body, create_alert, wait_for
@@ -121,6 +122,69 @@ async def test_severity_raised_by_a_duplicate_reschedules(service: Service) -> N
     service.clock.now = START + _minutes(5)
     await service.client.post("/alerts", json={**_body(), "severity": "critical"})
     assert summary(await tick_at(service, 30)) == [("escalation", 1, 3)]
+
+
+async def _queue_and_truth(svc: Service) -> tuple[dict[Any, Any], dict[Any, Any]]:
+    """The ticker's queue (escalation_due) and what it must mirror: each
+    alert's next_escalation_at where it has one."""
+    engine = create_engine(svc.settings.database_url, pooler=svc.settings.database_pooler)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            queue = dict((await session.execute(select(EscalationDue.alert_id, EscalationDue.due_at))).all())
+            truth = dict(
+                (
+                    await session.execute(
+                        select(Alert.id, Alert.next_escalation_at).where(
+                            Alert.next_escalation_at.is_not(None)
+                        )
+                    )
+                ).all()
+            )
+    finally:
+        await engine.dispose()
+    return queue, truth
+
+
+async def test_the_tickers_queue_follows_next_escalation_at_on_every_path(service: Service) -> None:
+    high = await create_alert(service.client, severity="high", source="high")
+    critical = await create_alert(service.client, severity="critical", source="critical")
+    medium = await create_alert(service.client, severity="medium", source="medium")
+    queue, truth = await _queue_and_truth(service)
+    assert queue == truth and len(queue) == 2  # created: the medium one never escalates
+    await tick_at(service, 31)  # both step: their due times move on
+    moved, truth = await _queue_and_truth(service)
+    assert moved == truth and all(moved[k] > queue[k] for k in queue)
+    service.clock.now = START + _minutes(32)
+    raised = await service.client.post("/alerts", json={**alert_body(source="medium"), "severity": "high"})
+    assert raised.status_code == 200, raised.text  # a duplicate raising the severity schedules it
+    await service.client.patch(f"/alerts/{high['id']}/acknowledge", json={"by": "alice"})
+    await service.client.patch(f"/alerts/{critical['id']}/resolve", json={"resolved_by": "a"})
+    queue, truth = await _queue_and_truth(service)
+    assert queue == truth and set(map(str, queue)) == {medium["id"]}
+    await service.client.patch(f"/alerts/{critical['id']}/status", json={"status": "reopened", "by": "a"})
+    queue, truth = await _queue_and_truth(service)
+    assert queue == truth and set(map(str, queue)) == {medium["id"], critical["id"]}
+
+
+async def test_a_queue_entry_whose_alert_is_not_due_holds_up_no_batch(service: Service) -> None:
+    """Rows of the ticker's queue that find no due alert (another replica
+    stepped it meanwhile, or a row out of step) are passed over: a batch of
+    one still reaches the due alert behind them."""
+    acked = await create_alert(service.client, severity="high", source="acked")
+    due = await create_alert(service.client, severity="high", source="due")
+    await service.client.patch(f"/alerts/{acked['id']}/acknowledge", json={"by": "alice"})
+    engine = create_engine(service.settings.database_url, pooler=service.settings.database_pooler)
+    try:
+        sessionmaker = create_sessionmaker(engine)
+        async with sessionmaker() as session, session.begin():
+            session.add(EscalationDue(alert_id=uuid.UUID(acked["id"]), due_at=START))  # before the due one
+        async with sessionmaker() as session, session.begin():
+            steps = await escalate_due(
+                session, now=START + _minutes(31), settings=service.settings, batch_size=1
+            )
+    finally:
+        await engine.dispose()
+    assert [(str(s.alert_id), s.kind) for s in steps] == [(due["id"], "escalation")]
 
 
 def _body() -> dict[str, Any]:

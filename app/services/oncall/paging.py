@@ -210,6 +210,12 @@ class Paging:
         self._rows += queued
         return Paged(due.kind, previous, level, len(queued))
 
+    def add(self, event: AlertEvent, rows: Sequence[OutboxRow]) -> None:
+        """A step done by other rules (the settings' escalation rules), to
+        be written with this batch's (services/escalation.py)."""
+        self._events.append(event)
+        self._rows += rows
+
     async def write(self) -> None:
         """Insert the events and outbox rows of the steps done since the last
         call, one executemany each (db/bulk.py)."""
@@ -220,17 +226,26 @@ class Paging:
         to_rows = bulk.inserting(
             dialect, batch_store.NOTIFICATIONS, tuple(batch_store.NOTIFICATIONS.c.keys())
         )
-        await bulk.execute(
-            self._session,
-            [
-                bulk.Encoded(
-                    to_events, to_events.encode(batch_store.values(e, batch_store.EVENTS) for e in events)
-                ),
-                bulk.Encoded(
-                    to_rows, to_rows.encode(batch_store.values(r, batch_store.NOTIFICATIONS) for r in rows)
-                ),
-            ],
-        )
+        work = [
+            bulk.Encoded(
+                to_events, to_events.encode(batch_store.values(e, batch_store.EVENTS) for e in events)
+            ),
+            bulk.Encoded(
+                to_rows, to_rows.encode(batch_store.values(r, batch_store.NOTIFICATIONS) for r in rows)
+            ),
+        ]
+        if dialect.name != "postgresql":
+            await bulk.execute(self._session, work)
+            return
+        # One statement each, from arrays: an executemany runs its statement
+        # once per row, and for 1,000 steps that was most of a tick.
+        connection = await self._session.connection()
+        for encoded in work:
+            if encoded.rows:
+                keys = encoded.statement.keys
+                table = batch_store.EVENTS if encoded.statement is to_events else batch_store.NOTIFICATIONS
+                arrays = bulk.inserting_arrays(dialect, table, keys)
+                await connection.exec_driver_sql(arrays.sql, bulk.as_arrays(encoded.rows, len(keys)))
 
     def _contact_rows(
         self, people: Iterable[Person], notes: list[str]
