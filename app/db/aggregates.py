@@ -48,9 +48,15 @@ async def percentiles(
             above = count - 2 - lower  # rows above rank lower + 1; -1 when lower is the top
             top = rows.order_by(value.desc()).offset(max(above, 0)).limit(2 if above >= 0 else 1)
             neighbours = [float(v) for v in await session.scalars(top)][::-1]
-        if not neighbours:  # rows vanished since the count: nothing to report
-            results.append(None)
-            continue
-        high = neighbours[1] if len(neighbours) > 1 else neighbours[0]
-        results.append(neighbours[0] + (high - neighbours[0]) * (position - lower))
+        results.append(interpolated(neighbours, position - lower))
     return results
+
+
+def interpolated(neighbours: Sequence[float], fraction: float) -> float | None:
+    """percentile_cont's value `fraction` of the way from the value at the
+    rank to the next one (the last has none); None when the rows vanished
+    since they were counted."""
+    if not neighbours:
+        return None
+    high = neighbours[1] if len(neighbours) > 1 else neighbours[0]
+    return neighbours[0] + (high - neighbours[0]) * fraction

@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.db import day_sums
+from app.db.aggregates import interpolated
 from app.models import Alert, DurationBucketDelta, DurationBucketTotals
 
 DAY = 1440  # minutes: whole minutes below, whole hours above
@@ -107,11 +108,7 @@ async def percentiles(
         if start != -math.inf:
             walk = walk.where(value >= start)
         neighbours = [float(v) for v in await session.scalars(walk) if v is not None]
-        if not neighbours:  # rows vanished since the counts: nothing to report
-            results.append(None)
-            continue
-        high = neighbours[1] if len(neighbours) > 1 else neighbours[0]
-        results.append(neighbours[0] + (high - neighbours[0]) * (position - lower))
+        results.append(interpolated(neighbours, position - lower))
     return results
 
 
