@@ -16,10 +16,10 @@ ingest statement, which runs its transaction on the driver's connection in
 one call, around that call (`WriterQueue.turn`). Between the processes of
 one service (uvicorn's workers) the one writer of each that holds its
 process's turn then takes an exclusive lock on a file beside the database
-(`<database>-writer`, flock) before BEGIN IMMEDIATE: a writer whose process
-is not writing takes it at once; one that finds another process writing
-waits for it in a thread, blocked in the kernel, and has it the moment it
-is given back, instead of polling in the busy handler (a submission
+(`<database>-writer`, flock; `_FileLock`) before BEGIN IMMEDIATE: a writer
+whose process is not writing takes it at once; one that finds another
+process writing waits for it in a thread, blocked in the kernel, and has it
+next, before that process's next writer, instead of polling in the busy handler (a submission
 waited up to a quarter of a second there beside another worker's batch of
 100, which it follows in about a millisecond now). Only writers that take
 no such lock (another program on the file, a migration) meet the busy
@@ -276,64 +276,88 @@ class WriterQueue:
 
 
 class _FileLock:
-    """An exclusive flock on a file, the turn of one writer among the
-    processes on a database; taken by the writer that holds its process's
-    turn, so one waiter per process at most. Uncontended it is one system
-    call on the event loop; contended, a thread of its own blocks in the
-    kernel until the lock is given back (whereupon the kernel wakes it at
-    once), and the event loop is told. A waiter that gives up (timed out,
-    cancelled) leaves the thread to give the lock back when it gets it.
+    """The turn of one writer among the processes on a database: an
+    exclusive flock on a file (`<database>-writer`), taken by the writer
+    that holds its process's turn, so one waiter per process at most.
 
-    The file is opened at first use in each process (a descriptor inherited
-    across fork would share the lock with the parent) and closed with this
-    object. Its lock is the kernel's: a process killed with its turn gives
-    it back with its descriptors."""
+    A lock the kernel wakes its waiters for is no queue by itself: under
+    load the woken waiter may not run before the process that gave the lock
+    back takes it again for its next writer. So a second file
+    (`<database>-writer-next`) says whose turn is next: a writer takes it
+    before the turn and gives it back once it has the turn, so while one
+    waits for the turn holding it, the writer that gives the turn back
+    cannot take it again but waits behind. Two processes take turns; more
+    take them in the order the kernel wakes them.
+
+    Uncontended it is three system calls on the event loop; contended, a
+    thread of its own blocks in the kernel, and the event loop is told when
+    it has the turn. A waiter that gives up (timed out, cancelled) leaves
+    the thread to give the turn back when it gets it. The files are opened
+    at first use in each process (a descriptor inherited across fork would
+    share the locks with the parent) and closed with this object. The locks
+    are the kernel's: a process killed in its turn gives it back with its
+    descriptors."""
 
     def __init__(self, path: str) -> None:
         self._path = path
-        self._fd: int | None = None
+        self._fds: tuple[int, int] | None = None
         self._pid = 0
 
-    def _descriptor(self) -> int:
-        if self._fd is None or self._pid != os.getpid():
-            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    def _descriptors(self) -> tuple[int, int]:
+        if self._fds is None or self._pid != os.getpid():
+            flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
+            self._fds = (os.open(self._path, flags, 0o644), os.open(self._path + "-next", flags, 0o644))
             self._pid = os.getpid()
-            weakref.finalize(self, os.close, self._fd)
-        return self._fd
+            for fd in self._fds:
+                weakref.finalize(self, os.close, fd)
+        return self._fds
 
     async def acquire(self) -> None:
-        fd = self._descriptor()
+        turn, next_ = self._descriptors()
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
+            fcntl.flock(next_, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            pass
+            queued = False  # another process's writer is next: behind it
+        else:
+            queued = True
+            try:
+                fcntl.flock(turn, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                pass
+            else:
+                fcntl.flock(next_, fcntl.LOCK_UN)
+                return
         loop = asyncio.get_running_loop()
         taken: asyncio.Future[None] = loop.create_future()
 
         def wait() -> None:
             failure: BaseException | None = None
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
+                if not queued:
+                    fcntl.flock(next_, fcntl.LOCK_EX)
+                try:
+                    fcntl.flock(turn, fcntl.LOCK_EX)
+                finally:
+                    fcntl.flock(next_, fcntl.LOCK_UN)
             except BaseException as exc:  # a closed descriptor: the waiter is told
                 failure = exc
             try:
-                loop.call_soon_threadsafe(_settle, taken, fd, failure)
+                loop.call_soon_threadsafe(_settle, taken, turn, failure)
             except RuntimeError:  # the loop is gone, and the waiter with it
                 if failure is None:
                     with contextlib.suppress(OSError):
-                        fcntl.flock(fd, fcntl.LOCK_UN)
+                        fcntl.flock(turn, fcntl.LOCK_UN)
 
         threading.Thread(target=wait, name="sqlite-writer-lock", daemon=True).start()
         await taken
 
     def release(self) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        if self._fds is not None:
+            fcntl.flock(self._fds[0], fcntl.LOCK_UN)
 
 
 def _settle(taken: asyncio.Future[None], fd: int, failure: BaseException | None) -> None:
-    """On the event loop: the lock taken (or not) for a waiter, given back at
+    """On the event loop: the turn taken (or not) for a waiter, given back at
     once if the waiter is no more."""
     if taken.done():  # cancelled, timed out
         if failure is None:
