@@ -26,9 +26,10 @@ no such lock (another program on the file, a migration) meet the busy
 handler. A writer that waits longer than the busy timeout gets "database
 is locked", as before: an outage, a 503.
 The delivery worker's writes (claims and results, db/sqlite_delivery.py)
-are deferrable: such a writer joins the queue only when no other writer is
-waiting (or after DEFER_SECONDS at most), so a submission waits for the
-transaction under way, not for a backlog of deliveries. They take their
+and the write transactions of batches (services/batch.py) are deferrable:
+such a writer joins the queue only when no other writer is waiting (or
+after DEFER_SECONDS at most), so a single submission waits for the
+transaction under way, not for a backlog of deliveries or batches. They take their
 turn outside this engine's connections (WriterQueue.turn, from
 db/sqlite_calls.py) or on them (the DEFERRABLE execution option).
 
