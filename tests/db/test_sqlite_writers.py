@@ -219,9 +219,12 @@ from app.db.engine import create_engine, writer_queue
 
 async def main():
     engine = create_engine(sys.argv[1])
-    async with writer_queue(engine).turn():
-        print("holding", flush=True)
-        await asyncio.sleep(float(sys.argv[2]))
+    turns = int(sys.argv[3]) if len(sys.argv) > 3 else 1
+    for n in range(turns):  # back to back: the next asked for as soon as one is given back
+        async with writer_queue(engine).turn():
+            if n == 0:
+                print("holding", flush=True)
+            await asyncio.sleep(float(sys.argv[2]))
     print("released", flush=True)
     await engine.dispose()
 
@@ -229,9 +232,15 @@ asyncio.run(main())
 """
 
 
-async def _other_process(sqlite_url: str, hold_seconds: float) -> asyncio.subprocess.Process:
+async def _other_process(sqlite_url: str, hold_seconds: float, turns: int = 1) -> asyncio.subprocess.Process:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", _OTHER_PROCESS, sqlite_url, str(hold_seconds), stdout=asyncio.subprocess.PIPE
+        sys.executable,
+        "-c",
+        _OTHER_PROCESS,
+        sqlite_url,
+        str(hold_seconds),
+        str(turns),
+        stdout=asyncio.subprocess.PIPE,
     )
     assert process.stdout is not None
     assert await asyncio.wait_for(process.stdout.readline(), 30) == b"holding\n"
@@ -282,3 +291,17 @@ async def test_a_writer_that_waits_past_the_busy_timeout_for_another_process_is_
     assert started == [2]
     other = await _other_process(sqlite_url, 0.1)  # nor does this process hold the file
     assert await asyncio.wait_for(other.wait(), 10) == 0
+
+
+async def test_a_process_writing_back_to_back_lets_the_other_in_next(
+    engine: AsyncEngine, sqlite_url: str
+) -> None:
+    """The other process asks for its next turn the moment it gives one
+    back, 20,000 times; this process's writer, waiting, has the turn after the
+    one under way, not after the other's run of them."""
+    other = await _other_process(sqlite_url, 0, turns=20000)
+    started: list[int] = []
+    await asyncio.wait_for(_write(engine, 1, started), 5)
+    assert started == [1]
+    assert other.returncode is None, "the writer waited for all of the other process's turns"
+    assert await asyncio.wait_for(other.wait(), 30) == 0
