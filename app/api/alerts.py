@@ -96,7 +96,6 @@ async def submit_alert(
             settings=settings,
             now=now,
             fast=request.app.state.batch_fast_path,
-            deferrable=True,  # single submissions waiting go first
         )
         return await submitted_batch(request, done)
     one = batches.one(body)

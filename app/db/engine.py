@@ -13,23 +13,13 @@ worker's small transactions. So within a process the writers queue first, in
 order, on an asyncio lock taken before BEGIN IMMEDIATE and given back when
 the connection returns to the pool (its transaction over), or, for the
 ingest statement, which runs its transaction on the driver's connection in
-one call, around that call (`WriterQueue.turn`). Between the processes of
-one service (uvicorn's workers) the one writer of each that holds its
-process's turn then takes an exclusive lock on a file beside the database
-(`<database>-writer`, flock; `_FileLock`) before BEGIN IMMEDIATE: a writer
-whose process is not writing takes it at once; one that finds another
-process writing waits for it in a thread, blocked in the kernel, and has it
-next, before that process's next writer, instead of polling in the busy handler (a submission
-waited up to a quarter of a second there beside another worker's batch of
-100, which it follows in about a millisecond now). Only writers that take
-no such lock (another program on the file, a migration) meet the busy
-handler. A writer that waits longer than the busy timeout gets "database
-is locked", as before: an outage, a 503.
+one call, around that call (`WriterQueue.turn`); only writers of other
+processes meet the busy handler. A writer that waits longer than the
+busy timeout gets "database is locked", as before: an outage, a 503.
 The delivery worker's writes (claims and results, db/sqlite_delivery.py)
-and the write transactions of batches (services/batch.py) are deferrable:
-such a writer joins the queue only when no other writer is waiting (or
-after DEFER_SECONDS at most), so a single submission waits for the
-transaction under way, not for a backlog of deliveries or batches. They take their
+are deferrable: such a writer joins the queue only when no other writer is
+waiting (or after DEFER_SECONDS at most), so a submission waits for the
+transaction under way, not for a backlog of deliveries. They take their
 turn outside this engine's connections (WriterQueue.turn, from
 db/sqlite_calls.py) or on them (the DEFERRABLE execution option).
 
@@ -44,10 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
-import os
 import sqlite3
-import threading
 import weakref
 from collections.abc import AsyncIterator
 from typing import Any
@@ -136,7 +123,7 @@ def _sqlite_engine(database_url: str) -> AsyncEngine:
     _discard_failed_connections(engine)
 
     event.listen(engine.sync_engine, "connect", configure_sqlite)
-    writers = _WRITERS[engine.sync_engine] = WriterQueue(_lock_file(engine.url.database))
+    writers = _WRITERS[engine.sync_engine] = WriterQueue()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
@@ -155,15 +142,6 @@ def _sqlite_engine(database_url: str) -> AsyncEngine:
     event.listen(engine.sync_engine.pool, "reset", lambda _c, record, _s: writers.leave(record))
     event.listen(engine.sync_engine.pool, "invalidate", lambda _c, record, _e: writers.leave(record))
     return engine
-
-
-def _lock_file(database: str | None) -> str | None:
-    """The file whose lock the writers of every process take in turn
-    (WriterQueue): beside the database; none for a database in memory,
-    which one process alone can open."""
-    if not database or database == ":memory:" or "mode=memory" in database:
-        return None
-    return database.removeprefix("file:").split("?", 1)[0] + "-writer"
 
 
 def configure_sqlite(dbapi_connection: Any, _record: Any = None) -> None:
@@ -190,8 +168,7 @@ def writer_queue(engine: AsyncEngine) -> WriterQueue:
 class WriterQueue:
     """This process's SQLite writers, one at a time, first come first served,
     but for the deferrable ones, which let every writer already waiting go
-    first; and, when given a lock file, the processes' writers one at a time
-    too (`_FileLock`).
+    first.
 
     Called from SQLAlchemy's event hooks, which run inside its greenlet on
     the event loop's thread: `enter` waits there for the lock (await_only).
@@ -208,9 +185,8 @@ class WriterQueue:
     MARK = "alerts_writer"
     DEFER_SECONDS = 0.5
 
-    def __init__(self, lock_file: str | None = None) -> None:
+    def __init__(self) -> None:
         self._lock = asyncio.Lock()
-        self._file = _FileLock(lock_file) if lock_file else None
         self._waiting = 0  # writers not deferrable waiting for the lock
         self._none_waiting = asyncio.Event()
         self._none_waiting.set()
@@ -228,21 +204,15 @@ class WriterQueue:
                 if deferrable:
                     await self._defer()
                     await self._lock.acquire()
-                else:
-                    self._waiting += 1
-                    self._none_waiting.clear()
-                    try:
-                        await self._lock.acquire()
-                    finally:
-                        self._waiting -= 1
-                        if not self._waiting:
-                            self._none_waiting.set()
-                if self._file is not None:
-                    try:
-                        await self._file.acquire()
-                    except BaseException:
-                        self._lock.release()
-                        raise
+                    return
+                self._waiting += 1
+                self._none_waiting.clear()
+                try:
+                    await self._lock.acquire()
+                finally:
+                    self._waiting -= 1
+                    if not self._waiting:
+                        self._none_waiting.set()
         except TimeoutError:
             raise sqlite3.OperationalError("database is locked") from None
 
@@ -252,16 +222,9 @@ class WriterQueue:
                 async with asyncio.timeout(self.DEFER_SECONDS):
                     await self._none_waiting.wait()
 
-    def _release(self) -> None:
-        try:
-            if self._file is not None:
-                self._file.release()
-        finally:
-            self._lock.release()
-
     def leave(self, record: ConnectionPoolEntry) -> None:
         if record.info.pop(self.MARK, False):
-            self._release()
+            self._lock.release()
 
     @contextlib.asynccontextmanager
     async def turn(self, *, deferrable: bool = False) -> AsyncIterator[None]:
@@ -273,100 +236,7 @@ class WriterQueue:
         try:
             yield
         finally:
-            self._release()
-
-
-class _FileLock:
-    """The turn of one writer among the processes on a database: an
-    exclusive flock on a file (`<database>-writer`), taken by the writer
-    that holds its process's turn, so one waiter per process at most.
-
-    A lock the kernel wakes its waiters for is no queue by itself: under
-    load the woken waiter may not run before the process that gave the lock
-    back takes it again for its next writer. So a second file
-    (`<database>-writer-next`) says whose turn is next: a writer takes it
-    before the turn and gives it back once it has the turn, so while one
-    waits for the turn holding it, the writer that gives the turn back
-    cannot take it again but waits behind. Two processes take turns; more
-    take them in the order the kernel wakes them.
-
-    Uncontended it is three system calls on the event loop; contended, a
-    thread of its own blocks in the kernel, and the event loop is told when
-    it has the turn. A waiter that gives up (timed out, cancelled) leaves
-    the thread to give the turn back when it gets it. The files are opened
-    at first use in each process (a descriptor inherited across fork would
-    share the locks with the parent) and closed with this object. The locks
-    are the kernel's: a process killed in its turn gives it back with its
-    descriptors."""
-
-    def __init__(self, path: str) -> None:
-        self._path = path
-        self._fds: tuple[int, int] | None = None
-        self._pid = 0
-
-    def _descriptors(self) -> tuple[int, int]:
-        if self._fds is None or self._pid != os.getpid():
-            flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
-            self._fds = (os.open(self._path, flags, 0o644), os.open(self._path + "-next", flags, 0o644))
-            self._pid = os.getpid()
-            for fd in self._fds:
-                weakref.finalize(self, os.close, fd)
-        return self._fds
-
-    async def acquire(self) -> None:
-        turn, next_ = self._descriptors()
-        try:
-            fcntl.flock(next_, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            queued = False  # another process's writer is next: behind it
-        else:
-            queued = True
-            try:
-                fcntl.flock(turn, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                pass
-            else:
-                fcntl.flock(next_, fcntl.LOCK_UN)
-                return
-        loop = asyncio.get_running_loop()
-        taken: asyncio.Future[None] = loop.create_future()
-
-        def wait() -> None:
-            failure: BaseException | None = None
-            try:
-                if not queued:
-                    fcntl.flock(next_, fcntl.LOCK_EX)
-                try:
-                    fcntl.flock(turn, fcntl.LOCK_EX)
-                finally:
-                    fcntl.flock(next_, fcntl.LOCK_UN)
-            except BaseException as exc:  # a closed descriptor: the waiter is told
-                failure = exc
-            try:
-                loop.call_soon_threadsafe(_settle, taken, turn, failure)
-            except RuntimeError:  # the loop is gone, and the waiter with it
-                if failure is None:
-                    with contextlib.suppress(OSError):
-                        fcntl.flock(turn, fcntl.LOCK_UN)
-
-        threading.Thread(target=wait, name="sqlite-writer-lock", daemon=True).start()
-        await taken
-
-    def release(self) -> None:
-        if self._fds is not None:
-            fcntl.flock(self._fds[0], fcntl.LOCK_UN)
-
-
-def _settle(taken: asyncio.Future[None], fd: int, failure: BaseException | None) -> None:
-    """On the event loop: the turn taken (or not) for a waiter, given back at
-    once if the waiter is no more."""
-    if taken.done():  # cancelled, timed out
-        if failure is None:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    elif failure is not None:
-        taken.set_exception(failure)
-    else:
-        taken.set_result(None)
+            self._lock.release()
 
 
 # Each SQLite engine's writers (weak: an engine disposed and dropped takes its queue along).

@@ -39,11 +39,6 @@ transaction); what that path declines as a whole (a reopen, a silence in
 force) comes here, as does every batch with a resolve or a submission
 without deduplication.
 
-On SQLite a batch sent as one (an array, an Alertmanager notification)
-lets the single submissions of its process already waiting for the write
-lock go first (db/engine.py, deferrable): they wait for the transaction
-under way, not for the batches queued before them too.
-
 The event loop. Working out 1,000 operations is a few hundred milliseconds
 of Python; it lets the process's other requests in every 2 ms
 (app/pacing.py).
@@ -121,12 +116,8 @@ async def apply(
     settings: Settings,
     now: datetime,
     fast: FastPath | None = None,
-    deferrable: bool = False,
 ) -> list[Outcome]:
-    """Apply the operations in order, in one transaction; one outcome each.
-    `deferrable`: on SQLite, the write transaction lets the process's
-    writers already waiting for the write lock (single submissions) go
-    first (db/engine.py)."""
+    """Apply the operations in order, in one transaction; one outcome each."""
     if not operations:
         return []
     if fast is not None:
@@ -139,10 +130,8 @@ async def apply(
             if attempt <= OPTIMISTIC_ATTEMPTS:
                 seen = await transaction.read(sessionmaker, batch.read)
                 work = await batch.work_out(seen, hold=seen.assumed)
-                return await transaction.run(
-                    sessionmaker, functools.partial(batch.commit, work=work), deferrable=deferrable
-                )
-            return await transaction.run(sessionmaker, batch.work_out_and_commit, deferrable=deferrable)
+                return await transaction.run(sessionmaker, functools.partial(batch.commit, work=work))
+            return await transaction.run(sessionmaker, batch.work_out_and_commit)
         except _Moved as moved:
             log.info("batch of %d: %s since it was read; working it out again", len(operations), moved)
         except Exception as exc:
@@ -182,12 +171,9 @@ async def submit_many(
     settings: Settings,
     now: datetime,
     fast: FastPath | None = None,
-    deferrable: bool = False,
 ) -> list[Ingested]:
     """Submissions only (POST /alerts with an array): one answer each, in order."""
-    done = await apply(
-        sessionmaker, plans, team=team, settings=settings, now=now, fast=fast, deferrable=deferrable
-    )
+    done = await apply(sessionmaker, plans, team=team, settings=settings, now=now, fast=fast)
     return [outcome for outcome in done if isinstance(outcome, Ingested)]
 
 

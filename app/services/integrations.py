@@ -104,9 +104,7 @@ async def apply_alertmanager(
     if watchdog_fired:
         await _watchdog_beat(sessionmaker, hook=hook, team=team, settings=settings, now=now)
     queued = 0
-    done = await batch.apply(
-        sessionmaker, operations, team=team, settings=settings, now=now, fast=fast, deferrable=True
-    )
+    done = await batch.apply(sessionmaker, operations, team=team, settings=settings, now=now, fast=fast)
     for result, outcome in zip(applied, done, strict=True):
         if isinstance(outcome, Ingested):
             result.outcome = cast(am.AlertmanagerOutcome, outcome.outcome)

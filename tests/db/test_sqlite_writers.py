@@ -1,16 +1,13 @@
 """SQLite's writers within one process take turns, first come first served,
 on a lock taken before BEGIN IMMEDIATE (db/engine.py), instead of sleeping in
-SQLite's busy handler and losing to whoever comes meanwhile, and so do the
-writers of several processes, on a lock file beside the database; a deferrable
+SQLite's busy handler and losing to whoever comes meanwhile; a deferrable
 writer (the delivery's) lets those waiting go first, and the one-call writes
 asked together share a transaction (db/sqlite_calls.py)."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 import sqlite3
-import sys
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -209,99 +206,3 @@ async def test_a_one_call_write_tries_again_while_another_process_writes(
     async with engine.connect() as conn:
         rows = (await conn.execute(text("SELECT n FROM writer_turns ORDER BY n"))).scalars().all()
     assert rows == [1, 2, 3]
-
-
-# Another process of the service: it takes this process's kind of turn on the
-# same database (its writer queue, so the lock file) and holds it.
-_OTHER_PROCESS = """
-import asyncio, sys
-from app.db.engine import create_engine, writer_queue
-
-async def main():
-    engine = create_engine(sys.argv[1])
-    turns = int(sys.argv[3]) if len(sys.argv) > 3 else 1
-    for n in range(turns):  # back to back: the next asked for as soon as one is given back
-        async with writer_queue(engine).turn():
-            if n == 0:
-                print("holding", flush=True)
-            await asyncio.sleep(float(sys.argv[2]))
-    print("released", flush=True)
-    await engine.dispose()
-
-asyncio.run(main())
-"""
-
-
-async def _other_process(sqlite_url: str, hold_seconds: float, turns: int = 1) -> asyncio.subprocess.Process:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        _OTHER_PROCESS,
-        sqlite_url,
-        str(hold_seconds),
-        str(turns),
-        stdout=asyncio.subprocess.PIPE,
-    )
-    assert process.stdout is not None
-    assert await asyncio.wait_for(process.stdout.readline(), 30) == b"holding\n"
-    return process
-
-
-async def test_the_writers_of_two_processes_take_turns(engine: AsyncEngine, sqlite_url: str) -> None:
-    """The other process holds its turn without writing: only the lock file
-    can hold this one back, and it does, until the other gives it back."""
-    other = await _other_process(sqlite_url, 1.0)
-    started: list[int] = []
-    mine = asyncio.create_task(_write(engine, 1, started))
-    await asyncio.sleep(0.4)
-    assert started == [] and not mine.done(), "a writer began while another process held the turn"
-    assert await asyncio.wait_for(other.wait(), 10) == 0
-    await asyncio.wait_for(mine, 5)
-    assert started == [1]
-    assert await asyncio.to_thread(
-        os.path.exists, sqlite_url.removeprefix("sqlite+aiosqlite:///") + "-writer"
-    )
-
-
-async def test_a_process_killed_in_its_turn_gives_it_back(engine: AsyncEngine, sqlite_url: str) -> None:
-    other = await _other_process(sqlite_url, 60)
-    started: list[int] = []
-    mine = asyncio.create_task(_write(engine, 1, started))
-    await asyncio.sleep(0.3)
-    assert started == []
-    other.kill()  # SIGKILL: the kernel gives its lock back
-    await other.wait()
-    await asyncio.wait_for(mine, 5)
-    assert started == [1]
-
-
-async def test_a_writer_that_waits_past_the_busy_timeout_for_another_process_is_an_outage(
-    engine: AsyncEngine, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(engine_module, "SQLITE_BUSY_TIMEOUT_SECONDS", 0.3)
-    other = await _other_process(sqlite_url, 1.0)
-    with pytest.raises(Exception) as raised:
-        await _write(engine, 1, [])
-    assert is_database_outage(raised.value), repr(raised.value)
-    assert await asyncio.wait_for(other.wait(), 10) == 0
-    started: list[int] = []
-    # Nothing was left holding the turn, in this process or in the file: the
-    # waiter that gave up gives the lock back when its thread gets it.
-    await asyncio.wait_for(_write(engine, 2, started), 5)
-    assert started == [2]
-    other = await _other_process(sqlite_url, 0.1)  # nor does this process hold the file
-    assert await asyncio.wait_for(other.wait(), 10) == 0
-
-
-async def test_a_process_writing_back_to_back_lets_the_other_in_next(
-    engine: AsyncEngine, sqlite_url: str
-) -> None:
-    """The other process asks for its next turn the moment it gives one
-    back, 20,000 times; this process's writer, waiting, has the turn after the
-    one under way, not after the other's run of them."""
-    other = await _other_process(sqlite_url, 0, turns=20000)
-    started: list[int] = []
-    await asyncio.wait_for(_write(engine, 1, started), 5)
-    assert started == [1]
-    assert other.returncode is None, "the writer waited for all of the other process's turns"
-    assert await asyncio.wait_for(other.wait(), 30) == 0
