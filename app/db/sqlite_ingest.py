@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -302,7 +301,7 @@ def write_group(connection: sqlite3.Connection, plans: Sequence[IngestPlan]) -> 
     with nothing written, when any of it is the ORM store's (a silence in
     force, a reopen, deduplication off). The caller holds the process's
     writer turn (db/engine.py `WriterQueue.turn`)."""
-    _begin_immediate(connection)
+    connection.execute("BEGIN IMMEDIATE")
     try:
         try:
             written = write(connection, plans, check_silences=True)
@@ -317,34 +316,6 @@ def write_group(connection: sqlite3.Connection, plans: Sequence[IngestPlan]) -> 
         if connection.in_transaction:
             connection.execute("ROLLBACK")
         raise
-
-
-# While another process writes, BEGIN IMMEDIATE is tried again every
-# millisecond (SQLite's busy handler sleeps 1, 2, 5 ... 100 ms between tries).
-BUSY_POLL_SECONDS = 0.001
-BUSY_TIMEOUT_SECONDS = 30.0
-
-
-def _begin_immediate(connection: sqlite3.Connection) -> None:
-    """BEGIN IMMEDIATE, polling every BUSY_POLL_SECONDS while another process
-    (a second uvicorn worker) holds the write lock, up to the busy timeout:
-    a group of submissions catches the lock between that process's writes
-    instead of sleeping in SQLite's busy handler, which waited up to a
-    quarter of a second beside another worker's batches (bench/README.md,
-    batches). The sleep is on the connection's thread, without the GIL."""
-    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
-    while True:
-        try:
-            connection.execute("PRAGMA busy_timeout=0")
-            try:
-                connection.execute("BEGIN IMMEDIATE")
-                return
-            finally:
-                connection.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
-        except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
-                raise
-        time.sleep(BUSY_POLL_SECONDS)
 
 
 def _rescheduled(decisions: Decisions, alert: dict[str, Any], escalated_at: Any) -> Any:

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import engine as engine_module
-from app.db import sqlite_calls, sqlite_ingest
+from app.db import sqlite_calls
 from app.db.engine import DEFERRABLE, READ_ONLY, create_engine
 from app.db.outage import is_database_outage
 
@@ -206,34 +206,3 @@ async def test_a_one_call_write_tries_again_while_another_process_writes(
     async with engine.connect() as conn:
         rows = (await conn.execute(text("SELECT n FROM writer_turns ORDER BY n"))).scalars().all()
     assert rows == [1, 2, 3]
-
-
-async def test_a_group_of_submissions_waits_for_another_process_and_then_writes(sqlite_url: str) -> None:
-    """The ingest statement's BEGIN IMMEDIATE polls while another process
-    writes, then begins as soon as it is done; past the busy timeout it is
-    "database is locked" (an outage)."""
-    path = sqlite_url.removeprefix("sqlite+aiosqlite:///")
-    mine = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    other = sqlite3.connect(path, isolation_level=None)
-    try:
-        other.execute("BEGIN IMMEDIATE")  # another process writing
-        began = asyncio.create_task(asyncio.to_thread(sqlite_ingest._begin_immediate, mine))
-        await asyncio.sleep(0.2)
-        assert not began.done()
-        other.execute("COMMIT")
-        await asyncio.wait_for(began, 2)
-        assert mine.in_transaction
-        mine.execute("ROLLBACK")
-        other.execute("BEGIN IMMEDIATE")
-        original = sqlite_ingest.BUSY_TIMEOUT_SECONDS
-        sqlite_ingest.BUSY_TIMEOUT_SECONDS = 0.1
-        try:
-            with pytest.raises(sqlite3.OperationalError, match="locked") as raised:
-                await asyncio.to_thread(sqlite_ingest._begin_immediate, mine)
-        finally:
-            sqlite_ingest.BUSY_TIMEOUT_SECONDS = original
-        assert is_database_outage(raised.value)
-        other.execute("ROLLBACK")
-    finally:
-        mine.close()
-        other.close()
