@@ -82,24 +82,46 @@ async def feed(session: AsyncSession, *, schedule: OncallSchedule, now: datetime
 
 
 def render(schedule: OncallSchedule, found: ShiftList, *, now: datetime) -> bytes:
+    calendar = _calendar(f"On call: {schedule.name} ({schedule.team})", schedule.time_zone)
+    for shift in found.shifts:
+        calendar.add_component(
+            _event(
+                uid=f"{schedule.id}-{shift.user.id}-{int(shift.start.timestamp())}@alert-service",
+                now=now,
+                start=shift.start,
+                end=shift.end,
+                summary=f"On call: {shift.user.full_name or shift.user.name}",
+                description=f"{schedule.name} ({schedule.team}): {', '.join(shift.sources)}",
+            )
+        )
+    data: bytes = calendar.to_ical()
+    return data
+
+
+def _calendar(name: str, time_zone: str) -> Calendar:
+    """An empty feed named for a calendar app's list."""
     calendar = Calendar()
     calendar.add("prodid", "-//alert-service//on call//EN")
     calendar.add("version", "2.0")
     calendar.add("calscale", "GREGORIAN")
-    calendar.add("x-wr-calname", f"On call: {schedule.name} ({schedule.team})")
-    calendar.add("x-wr-timezone", schedule.time_zone)
-    for shift in found.shifts:
-        event = Event()
-        event.add("uid", f"{schedule.id}-{shift.user.id}-{int(shift.start.timestamp())}@alert-service")
-        event.add("dtstamp", now)
-        event.add("dtstart", shift.start)
-        event.add("dtend", shift.end)
-        event.add("summary", f"On call: {shift.user.full_name or shift.user.name}")
-        event.add("description", f"{schedule.name} ({schedule.team}): {', '.join(shift.sources)}")
-        event.add("transp", "TRANSPARENT")
-        calendar.add_component(event)
-    data: bytes = calendar.to_ical()
-    return data
+    calendar.add("x-wr-calname", name)
+    calendar.add("x-wr-timezone", time_zone)
+    return calendar
+
+
+def _event(
+    *, uid: str, now: datetime, start: datetime, end: datetime, summary: str, description: str
+) -> Event:
+    """One shift, shown free (TRANSPARENT) so it does not block the person's time."""
+    event = Event()
+    event.add("uid", uid)
+    event.add("dtstamp", now)
+    event.add("dtstart", start)
+    event.add("dtend", end)
+    event.add("summary", summary)
+    event.add("description", description)
+    event.add("transp", "TRANSPARENT")
+    return event
 
 
 # --- a person's own feed ------------------------------------------------------
@@ -159,21 +181,17 @@ async def user_feed(session: AsyncSession, *, user: User, team: str | None, now:
 
 
 def render_user(user: User, found: list[tuple[OncallSchedule, rota.Shift]], *, now: datetime) -> bytes:
-    calendar = Calendar()
-    calendar.add("prodid", "-//alert-service//on call//EN")
-    calendar.add("version", "2.0")
-    calendar.add("calscale", "GREGORIAN")
-    calendar.add("x-wr-calname", f"On call: {user.full_name or user.name}")
-    calendar.add("x-wr-timezone", user.time_zone)
+    calendar = _calendar(f"On call: {user.full_name or user.name}", user.time_zone)
     for schedule, shift in found:
-        event = Event()
-        event.add("uid", f"{schedule.id}-{user.id}-{int(shift.start.timestamp())}@alert-service")
-        event.add("dtstamp", now)
-        event.add("dtstart", shift.start)
-        event.add("dtend", shift.end)
-        event.add("summary", f"On call: {schedule.name} ({schedule.team})")
-        event.add("description", ", ".join(shift.sources))
-        event.add("transp", "TRANSPARENT")
-        calendar.add_component(event)
+        calendar.add_component(
+            _event(
+                uid=f"{schedule.id}-{user.id}-{int(shift.start.timestamp())}@alert-service",
+                now=now,
+                start=shift.start,
+                end=shift.end,
+                summary=f"On call: {schedule.name} ({schedule.team})",
+                description=", ".join(shift.sources),
+            )
+        )
     data: bytes = calendar.to_ical()
     return data
